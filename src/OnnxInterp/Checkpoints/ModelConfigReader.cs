@@ -1,0 +1,245 @@
+using System.Collections.Immutable;
+using System.Text.Json;
+using OnnxInterp.Internals;
+
+namespace OnnxInterp.Checkpoints;
+
+/// <summary>Parses and validates a Hugging Face config.json into a <see cref="ModelConfig"/>.</summary>
+public static class ModelConfigReader
+{
+    static readonly Dictionary<string, ModelFamily> Architectures = new(StringComparer.Ordinal)
+    {
+        ["LlamaForCausalLM"] = ModelFamily.Llama,
+        ["MistralForCausalLM"] = ModelFamily.Mistral,
+        ["Qwen2ForCausalLM"] = ModelFamily.Qwen2,
+    };
+
+    public static ModelConfig ReadFile(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidFileException($"cannot read config: {e.Message}", path, inner: e);
+        }
+        return Parse(text, path);
+    }
+
+    /// <param name="json">config.json text.</param>
+    /// <param name="file">The path named in errors.</param>
+    public static ModelConfig Parse(string json, string file = "config.json")
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = 32, AllowTrailingCommas = true }); }
+        catch (JsonException e) { throw new InvalidFileException($"config is not valid JSON: {e.Message}", file, inner: e); }
+        using (doc)
+        {
+            var r = new Fields(doc.RootElement, file);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) Throw.InvalidFile("config is not a JSON object", file, "$");
+
+            string arch = r.ArchitectureName();
+            if (!Architectures.TryGetValue(arch, out var family))
+                Throw.Unsupported($"unknown architecture; supported: {string.Join(", ", Architectures.Keys)}", file, "architectures", arch);
+
+            string act = r.String("hidden_act") ?? "silu";
+            if (act != "silu") Throw.Unsupported("only the silu activation is implemented", file, "hidden_act", act);
+
+            int hidden = r.PositiveInt("hidden_size");
+            int heads = r.PositiveInt("num_attention_heads");
+            int kvHeads = r.OptionalInt("num_key_value_heads") ?? heads;
+            if (kvHeads <= 0 || heads % kvHeads != 0)
+                Throw.InvalidFile($"num_key_value_heads must divide num_attention_heads ({heads})", file, "num_key_value_heads", kvHeads);
+            int? headDimField = r.OptionalInt("head_dim");
+            if (headDimField is null && hidden % heads != 0)
+                Throw.InvalidFile($"hidden_size is not a multiple of num_attention_heads ({heads}) and head_dim is absent", file, "hidden_size", hidden);
+            int headDim = headDimField ?? hidden / heads;
+            if (headDim <= 0 || headDim % 2 != 0) Throw.InvalidFile("head_dim must be a positive even number", file, "head_dim", headDim);
+            int layers = r.PositiveInt("num_hidden_layers");
+            int inter = r.PositiveInt("intermediate_size");
+            int vocab = r.PositiveInt("vocab_size");
+            double eps = r.OptionalDouble("rms_norm_eps") ?? 1e-6;
+            if (!(eps > 0 && eps < 1)) Throw.InvalidFile("rms_norm_eps must lie in (0, 1)", file, "rms_norm_eps", eps);
+            double theta = r.OptionalDouble("rope_theta") ?? 10000;
+            if (!(theta > 1)) Throw.InvalidFile("rope_theta must be above 1", file, "rope_theta", theta);
+            int maxPos = r.OptionalInt("max_position_embeddings") ?? 4096;
+            if (maxPos <= 0) Throw.InvalidFile("max_position_embeddings must be positive", file, "max_position_embeddings", maxPos);
+
+            double? partial = r.OptionalDouble("partial_rotary_factor");
+            if (partial is not null && partial != 1.0)
+                Throw.Unsupported("partial rotary embeddings are not implemented", file, "partial_rotary_factor", partial);
+
+            var rope = ReadRopeScaling(doc.RootElement, file);
+
+            bool attentionBias = r.OptionalBool("attention_bias") ?? false;
+            bool mlpBias = r.OptionalBool("mlp_bias") ?? false;
+            bool qkvBias = family == ModelFamily.Qwen2 || attentionBias;
+            bool oBias = family != ModelFamily.Qwen2 && attentionBias;
+
+            int? window = null;
+            var sliding = ImmutableArray<bool>.Empty;
+            if (family == ModelFamily.Mistral)
+            {
+                window = r.OptionalInt("sliding_window");
+                if (window is not null) sliding = Enumerable.Repeat(true, layers).ToImmutableArray();
+            }
+            else if (family == ModelFamily.Qwen2 && (r.OptionalBool("use_sliding_window") ?? false))
+            {
+                window = r.OptionalInt("sliding_window");
+                int maxWindowLayers = r.OptionalInt("max_window_layers") ?? layers;
+                if (window is not null) sliding = Enumerable.Range(0, layers).Select(i => i >= maxWindowLayers).ToImmutableArray();
+                if (!sliding.Contains(true)) { window = null; sliding = []; }
+            }
+            if (window is <= 0) Throw.InvalidFile("sliding_window must be positive", file, "sliding_window", window);
+
+            return new ModelConfig
+            {
+                Family = family,
+                Architecture = arch,
+                HiddenSize = hidden,
+                IntermediateSize = inter,
+                NumLayers = layers,
+                NumHeads = heads,
+                NumKvHeads = kvHeads,
+                HeadDim = headDim,
+                VocabSize = vocab,
+                RmsNormEps = eps,
+                RopeTheta = theta,
+                RopeScaling = rope,
+                MaxPositionEmbeddings = maxPos,
+                TieWordEmbeddings = r.OptionalBool("tie_word_embeddings") ?? false,
+                QkvBias = qkvBias,
+                OProjBias = oBias,
+                MlpBias = mlpBias,
+                SlidingWindow = window,
+                SlidingLayers = sliding,
+                BosTokenId = r.OptionalInt("bos_token_id"),
+                EosTokenIds = r.IntOrIntArray("eos_token_id"),
+                PadTokenId = r.OptionalInt("pad_token_id"),
+                TorchDtype = r.String("torch_dtype") ?? r.String("dtype"),
+            };
+        }
+    }
+
+    static RopeScaling? ReadRopeScaling(JsonElement root, string file)
+    {
+        if (!root.TryGetProperty("rope_scaling", out var rs) || rs.ValueKind == JsonValueKind.Null) return null;
+        if (rs.ValueKind != JsonValueKind.Object) Throw.InvalidFile("rope_scaling must be an object or null", file, "rope_scaling", rs.GetRawText());
+        var f = new Fields(rs, file, "rope_scaling.");
+        string type = f.String("rope_type") ?? f.String("type")
+            ?? Throw.InvalidFile<string>("rope_scaling lacks rope_type", file, "rope_scaling.rope_type");
+        switch (type)
+        {
+            case "default":
+                return null;
+            case "linear":
+                {
+                    double factor = f.OptionalDouble("factor") ?? Throw.InvalidFile<double>("missing", file, "rope_scaling.factor");
+                    if (!(factor >= 1)) Throw.InvalidFile("factor must be at least 1", file, "rope_scaling.factor", factor);
+                    return new RopeScaling("linear", factor);
+                }
+            case "llama3":
+                {
+                    double factor = f.OptionalDouble("factor") ?? Throw.InvalidFile<double>("missing", file, "rope_scaling.factor");
+                    double low = f.OptionalDouble("low_freq_factor") ?? Throw.InvalidFile<double>("missing", file, "rope_scaling.low_freq_factor");
+                    double high = f.OptionalDouble("high_freq_factor") ?? Throw.InvalidFile<double>("missing", file, "rope_scaling.high_freq_factor");
+                    int orig = f.OptionalInt("original_max_position_embeddings")
+                        ?? Throw.InvalidFile<int>("missing", file, "rope_scaling.original_max_position_embeddings");
+                    if (!(factor >= 1)) Throw.InvalidFile("factor must be at least 1", file, "rope_scaling.factor", factor);
+                    if (!(high > low && low > 0)) Throw.InvalidFile("need high_freq_factor > low_freq_factor > 0", file, "rope_scaling.high_freq_factor", high);
+                    if (orig <= 0) Throw.InvalidFile("must be positive", file, "rope_scaling.original_max_position_embeddings", orig);
+                    return new RopeScaling("llama3", factor, low, high, orig);
+                }
+            default:
+                Throw.Unsupported("rope_scaling type not implemented; supported: default, linear, llama3", file, "rope_scaling.rope_type", type);
+                return null;
+        }
+    }
+
+    /// <summary>Typed field access that names the file and field in every error.</summary>
+    readonly struct Fields(JsonElement obj, string file, string prefix = "")
+    {
+        bool TryGet(string name, out JsonElement e)
+        {
+            if (obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out e) && e.ValueKind != JsonValueKind.Null) return true;
+            e = default;
+            return false;
+        }
+
+        public string ArchitectureName()
+        {
+            if (!TryGet("architectures", out var a) || a.ValueKind != JsonValueKind.Array || a.GetArrayLength() == 0)
+            {
+                // Some configs only carry model_type; map it to the causal-LM class.
+                string? mt = String("model_type");
+                return mt switch
+                {
+                    "llama" => "LlamaForCausalLM",
+                    "mistral" => "MistralForCausalLM",
+                    "qwen2" => "Qwen2ForCausalLM",
+                    _ => Throw.InvalidFile<string>("config names no architectures and no known model_type", file, "architectures", mt),
+                };
+            }
+            var first = a[0];
+            if (first.ValueKind != JsonValueKind.String) Throw.InvalidFile("architectures[0] must be a string", file, "architectures", first.GetRawText());
+            return first.GetString()!;
+        }
+
+        public string? String(string name)
+        {
+            if (!TryGet(name, out var e)) return null;
+            if (e.ValueKind != JsonValueKind.String) Throw.InvalidFile("expected a string", file, prefix + name, e.GetRawText());
+            return e.GetString();
+        }
+
+        public int PositiveInt(string name)
+        {
+            int? v = OptionalInt(name);
+            if (v is null) Throw.InvalidFile("required field missing", file, prefix + name);
+            if (v <= 0) Throw.InvalidFile("must be a positive integer", file, prefix + name, v);
+            return v.Value;
+        }
+
+        public int? OptionalInt(string name)
+        {
+            if (!TryGet(name, out var e)) return null;
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetInt32(out int v))
+                return Throw.InvalidFile<int?>("expected a 32-bit integer", file, prefix + name, e.GetRawText());
+            return v;
+        }
+
+        public double? OptionalDouble(string name)
+        {
+            if (!TryGet(name, out var e)) return null;
+            if (e.ValueKind != JsonValueKind.Number || !e.TryGetDouble(out double v) || !double.IsFinite(v))
+                return Throw.InvalidFile<double?>("expected a finite number", file, prefix + name, e.GetRawText());
+            return v;
+        }
+
+        public bool? OptionalBool(string name)
+        {
+            if (!TryGet(name, out var e)) return null;
+            if (e.ValueKind is not (JsonValueKind.True or JsonValueKind.False))
+                return Throw.InvalidFile<bool?>("expected true or false", file, prefix + name, e.GetRawText());
+            return e.GetBoolean();
+        }
+
+        public ImmutableArray<int> IntOrIntArray(string name)
+        {
+            if (!TryGet(name, out var e)) return [];
+            if (e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int one)) return [one];
+            if (e.ValueKind == JsonValueKind.Array)
+            {
+                var b = ImmutableArray.CreateBuilder<int>();
+                foreach (var x in e.EnumerateArray())
+                {
+                    int v = 0;
+                    if (x.ValueKind != JsonValueKind.Number || !x.TryGetInt32(out v))
+                        Throw.InvalidFile("expected integers", file, prefix + name, e.GetRawText());
+                    b.Add(v);
+                }
+                return b.ToImmutable();
+            }
+            return Throw.InvalidFile<ImmutableArray<int>>("expected an integer or an array of integers", file, prefix + name, e.GetRawText());
+        }
+    }
+}
