@@ -1,0 +1,262 @@
+using OnnxInterp.Checkpoints;
+
+namespace OnnxInterp.Export;
+
+/// <summary>How an initializer's bytes are derived from checkpoint tensors.</summary>
+enum WeightLayout
+{
+    /// <summary>As stored (norm weights, biases, the embedding).</summary>
+    AsIs,
+
+    /// <summary>[out, in] stored, [in, out] emitted, several sources concatenated along out (fused QKV, gate+up).</summary>
+    TransposedConcat,
+}
+
+/// <summary>Receives each weight as the graph asks for it; writes its bytes and registers the initializer.</summary>
+interface IWeightSink
+{
+    /// <summary>Registers an initializer named <paramref name="name"/> built from <paramref name="sources"/> and returns the name.</summary>
+    string Weight(string name, WeightLayout layout, params string[] sources);
+}
+
+/// <summary>
+/// Emits the Llama-family decoder (Llama, Mistral, Qwen2) as plain ONNX ops with a KV cache, hook outputs and
+/// injection inputs. Semantics follow transformers' eager implementation; see the tests' reference forward pass.
+/// </summary>
+sealed class DecoderGraph
+{
+    readonly GraphBuilder _g;
+    readonly ModelConfig _c;
+    readonly ExportOptions _o;
+    readonly IWeightSink _w;
+    readonly OnnxType _t;
+    readonly List<HookPoint> _hooks = [];
+
+    // Shared values computed once per graph.
+    string _cos = "", _sin = "", _maskFull = "", _maskSliding = "";
+    string _batch = "", _seq = "";
+
+    public DecoderGraph(GraphBuilder g, ModelConfig c, ExportOptions o, IWeightSink w)
+    {
+        _g = g; _c = c; _o = o; _w = w;
+        _t = o.DType == ExportDType.Fp16 ? OnnxType.Float16 : OnnxType.Float;
+    }
+
+    public IReadOnlyList<HookPoint> Hooks => _hooks;
+
+    public void Build()
+    {
+        var g = _g;
+        g.Input("input_ids", OnnxType.Int64, "batch_size", "sequence_length");
+        g.Input("attention_mask", OnnxType.Int64, "batch_size", "total_sequence_length");
+        g.Input("position_ids", OnnxType.Int64, "batch_size", "sequence_length");
+        for (int l = 0; l < _c.NumLayers; l++)
+        {
+            g.Input(PastKey(l), _t, "batch_size", _c.NumKvHeads, "past_sequence_length", _c.HeadDim);
+            g.Input(PastValue(l), _t, "batch_size", _c.NumKvHeads, "past_sequence_length", _c.HeadDim);
+        }
+
+        var idsShape = g.Op("Shape", ["input_ids"]);
+        _batch = g.Op("Gather", [idsShape, g.ConstScalarInt64(0)], null, null, ("axis", 0L));
+        _seq = g.Op("Gather", [idsShape, g.ConstScalarInt64(1)], null, null, ("axis", 0L));
+
+        BuildRotary();
+        BuildMasks();
+
+        var embed = _w.Weight(WeightNames.Embed, WeightLayout.AsIs, WeightNames.Embed);
+        string h = g.Op("Gather", [embed, "input_ids"], null, null, ("axis", 0L));
+        for (int l = 0; l < _c.NumLayers; l++) h = Layer(l, h);
+
+        string normed = RmsNorm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm));
+        string headName = _c.TieWordEmbeddings ? embed : _w.Weight(WeightNames.LmHead, WeightLayout.AsIs, WeightNames.LmHead);
+        // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
+        var flat = g.Op("Reshape", [normed, g.ConstInt64(-1, _c.HiddenSize)]);
+        var logits2d = g.Op("Gemm", [flat, headName], null, null, ("transB", 1L));
+        var outShape = g.Op("Concat", [Unsq(_batch), Unsq(_seq), g.ConstInt64(_c.VocabSize)], null, null, ("axis", 0L));
+        if (_t == OnnxType.Float)
+        {
+            g.Op("Reshape", [logits2d, outShape], "logits");
+        }
+        else
+        {
+            var l3 = g.Op("Reshape", [logits2d, outShape]);
+            g.Op("Cast", [l3], "logits", null, ("to", (long)OnnxType.Float));
+        }
+        g.Output("logits", OnnxType.Float, "batch_size", "sequence_length", _c.VocabSize);
+    }
+
+    public static string PastKey(int l) => $"past_key_values.{l}.key";
+    public static string PastValue(int l) => $"past_key_values.{l}.value";
+    public static string PresentKey(int l) => $"present.{l}.key";
+    public static string PresentValue(int l) => $"present.{l}.value";
+
+    string Unsq(string scalar) => _g.Op("Unsqueeze", [scalar, _g.ConstInt64(0)]);
+
+    void BuildRotary()
+    {
+        var g = _g;
+        var invFreq = RotaryFrequencies.InverseFrequencies(_c).Select(x => (float)x).ToArray();
+        var inv = g.ConstFloats(invFreq, OnnxType.Float, [1, 1, invFreq.Length], "rotary.inv_freq");
+        var pos = g.Op("Cast", ["position_ids"], null, null, ("to", (long)OnnxType.Float));
+        var pos3 = g.Op("Unsqueeze", [pos, g.ConstInt64(2)]);
+        var freqs = g.Op("Mul", [pos3, inv]);
+        var emb = g.Op("Concat", [freqs, freqs], null, null, ("axis", -1L));
+        var cos = g.Op("Unsqueeze", [g.Op("Cos", [emb]), g.ConstInt64(1)]);
+        var sin = g.Op("Unsqueeze", [g.Op("Sin", [emb]), g.ConstInt64(1)]);
+        _cos = CastTo(cos);
+        _sin = CastTo(sin);
+    }
+
+    /// <summary>Additive masks [B, 1, 1, S, T]: 0 where query i may see key j, the lowest float elsewhere.</summary>
+    void BuildMasks()
+    {
+        var g = _g;
+        var maskShape = g.Op("Shape", ["attention_mask"]);
+        var total = g.Op("Gather", [maskShape, g.ConstScalarInt64(1)], null, null, ("axis", 0L));
+        var past = g.Op("Sub", [total, _seq]);
+        var one = g.ConstScalarInt64(1);
+        var qPos = g.Op("Unsqueeze", [g.Op("Range", [past, total, one]), g.ConstInt64(1)]);  // [S, 1]
+        var kPos = g.Op("Unsqueeze", [g.Op("Range", [g.ConstScalarInt64(0), total, one]), g.ConstInt64(0)]);  // [1, T]
+        var causal = g.Op("LessOrEqual", [kPos, qPos]);  // [S, T]
+        var padding = g.Op("Unsqueeze", [g.Op("Cast", ["attention_mask"], null, null, ("to", (long)OnnxType.Bool)), g.ConstInt64(1)]);  // [B, 1, T]
+        var allowed = g.Op("And", [causal, padding]);  // [B, S, T]
+        _maskFull = Additive(allowed);
+        if (_c.SlidingWindow is int w)
+        {
+            // transformers' sliding_window_overlay: key j is visible to query i iff j > i - window.
+            var lowest = g.Op("Sub", [qPos, g.ConstScalarInt64(w)]);
+            var inWindow = g.Op("Greater", [kPos, lowest]);
+            _maskSliding = Additive(g.Op("And", [allowed, inWindow]));
+        }
+    }
+
+    string Additive(string allowed)
+    {
+        var g = _g;
+        var m = g.Op("Where", [allowed, g.ConstFloat(0f, OnnxType.Float), g.ConstFloat(float.MinValue, OnnxType.Float)]);
+        return g.Op("Unsqueeze", [m, g.ConstInt64(1, 2)]);  // [B, 1, 1, S, T]
+    }
+
+    string CastTo(string x) => _t == OnnxType.Float ? x : _g.Op("Cast", [x], null, null, ("to", (long)_t));
+
+    string CastFloat(string x) => _t == OnnxType.Float ? x : _g.Op("Cast", [x], null, null, ("to", (long)OnnxType.Float));
+
+    /// <summary>x / sqrt(mean(x²) + eps) · w, statistics in fp32 as transformers' LlamaRMSNorm.</summary>
+    string RmsNorm(string x, string weight)
+    {
+        var g = _g;
+        var xf = CastFloat(x);
+        var sq = g.Op("Pow", [xf, g.ConstFloat(2f, OnnxType.Float)]);
+        var mean = g.Op("ReduceMean", [sq, g.ConstInt64(-1)], null, null, ("keepdims", 1L));
+        var std = g.Op("Sqrt", [g.Op("Add", [mean, g.ConstFloat((float)_c.RmsNormEps, OnnxType.Float)])]);
+        var n = CastTo(g.Op("Div", [xf, std]));
+        return g.Op("Mul", [n, weight]);
+    }
+
+    string Linear(string x, string weight, string? bias)
+    {
+        var y = _g.Op("MatMul", [x, weight]);
+        return bias is null ? y : _g.Op("Add", [y, bias]);
+    }
+
+    string W(int l, string suffix) => WeightNames.Layer(l, suffix);
+
+    string Layer(int l, string h)
+    {
+        var g = _g;
+        h = Hook(HookKind.ResidPre, l, h, _c.HiddenSize);
+
+        // Attention: fused QKV projection, rotary, grouped-query attention over past + current keys.
+        int q = _c.NumHeads * _c.HeadDim, kv = _c.NumKvHeads * _c.HeadDim;
+        var n1 = RmsNorm(h, _w.Weight(W(l, "input_layernorm.weight"), WeightLayout.AsIs, W(l, "input_layernorm.weight")));
+        var wqkv = _w.Weight(W(l, "self_attn.qkv_proj.weight"), WeightLayout.TransposedConcat,
+            W(l, "self_attn.q_proj.weight"), W(l, "self_attn.k_proj.weight"), W(l, "self_attn.v_proj.weight"));
+        string? bqkv = _c.QkvBias
+            ? _w.Weight(W(l, "self_attn.qkv_proj.bias"), WeightLayout.AsIs,
+                W(l, "self_attn.q_proj.bias"), W(l, "self_attn.k_proj.bias"), W(l, "self_attn.v_proj.bias"))
+            : null;
+        var qkv = Linear(n1, wqkv, bqkv);
+        var parts = g.Ops("Split", [qkv, g.ConstInt64(q, kv, kv)], [g.Fresh("q"), g.Fresh("k"), g.Fresh("v")], null, ("axis", -1L));
+        var zero = g.ConstInt64(0);
+        var qh = g.Op("Transpose", [g.Op("Reshape", [parts[0], g.ConstInt64(0, 0, _c.NumHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
+        var kh = g.Op("Transpose", [g.Op("Reshape", [parts[1], g.ConstInt64(0, 0, _c.NumKvHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
+        var vh = g.Op("Transpose", [g.Op("Reshape", [parts[2], g.ConstInt64(0, 0, _c.NumKvHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
+        _ = zero;
+        qh = Rotate(qh);
+        kh = Rotate(kh);
+        var keys = g.Op("Concat", [PastKey(l), kh], PresentKey(l), null, ("axis", 2L));
+        var values = g.Op("Concat", [PastValue(l), vh], PresentValue(l), null, ("axis", 2L));
+        g.Output(PresentKey(l), _t, "batch_size", _c.NumKvHeads, "total_sequence_length", _c.HeadDim);
+        g.Output(PresentValue(l), _t, "batch_size", _c.NumKvHeads, "total_sequence_length", _c.HeadDim);
+
+        // Query heads grouped by the KV head they share: [B, kvH, G, S, hd] against [B, kvH, 1, T, hd].
+        var scaled = g.Op("Mul", [qh, g.ConstFloat((float)(1.0 / Math.Sqrt(_c.HeadDim)), _t)]);
+        var q5 = g.Op("Reshape", [scaled, g.ConstInt64(0, _c.NumKvHeads, _c.KvGroups, -1, _c.HeadDim)]);
+        var kT = g.Op("Transpose", [g.Op("Unsqueeze", [keys, g.ConstInt64(2)])], null, null, ("perm", new long[] { 0, 1, 2, 4, 3 }));
+        var scores = CastFloat(g.Op("MatMul", [q5, kT]));
+        var masked = g.Op("Add", [scores, _c.IsSlidingLayer(l) ? _maskSliding : _maskFull]);
+        var probs = CastTo(g.Op("Softmax", [masked], null, null, ("axis", -1L)));
+        var ctx = g.Op("MatMul", [probs, g.Op("Unsqueeze", [values, g.ConstInt64(2)])]);  // [B, kvH, G, S, hd]
+        var ctx4 = g.Op("Reshape", [ctx, g.ConstInt64(0, _c.NumHeads, -1, _c.HeadDim)]);
+        var ctxFlat = g.Op("Reshape", [g.Op("Transpose", [ctx4], null, null, ("perm", new long[] { 0, 2, 1, 3 })), g.ConstInt64(0, 0, q)]);
+        var wo = _w.Weight(W(l, "self_attn.o_proj.weight"), WeightLayout.TransposedConcat, W(l, "self_attn.o_proj.weight"));
+        string? bo = _c.OProjBias ? _w.Weight(W(l, "self_attn.o_proj.bias"), WeightLayout.AsIs, W(l, "self_attn.o_proj.bias")) : null;
+        var attn = Linear(ctxFlat, wo, bo);
+        var mid = Hook(HookKind.ResidMid, l, g.Op("Add", [h, attn]), _c.HiddenSize);
+
+        // MLP: down(silu(gate(x)) * up(x)), gate and up fused into one product.
+        var n2 = RmsNorm(mid, _w.Weight(W(l, "post_attention_layernorm.weight"), WeightLayout.AsIs, W(l, "post_attention_layernorm.weight")));
+        var wgu = _w.Weight(W(l, "mlp.gate_up_proj.weight"), WeightLayout.TransposedConcat, W(l, "mlp.gate_proj.weight"), W(l, "mlp.up_proj.weight"));
+        string? bgu = _c.MlpBias ? _w.Weight(W(l, "mlp.gate_up_proj.bias"), WeightLayout.AsIs, W(l, "mlp.gate_proj.bias"), W(l, "mlp.up_proj.bias")) : null;
+        var gu = Linear(n2, wgu, bgu);
+        var gate_up = g.Ops("Split", [gu, g.ConstInt64(_c.IntermediateSize, _c.IntermediateSize)], [g.Fresh("gate"), g.Fresh("up")], null, ("axis", -1L));
+        var act = g.Op("Mul", [g.Op("Mul", [gate_up[0], g.Op("Sigmoid", [gate_up[0]])]), gate_up[1]]);
+        act = Hook(HookKind.MlpPost, l, act, _c.IntermediateSize);
+        var wd = _w.Weight(W(l, "mlp.down_proj.weight"), WeightLayout.TransposedConcat, W(l, "mlp.down_proj.weight"));
+        string? bd = _c.MlpBias ? _w.Weight(W(l, "mlp.down_proj.bias"), WeightLayout.AsIs, W(l, "mlp.down_proj.bias")) : null;
+        var mlp = Linear(act, wd, bd);
+        return Hook(HookKind.ResidPost, l, g.Op("Add", [mid, mlp]), _c.HiddenSize);
+    }
+
+    /// <summary>x·cos + rotate_half(x)·sin, with rotate_half(x) = [−x₂, x₁] over the two halves of the head.</summary>
+    string Rotate(string x)
+    {
+        var g = _g;
+        int half = _c.HeadDim / 2;
+        var halves = g.Ops("Split", [x, g.ConstInt64(half, half)], [g.Fresh("x1"), g.Fresh("x2")], null, ("axis", -1L));
+        var rot = g.Op("Concat", [g.Op("Neg", [halves[1]]), halves[0]], null, null, ("axis", -1L));
+        return g.Op("Add", [g.Op("Mul", [x, _cos]), g.Op("Mul", [rot, _sin])]);
+    }
+
+    /// <summary>Inserts the injection sub-graph (when enabled) and exposes the result as an output (when enabled).</summary>
+    string Hook(HookKind kind, int layer, string h, int dim)
+    {
+        var g = _g;
+        var hook = HookPoint.Create(kind, layer, dim);
+        _hooks.Add(hook);
+        string result = h;
+        if (_o.InjectionInputs)
+        {
+            // Defaults are initializers that share the input's name: omitted inputs cost one broadcast op each.
+            g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ProjInput);
+            g.Input(hook.ProjInput, _t, null, null, dim);
+            g.ConstFloats([1f], _t, [1, 1, 1], hook.ProjMaskInput);
+            g.Input(hook.ProjMaskInput, _t, null, null, 1);
+            g.ConstFloats([1f], _t, [1, 1, 1], hook.ScaleInput);
+            g.Input(hook.ScaleInput, _t, null, null, null);
+            g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ShiftInput);
+            g.Input(hook.ShiftInput, _t, null, null, dim);
+
+            var pT = g.Op("Transpose", [hook.ProjInput], null, null, ("perm", new long[] { 0, 2, 1 }));
+            var coeff = g.Op("Mul", [g.Op("MatMul", [h, pT]), hook.ProjMaskInput]);
+            var projected = g.Op("Sub", [h, g.Op("MatMul", [coeff, hook.ProjInput])]);
+            result = g.Op("Add", [g.Op("Mul", [projected, hook.ScaleInput]), hook.ShiftInput]);
+        }
+        if (_o.HookOutputs)
+        {
+            result = g.Op("Identity", [result], hook.Output);
+            g.Output(hook.Output, _t, "batch_size", "sequence_length", dim);
+        }
+        return result;
+    }
+}

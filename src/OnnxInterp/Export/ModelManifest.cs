@@ -1,0 +1,71 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using OnnxInterp.Checkpoints;
+using OnnxInterp.Internals;
+
+namespace OnnxInterp.Export;
+
+/// <summary>The hook point as the manifest lists it, with the names of its graph I/O.</summary>
+public sealed record ManifestHook(string Name, HookKind Kind, int Layer, int Dim, string? Output, ManifestInjection? Injection);
+
+public sealed record ManifestInjection(string Scale, string Shift, string Proj, string ProjMask);
+
+/// <summary>
+/// manifest.json of an exported folder: what the graph is, every hook point and its I/O names, and where it came
+/// from. The session layer reads it instead of guessing from graph names.
+/// </summary>
+public sealed record ModelManifest
+{
+    public const string FileName = "manifest.json";
+    public const string CurrentFormat = "onnxinterp-model/1";
+
+    public string Format { get; init; } = CurrentFormat;
+    public required string Exporter { get; init; }
+    public required string Architecture { get; init; }
+    public required ModelFamily Family { get; init; }
+    public required ExportDType DType { get; init; }
+    public required ModelConfig Config { get; init; }
+    public required string ModelFile { get; init; }
+    public required string DataFile { get; init; }
+    public required long Opset { get; init; }
+    public required bool HookOutputs { get; init; }
+    public required bool InjectionInputs { get; init; }
+    public required IReadOnlyList<ManifestHook> Hooks { get; init; }
+    public required IReadOnlyList<string> Inputs { get; init; }
+    public required IReadOnlyList<string> Outputs { get; init; }
+
+    /// <summary>"sha256:…" over config.json and the safetensors files, or null when hashing was skipped.</summary>
+    public string? SourceHash { get; init; }
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
+        Converters = { new JsonStringEnumConverter() },
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static ModelManifest Read(string directory)
+    {
+        var path = Path.Combine(directory, FileName);
+        if (!File.Exists(path)) Throw.InvalidFile("model folder has no manifest.json (export it with `onnxinterp export`)", path);
+        ModelManifest? m;
+        try { m = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(path), Json); }
+        catch (JsonException e) { throw new InvalidFileException($"manifest is not valid: {e.Message}", path, e.Path, inner: e); }
+        if (m is null) Throw.InvalidFile("manifest is empty", path);
+        if (m.Format != CurrentFormat) Throw.Unsupported($"manifest format not supported (expected {CurrentFormat})", path, "format", m.Format);
+        foreach (var file in new[] { m.ModelFile, m.DataFile })
+        {
+            if (file.Length == 0 || Path.IsPathRooted(file) || file.Contains("..") || file.Contains('/') || file.Contains('\\'))
+                Throw.InvalidFile("file names in the manifest must be plain names inside the model folder", path, "modelFile", file);
+        }
+        foreach (var h in m.Hooks)
+        {
+            if (h.Layer < 0 || h.Layer >= m.Config.NumLayers) Throw.InvalidFile("hook layer out of range", path, "hooks." + h.Name, h.Layer);
+            if (h.Dim <= 0) Throw.InvalidFile("hook dimension must be positive", path, "hooks." + h.Name, h.Dim);
+        }
+        return m;
+    }
+}

@@ -1,0 +1,128 @@
+using System.Runtime.InteropServices;
+using OnnxInterp.Checkpoints;
+
+namespace OnnxInterp.Export;
+
+/// <summary>
+/// Writes each weight into the external data file as the graph asks for it, one tensor at a time, so peak
+/// memory stays near the largest tensor: the embedding and the head are streamed in row chunks; projection
+/// matrices are read, transposed (and fused) in one buffer. Offsets are 4096-aligned so ORT can map them.
+/// Owns the data file stream.
+/// </summary>
+sealed class WeightStreamer : IWeightSink, IDisposable
+{
+    const int Alignment = 4096;
+    const int ChunkElements = 1 << 20;
+
+    readonly HfCheckpoint _ckpt;
+    readonly GraphBuilder _g;
+    readonly FileStream _data;
+    readonly string _location;
+    readonly bool _fp16;
+    readonly HashSet<string> _written = new(StringComparer.Ordinal);
+
+    public WeightStreamer(HfCheckpoint ckpt, GraphBuilder g, string dataPath, ExportDType dtype)
+    {
+        _ckpt = ckpt;
+        _g = g;
+        _location = Path.GetFileName(dataPath);
+        _fp16 = dtype == ExportDType.Fp16;
+        _data = new FileStream(dataPath, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 20);
+    }
+
+    public long BytesWritten => _data.Length;
+
+    public string Weight(string name, WeightLayout layout, params string[] sources)
+    {
+        if (!_written.Add(name)) return name;
+        Pad();
+        long offset = _data.Position;
+        long[] dims = layout switch
+        {
+            WeightLayout.AsIs => WriteAsIs(sources),
+            WeightLayout.TransposedConcat => WriteTransposed(sources),
+            _ => throw new ArgumentOutOfRangeException(nameof(layout)),
+        };
+        _g.ExternalInitializer(name, _fp16 ? OnnxType.Float16 : OnnxType.Float, dims, _location, offset, _data.Position - offset);
+        return name;
+    }
+
+    long[] WriteAsIs(string[] sources)
+    {
+        // One source: keep its shape. Several (fused biases): concatenate 1-D tensors.
+        long total = 0;
+        foreach (var s in sources)
+        {
+            var info = _ckpt.Info(s);
+            var buf = new float[(int)Math.Min(ChunkElements, Math.Max(1, info.ElementCount))];
+            for (long done = 0; done < info.ElementCount; done += buf.Length)
+            {
+                int n = (int)Math.Min(buf.Length, info.ElementCount - done);
+                _ckpt.ReadFloat32(s, done, buf.AsSpan(0, n));
+                Emit(buf.AsSpan(0, n));
+            }
+            total += info.ElementCount;
+        }
+        return sources.Length == 1 ? _ckpt.Info(sources[0]).Shape.ToArray() : [total];
+    }
+
+    long[] WriteTransposed(string[] sources)
+    {
+        var infos = sources.Select(_ckpt.Info).ToArray();
+        long inDim = infos[0].Shape[1];
+        long outTotal = infos.Sum(i => i.Shape[0]);
+        var fused = new float[checked(inDim * outTotal)];
+        long col = 0;
+        foreach (var info in infos)
+        {
+            int rows = (int)info.Shape[0], cols = (int)info.Shape[1];
+            var src = _ckpt.ReadFloat32(info.Name);
+            TransposeInto(src, rows, cols, fused, (int)outTotal, (int)col);
+            col += rows;
+        }
+        for (long i = 0; i < fused.LongLength; i += ChunkElements)
+            Emit(fused.AsSpan((int)i, (int)Math.Min(ChunkElements, fused.LongLength - i)));
+        return [inDim, outTotal];
+    }
+
+    /// <summary>dst[c, colOffset + r] = src[r, c], blocked for cache locality.</summary>
+    static void TransposeInto(float[] src, int rows, int cols, float[] dst, int dstCols, int colOffset)
+    {
+        const int B = 32;
+        for (int r0 = 0; r0 < rows; r0 += B)
+        {
+            int r1 = Math.Min(rows, r0 + B);
+            for (int c0 = 0; c0 < cols; c0 += B)
+            {
+                int c1 = Math.Min(cols, c0 + B);
+                for (int r = r0; r < r1; r++)
+                {
+                    long srcRow = (long)r * cols;
+                    for (int c = c0; c < c1; c++) dst[(long)c * dstCols + colOffset + r] = src[srcRow + c];
+                }
+            }
+        }
+    }
+
+    void Emit(ReadOnlySpan<float> values)
+    {
+        if (!_fp16)
+        {
+            _data.Write(MemoryMarshal.AsBytes(values));
+            return;
+        }
+        var half = new Half[values.Length];
+        FloatConversion.ToFloat16(values, half);
+        _data.Write(MemoryMarshal.AsBytes(half.AsSpan()));
+    }
+
+    void Pad()
+    {
+        long pad = (Alignment - _data.Position % Alignment) % Alignment;
+        if (pad > 0) _data.Write(new byte[pad]);
+    }
+
+    public void Flush() => _data.Flush(flushToDisk: true);
+
+    public void Dispose() => _data.Dispose();
+}

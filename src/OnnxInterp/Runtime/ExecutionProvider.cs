@@ -1,0 +1,84 @@
+using System.Runtime.InteropServices;
+using Microsoft.ML.OnnxRuntime;
+
+namespace OnnxInterp.Runtime;
+
+public enum ExecutionProviderKind
+{
+    Cpu,
+    Cuda,
+
+    /// <summary>CUDA when it can be initialised, otherwise CPU with a warning.</summary>
+    Auto,
+}
+
+/// <summary>Where and how a session runs. Immutable; defaults are CPU with ONNX Runtime's thread choice.</summary>
+public readonly record struct SessionConfig()
+{
+    public ExecutionProviderKind Provider { get; init; } = ExecutionProviderKind.Cpu;
+    public int CudaDeviceId { get; init; }
+
+    /// <summary>Intra-op threads; 0 lets ONNX Runtime choose (one per physical core).</summary>
+    public int Threads { get; init; }
+
+    /// <summary>ORT graph optimisation level; "all" by default.</summary>
+    public GraphOptimizationLevel Optimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+}
+
+/// <summary>The CUDA provider could not be initialised; <see cref="Exception.Message"/> says which library is missing.</summary>
+public sealed class ExecutionProviderException(string message, Exception? inner = null)
+    : OnnxInterpException(message, null, "provider", "cuda", inner);
+
+/// <summary>Probes and appends execution providers, turning native failures into <see cref="ExecutionProviderException"/>.</summary>
+public static class ExecutionProviders
+{
+    static readonly string[] CudaLibraries = ["libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libcudnn.so.9", "libcufft.so.12"];
+
+    /// <summary>Returns null when CUDA can be used, else the reason (which library failed to load).</summary>
+    public static string? ProbeCuda()
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsWindows()) return "CUDA is only supported on Linux and Windows";
+        if (OperatingSystem.IsLinux())
+        {
+            foreach (var lib in CudaLibraries)
+            {
+                if (!NativeLibrary.TryLoad(lib, out var h))
+                    return $"{lib} could not be loaded: the CUDA provider of Microsoft.ML.OnnxRuntime.Gpu 1.31.0 needs CUDA 13 and cuDNN 9 on the library path";
+                NativeLibrary.Free(h);
+            }
+        }
+        try
+        {
+            using var o = new SessionOptions();
+            o.AppendExecutionProvider_CUDA(0);
+            return null;
+        }
+        catch (Exception e) when (e is OnnxRuntimeException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            return "the CUDA execution provider failed to initialise: " + e.Message;
+        }
+    }
+
+    internal static void Append(SessionOptions options, SessionConfig config, Action<string>? warn)
+    {
+        switch (config.Provider)
+        {
+            case ExecutionProviderKind.Cpu:
+                return;
+            case ExecutionProviderKind.Cuda:
+                {
+                    var why = ProbeCuda();
+                    if (why is not null) throw new ExecutionProviderException(why);
+                    options.AppendExecutionProvider_CUDA(config.CudaDeviceId);
+                    return;
+                }
+            case ExecutionProviderKind.Auto:
+                {
+                    var why = ProbeCuda();
+                    if (why is null) { options.AppendExecutionProvider_CUDA(config.CudaDeviceId); return; }
+                    warn?.Invoke($"CUDA unavailable, running on CPU: {why}");
+                    return;
+                }
+        }
+    }
+}

@@ -1,0 +1,79 @@
+using System.Text.RegularExpressions;
+using OnnxInterp.Internals;
+
+namespace OnnxInterp.Runtime;
+
+/// <summary>
+/// One forward pass over a batch of equal-length rows. Build padded batches with <see cref="FromPrompts"/>
+/// (left padding, mask and position ids as transformers makes them).
+/// </summary>
+public sealed record ForwardRequest(int[][] InputIds)
+{
+    /// <summary>1 for real tokens, 0 for padding; all ones when null.</summary>
+    public int[][]? AttentionMask { get; init; }
+
+    /// <summary>Rotary positions; when null, cumsum(mask) − 1 with padding set to 1, as transformers does.</summary>
+    public int[][]? PositionIds { get; init; }
+
+    /// <summary>Hook names or glob patterns (* and ?) to capture; null or empty captures none.</summary>
+    public IReadOnlyList<string>? Hooks { get; init; }
+
+    public IReadOnlyList<Intervention>? Interventions { get; init; }
+
+    /// <summary>Left-pads prompts of different lengths into one batch.</summary>
+    public static ForwardRequest FromPrompts(IReadOnlyList<int[]> prompts, int padTokenId = 0)
+    {
+        if (prompts.Count == 0) Throw.Argument("at least one prompt is needed", "prompts", 0);
+        int len = prompts.Max(p => p.Length);
+        if (len == 0) Throw.Argument("prompts must not all be empty", "prompts", 0);
+        var ids = new int[prompts.Count][];
+        var mask = new int[prompts.Count][];
+        for (int b = 0; b < prompts.Count; b++)
+        {
+            int pad = len - prompts[b].Length;
+            ids[b] = new int[len];
+            mask[b] = new int[len];
+            for (int s = 0; s < len; s++)
+            {
+                ids[b][s] = s < pad ? padTokenId : prompts[b][s - pad];
+                mask[b][s] = s < pad ? 0 : 1;
+            }
+        }
+        return new ForwardRequest(ids) { AttentionMask = mask };
+    }
+
+    internal static int[][] DefaultPositions(int[][] mask)
+    {
+        var pos = new int[mask.Length][];
+        for (int b = 0; b < mask.Length; b++)
+        {
+            pos[b] = new int[mask[b].Length];
+            int c = 0;
+            for (int s = 0; s < mask[b].Length; s++)
+            {
+                c += mask[b][s];
+                pos[b][s] = mask[b][s] == 0 ? 1 : c - 1;
+            }
+        }
+        return pos;
+    }
+}
+
+/// <summary>Logits [B, S, V] and the captured hooks, each [B, S, d], by name.</summary>
+public sealed record ForwardResult(FloatTensor Logits, IReadOnlyDictionary<string, FloatTensor> Cache)
+{
+    /// <summary>The cached activation of a hook kind at a layer, e.g. Get("hook_resid_post", 3).</summary>
+    public FloatTensor Get(string hookSuffix, int layer) =>
+        Cache.TryGetValue($"blocks.{layer}.{hookSuffix}", out var t) ? t
+        : throw new KeyNotFoundException($"blocks.{layer}.{hookSuffix} was not captured");
+}
+
+/// <summary>Matches hook names against glob patterns.</summary>
+public static class HookFilter
+{
+    public static bool Matches(string name, IEnumerable<string> patterns) =>
+        patterns.Any(p => p == name || (p.Contains('*') || p.Contains('?')) && ToRegex(p).IsMatch(name));
+
+    static Regex ToRegex(string glob) =>
+        new("^" + Regex.Escape(glob).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
+}

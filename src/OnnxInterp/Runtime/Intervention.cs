@@ -1,0 +1,47 @@
+using System.Text.Json.Serialization;
+
+namespace OnnxInterp.Runtime;
+
+[JsonConverter(typeof(JsonStringEnumConverter<InterventionOp>))]
+public enum InterventionOp
+{
+    /// <summary>Set the vector to <see cref="Intervention.Vector"/>.</summary>
+    Replace,
+
+    /// <summary>Add <see cref="Intervention.Vector"/> (times <see cref="Intervention.Factor"/>).</summary>
+    Add,
+
+    /// <summary>Remove the components along <see cref="Intervention.Directions"/> (orthonormalised here).</summary>
+    ProjectOut,
+
+    /// <summary>Multiply by <see cref="Intervention.Factor"/>, or elementwise by <see cref="Intervention.Vector"/> when given.</summary>
+    Scale,
+}
+
+/// <summary>
+/// An intervention as data (where + what), serialisable to JSON: at hook <see cref="Hook"/>, for batch rows
+/// <see cref="Rows"/> (null: all) and positions <see cref="Positions"/> (null: all; negative counts from the end,
+/// −1 is the last token), apply <see cref="Op"/>. At one hook, ProjectOut acts first; Scale, Replace and Add then
+/// compose in list order.
+/// </summary>
+public sealed record Intervention(
+    string Hook,
+    InterventionOp Op,
+    float[]? Vector = null,
+    float[][]? Directions = null,
+    float Factor = 1f,
+    int[]? Rows = null,
+    int[]? Positions = null)
+{
+    public static Intervention Replace(string hook, float[] vector, int[]? rows = null, int[]? positions = null) =>
+        new(hook, InterventionOp.Replace, vector, Rows: rows, Positions: positions);
+
+    public static Intervention Add(string hook, float[] vector, float factor = 1f, int[]? rows = null, int[]? positions = null) =>
+        new(hook, InterventionOp.Add, vector, Factor: factor, Rows: rows, Positions: positions);
+
+    public static Intervention ProjectOut(string hook, float[][] directions, int[]? rows = null, int[]? positions = null) =>
+        new(hook, InterventionOp.ProjectOut, Directions: directions, Rows: rows, Positions: positions);
+
+    public static Intervention Scale(string hook, float factor, int[]? rows = null, int[]? positions = null) =>
+        new(hook, InterventionOp.Scale, Factor: factor, Rows: rows, Positions: positions);
+}

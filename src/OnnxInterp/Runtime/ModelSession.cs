@@ -1,0 +1,170 @@
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using OnnxInterp.Export;
+using OnnxInterp.Internals;
+
+namespace OnnxInterp.Runtime;
+
+/// <summary>
+/// An exported model folder loaded into ONNX Runtime. Runs forward passes that capture the requested hooks and
+/// apply interventions through the graph's injection inputs. Owns its InferenceSession; dispose it to free
+/// native memory. Thread-safe for concurrent <see cref="Run"/> calls (ORT sessions are).
+/// </summary>
+public sealed class ModelSession : IDisposable
+{
+    readonly InferenceSession _session;
+    readonly Dictionary<string, int> _hookDims;
+    readonly bool _fp16;
+
+    ModelSession(string directory, ModelManifest manifest, InferenceSession session)
+    {
+        Directory = directory;
+        Manifest = manifest;
+        _session = session;
+        _fp16 = manifest.DType == ExportDType.Fp16;
+        _hookDims = manifest.Hooks.ToDictionary(h => h.Name, h => h.Dim, StringComparer.Ordinal);
+    }
+
+    public string Directory { get; }
+    public ModelManifest Manifest { get; }
+    public IReadOnlyList<ManifestHook> Hooks => Manifest.Hooks;
+
+    public static ModelSession Open(string directory, SessionConfig? config = null, Action<string>? warn = null)
+    {
+        var manifest = ModelManifest.Read(directory);
+        var cfg = config ?? new SessionConfig();
+        var modelPath = Path.Combine(directory, manifest.ModelFile);
+        if (!File.Exists(modelPath)) Throw.InvalidFile("model file named by the manifest is missing", modelPath);
+        using var options = new SessionOptions { GraphOptimizationLevel = cfg.Optimization };
+        if (cfg.Threads > 0) options.IntraOpNumThreads = cfg.Threads;
+        // Idle spinning pools steal cores from the other model of a pair (ORT-NOTES: +23..88%).
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        ExecutionProviders.Append(options, cfg, warn);
+        try
+        {
+            var session = new InferenceSession(modelPath, options);
+            return new ModelSession(directory, manifest, session);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            throw new InvalidFileException($"ONNX Runtime could not load the model: {e.Message}", modelPath, inner: e);
+        }
+    }
+
+    /// <summary>Hook names matching the patterns, in graph order.</summary>
+    public IReadOnlyList<string> ResolveHooks(IEnumerable<string>? patterns)
+    {
+        if (patterns is null) return [];
+        var list = patterns.ToList();
+        if (list.Count == 0) return [];
+        var names = Manifest.Hooks.Where(h => HookFilter.Matches(h.Name, list)).Select(h => h.Name).ToList();
+        if (names.Count == 0) Throw.Argument("no hook point matches", "hooks", string.Join(",", list));
+        if (!Manifest.HookOutputs) Throw.Argument("this export has no hook outputs", "hooks", string.Join(",", list));
+        return names;
+    }
+
+    public ForwardResult Run(ForwardRequest request)
+    {
+        var ids = request.InputIds;
+        int batch = ids.Length;
+        if (batch == 0) Throw.Argument("empty batch", "input_ids", 0);
+        int seq = ids[0].Length;
+        if (seq == 0) Throw.Argument("empty sequence", "input_ids", 0);
+        foreach (var row in ids) if (row.Length != seq) Throw.Argument("all rows must have the same length (pad them)", "input_ids", row.Length);
+        var mask = request.AttentionMask ?? Enumerable.Range(0, batch).Select(_ => Enumerable.Repeat(1, seq).ToArray()).ToArray();
+        CheckShape(mask, batch, seq, "attention_mask");
+        var positions = request.PositionIds ?? ForwardRequest.DefaultPositions(mask);
+        CheckShape(positions, batch, seq, "position_ids");
+        int vocab = Manifest.Config.VocabSize;
+        foreach (var row in ids)
+            foreach (var t in row)
+                if ((uint)t >= (uint)vocab) Throw.Argument($"token id outside the vocabulary of {vocab}", "input_ids", t);
+
+        var hooks = ResolveHooks(request.Hooks);
+        var injections = request.Interventions is { Count: > 0 } ivs
+            ? InjectionCompiler.Compile(ivs, _hookDims, batch, seq) : [];
+        if (injections.Count > 0 && !Manifest.InjectionInputs) Throw.Argument("this export has no injection inputs", "interventions", injections[0].Hook);
+
+        var names = new List<string>();
+        var values = new List<OrtValue>();
+        try
+        {
+            void Add(string name, OrtValue v) { names.Add(name); values.Add(v); }
+            Add("input_ids", OrtValue.CreateTensorValueFromMemory(Flatten(ids), [batch, seq]));
+            Add("attention_mask", OrtValue.CreateTensorValueFromMemory(Flatten(mask), [batch, seq]));
+            Add("position_ids", OrtValue.CreateTensorValueFromMemory(Flatten(positions), [batch, seq]));
+            var c = Manifest.Config;
+            long[] emptyPast = [batch, c.NumKvHeads, 0, c.HeadDim];
+            var elem = _fp16 ? TensorElementType.Float16 : TensorElementType.Float;
+            for (int l = 0; l < c.NumLayers; l++)
+            {
+                Add(DecoderGraph.PastKey(l), OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elem, emptyPast));
+                Add(DecoderGraph.PastValue(l), OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elem, emptyPast));
+            }
+            foreach (var inj in injections)
+            {
+                var h = Manifest.Hooks.First(x => x.Name == inj.Hook).Injection!;
+                if (inj.Scale is { } s) Add(h.Scale, ToOrt(s));
+                if (inj.Shift is { } t) Add(h.Shift, ToOrt(t));
+                if (inj.Proj is { } p) Add(h.Proj, ToOrt(p));
+                if (inj.ProjMask is { } m) Add(h.ProjMask, ToOrt(m));
+            }
+
+            var outputs = new List<string> { "logits" };
+            outputs.AddRange(hooks);
+            using var runOptions = new RunOptions();
+            using var results = _session.Run(runOptions, names, values, outputs);
+            var logits = FromOrt(results[0]);
+            var cache = new Dictionary<string, FloatTensor>(StringComparer.Ordinal);
+            for (int i = 0; i < hooks.Count; i++) cache[hooks[i]] = FromOrt(results[i + 1]);
+            return new ForwardResult(logits, cache);
+        }
+        finally
+        {
+            foreach (var v in values) v.Dispose();
+        }
+    }
+
+    static void CheckShape(int[][] x, int batch, int seq, string name)
+    {
+        if (x.Length != batch) Throw.Argument($"expected {batch} rows", name, x.Length);
+        foreach (var row in x) if (row.Length != seq) Throw.Argument($"expected rows of length {seq}", name, row.Length);
+    }
+
+    static long[] Flatten(int[][] x)
+    {
+        var r = new long[x.Length * x[0].Length];
+        int k = 0;
+        foreach (var row in x) foreach (var v in row) r[k++] = v;
+        return r;
+    }
+
+    OrtValue ToOrt(FloatTensor t)
+    {
+        long[] shape = t.Shape.Select(d => (long)d).ToArray();
+        if (!_fp16) return OrtValue.CreateTensorValueFromMemory(t.Data, shape);
+        var half = new Float16[t.Length];
+        for (int i = 0; i < half.Length; i++) half[i] = (Float16)t.Data[i];
+        return OrtValue.CreateTensorValueFromMemory(half, shape);
+    }
+
+    static FloatTensor FromOrt(OrtValue v)
+    {
+        var info = v.GetTensorTypeAndShape();
+        int[] shape = info.Shape.Select(d => checked((int)d)).ToArray();
+        float[] data;
+        if (info.ElementDataType == TensorElementType.Float16)
+        {
+            var src = v.GetTensorDataAsSpan<Float16>();
+            data = new float[src.Length];
+            for (int i = 0; i < src.Length; i++) data[i] = (float)src[i];
+        }
+        else
+        {
+            data = v.GetTensorDataAsSpan<float>().ToArray();
+        }
+        return new FloatTensor(data, shape);
+    }
+
+    public void Dispose() => _session.Dispose();
+}
