@@ -79,13 +79,14 @@ public static class ModelConfigReader
             var sliding = ImmutableArray<bool>.Empty;
             if (family == ModelFamily.Mistral)
             {
-                window = r.OptionalInt("sliding_window");
+                // MistralConfig defaults sliding_window to 4096 when the key is absent; an explicit null disables it.
+                window = doc.RootElement.TryGetProperty("sliding_window", out _) ? r.OptionalInt("sliding_window") : 4096;
                 if (window is not null) sliding = Enumerable.Repeat(true, layers).ToImmutableArray();
             }
             else if (family == ModelFamily.Qwen2 && (r.OptionalBool("use_sliding_window") ?? false))
             {
-                window = r.OptionalInt("sliding_window");
-                int maxWindowLayers = r.OptionalInt("max_window_layers") ?? layers;
+                window = doc.RootElement.TryGetProperty("sliding_window", out _) ? r.OptionalInt("sliding_window") : 4096;
+                int maxWindowLayers = r.OptionalInt("max_window_layers") ?? 28;  // Qwen2Config's default
                 if (window is not null) sliding = Enumerable.Range(0, layers).Select(i => i >= maxWindowLayers).ToImmutableArray();
                 if (!sliding.Contains(true)) { window = null; sliding = []; }
             }
