@@ -140,13 +140,13 @@ public sealed record ReferenceConfig
                 break;
             case "mistral":
                 qkvBias = oBias = mlpB = false;
-                window = GetInt(root, "sliding_window");
+                window = SlidingWindowOrHfDefault(root);
                 break;
             default: // qwen2
                 qkvBias = true;
                 oBias = mlpB = false;
                 bool useWindow = GetBool(root, "use_sliding_window") ?? false;
-                int? w = GetInt(root, "sliding_window");
+                int? w = SlidingWindowOrHfDefault(root);
                 if (useWindow && w is not null)
                 {
                     window = w;
@@ -240,6 +240,10 @@ public sealed record ReferenceConfig
                 throw new NotSupportedException($"Unsupported rope_scaling type '{type}'");
         }
     }
+
+    /// <summary>MistralConfig and Qwen2Config default sliding_window to 4096 when the key is absent; explicit null is none.</summary>
+    private static int? SlidingWindowOrHfDefault(JsonElement root) =>
+        root.TryGetProperty("sliding_window", out _) ? GetInt(root, "sliding_window") : 4096;
 
     private static FormatException Missing(string name) => new($"config.json lacks '{name}'");
 

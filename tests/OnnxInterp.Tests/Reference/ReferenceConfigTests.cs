@@ -108,6 +108,18 @@ public class ReferenceConfigTests
         Assert.That(mistral.QkvBias || mistral.OProjBias, Is.False, "MistralAttention has no biases");
         Assert.That(mistral.RopeScaling, Is.Null);
 
+        // Absent sliding_window takes the HF class default (4096); explicit null means no window.
+        var noKey = ReferenceConfig.FromHfConfigJson("""
+        {"model_type": "mistral", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "vocab_size": 10}
+        """);
+        Assert.That(noKey.SlidingWindow, Is.EqualTo(4096));
+        var nullKey = ReferenceConfig.FromHfConfigJson("""
+        {"model_type": "mistral", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+         "num_attention_heads": 4, "vocab_size": 10, "sliding_window": null}
+        """);
+        Assert.That(nullKey.SlidingWindow, Is.Null);
+
         Assert.Throws<NotSupportedException>(() => ReferenceConfig.FromHfConfigJson("""
         {"architectures": ["GPT2LMHeadModel"], "model_type": "gpt2"}
         """));
