@@ -59,7 +59,9 @@ public static class ModelConfigReader
             int vocab = r.PositiveInt("vocab_size");
             double eps = r.OptionalDouble("rms_norm_eps") ?? 1e-6;
             if (!(eps > 0 && eps < 1)) Throw.InvalidFile("rms_norm_eps must lie in (0, 1)", file, "rms_norm_eps", eps);
-            double theta = r.OptionalDouble("rope_theta") ?? 10000;
+            // transformers v5 moves rope_theta and the scaling into "rope_parameters".
+            JsonElement? ropeParams = doc.RootElement.TryGetProperty("rope_parameters", out var rpe) && rpe.ValueKind == JsonValueKind.Object ? rpe : null;
+            double theta = r.OptionalDouble("rope_theta") ?? (ropeParams is { } rp ? new Fields(rp, file, "rope_parameters.").OptionalDouble("rope_theta") : null) ?? 10000;
             if (!(theta > 1)) Throw.InvalidFile("rope_theta must be above 1", file, "rope_theta", theta);
             int maxPos = r.OptionalInt("max_position_embeddings") ?? 4096;
             if (maxPos <= 0) Throw.InvalidFile("max_position_embeddings must be positive", file, "max_position_embeddings", maxPos);
@@ -68,12 +70,13 @@ public static class ModelConfigReader
             if (partial is not null && partial != 1.0)
                 Throw.Unsupported("partial rotary embeddings are not implemented", file, "partial_rotary_factor", partial);
 
-            var rope = ReadRopeScaling(doc.RootElement, file);
+            var rope = ReadRopeScaling(doc.RootElement, file, ropeParams);
 
-            bool attentionBias = r.OptionalBool("attention_bias") ?? false;
-            bool mlpBias = r.OptionalBool("mlp_bias") ?? false;
+            // Only Llama reads attention_bias / mlp_bias; Mistral hardcodes no biases, Qwen2 always has q/k/v biases.
+            bool attentionBias = family == ModelFamily.Llama && (r.OptionalBool("attention_bias") ?? false);
+            bool mlpBias = family == ModelFamily.Llama && (r.OptionalBool("mlp_bias") ?? false);
             bool qkvBias = family == ModelFamily.Qwen2 || attentionBias;
-            bool oBias = family != ModelFamily.Qwen2 && attentionBias;
+            bool oBias = attentionBias;
 
             int? window = null;
             var sliding = ImmutableArray<bool>.Empty;
@@ -88,6 +91,17 @@ public static class ModelConfigReader
                 window = doc.RootElement.TryGetProperty("sliding_window", out _) ? r.OptionalInt("sliding_window") : 4096;
                 int maxWindowLayers = r.OptionalInt("max_window_layers") ?? 28;  // Qwen2Config's default
                 if (window is not null) sliding = Enumerable.Range(0, layers).Select(i => i >= maxWindowLayers).ToImmutableArray();
+                if (window is not null && doc.RootElement.TryGetProperty("layer_types", out var lt) && lt.ValueKind == JsonValueKind.Array)
+                {
+                    // An explicit per-layer list takes precedence over max_window_layers, as in transformers.
+                    if (lt.GetArrayLength() != layers) Throw.InvalidFile($"layer_types must list {layers} layers", file, "layer_types", lt.GetArrayLength());
+                    sliding = lt.EnumerateArray().Select(t => t.ValueKind == JsonValueKind.String && t.GetString() switch
+                    {
+                        "sliding_attention" => true,
+                        "full_attention" => false,
+                        _ => Throw.InvalidFile<bool>("layer type must be sliding_attention or full_attention", file, "layer_types", t.GetRawText()),
+                    }).ToImmutableArray();
+                }
                 if (!sliding.Contains(true)) { window = null; sliding = []; }
             }
             if (window is <= 0) Throw.InvalidFile("sliding_window must be positive", file, "sliding_window", window);
@@ -121,9 +135,13 @@ public static class ModelConfigReader
         }
     }
 
-    static RopeScaling? ReadRopeScaling(JsonElement root, string file)
+    static RopeScaling? ReadRopeScaling(JsonElement root, string file, JsonElement? ropeParams)
     {
-        if (!root.TryGetProperty("rope_scaling", out var rs) || rs.ValueKind == JsonValueKind.Null) return null;
+        if (!root.TryGetProperty("rope_scaling", out var rs) || rs.ValueKind == JsonValueKind.Null)
+        {
+            if (ropeParams is null) return null;
+            rs = ropeParams.Value;
+        }
         if (rs.ValueKind != JsonValueKind.Object) Throw.InvalidFile("rope_scaling must be an object or null", file, "rope_scaling", rs.GetRawText());
         var f = new Fields(rs, file, "rope_scaling.");
         string type = f.String("rope_type") ?? f.String("type")
