@@ -20,6 +20,12 @@ public sealed record ForwardRequest(int[][] InputIds)
 
     public IReadOnlyList<Intervention>? Interventions { get; init; }
 
+    /// <summary>Keys and values of earlier tokens; the attention mask then covers past + current tokens.</summary>
+    public KvCache? Past { get; init; }
+
+    /// <summary>Return the present keys and values (past + current) for incremental decoding.</summary>
+    public bool ReturnPresent { get; init; }
+
     /// <summary>Left-pads prompts of different lengths into one batch.</summary>
     public static ForwardRequest FromPrompts(IReadOnlyList<int[]> prompts, int padTokenId = 0)
     {
@@ -62,6 +68,9 @@ public sealed record ForwardRequest(int[][] InputIds)
 /// <summary>Logits [B, S, V] and the captured hooks, each [B, S, d], by name.</summary>
 public sealed record ForwardResult(FloatTensor Logits, IReadOnlyDictionary<string, FloatTensor> Cache)
 {
+    /// <summary>Present keys and values when <see cref="ForwardRequest.ReturnPresent"/> was set.</summary>
+    public KvCache? Present { get; init; }
+
     /// <summary>The cached activation of a hook kind at a layer, e.g. Get("hook_resid_post", 3).</summary>
     public FloatTensor Get(string hookSuffix, int layer) =>
         Cache.TryGetValue($"blocks.{layer}.{hookSuffix}", out var t) ? t
@@ -76,4 +85,10 @@ public static class HookFilter
 
     static Regex ToRegex(string glob) =>
         new("^" + Regex.Escape(glob).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
+}
+
+/// <summary>Per-layer keys and values, each [B, kvHeads, T, headDim].</summary>
+public sealed record KvCache(IReadOnlyList<FloatTensor> Keys, IReadOnlyList<FloatTensor> Values)
+{
+    public int Length => Keys.Count == 0 ? 0 : Keys[0].Shape[2];
 }

@@ -71,9 +71,13 @@ public sealed class ModelSession : IDisposable
         int seq = ids[0].Length;
         if (seq == 0) Throw.Argument("empty sequence", "input_ids", 0);
         foreach (var row in ids) if (row.Length != seq) Throw.Argument("all rows must have the same length (pad them)", "input_ids", row.Length);
-        var mask = request.AttentionMask ?? Enumerable.Range(0, batch).Select(_ => Enumerable.Repeat(1, seq).ToArray()).ToArray();
-        CheckShape(mask, batch, seq, "attention_mask");
-        var positions = request.PositionIds ?? ForwardRequest.DefaultPositions(mask);
+        var c = Manifest.Config;
+        int past = request.Past?.Length ?? 0;
+        if (request.Past is { } pkv && (pkv.Keys.Count != c.NumLayers || pkv.Values.Count != c.NumLayers))
+            Throw.Argument($"past cache must hold {c.NumLayers} layers", "past", pkv.Keys.Count);
+        var mask = request.AttentionMask ?? Enumerable.Range(0, batch).Select(_ => Enumerable.Repeat(1, past + seq).ToArray()).ToArray();
+        CheckShape(mask, batch, past + seq, "attention_mask");
+        var positions = request.PositionIds ?? ForwardRequest.DefaultPositions(mask).Select(r => r[past..]).ToArray();
         CheckShape(positions, batch, seq, "position_ids");
         int vocab = Manifest.Config.VocabSize;
         foreach (var row in ids)
@@ -91,15 +95,24 @@ public sealed class ModelSession : IDisposable
         {
             void Add(string name, OrtValue v) { names.Add(name); values.Add(v); }
             Add("input_ids", OrtValue.CreateTensorValueFromMemory(Flatten(ids), [batch, seq]));
-            Add("attention_mask", OrtValue.CreateTensorValueFromMemory(Flatten(mask), [batch, seq]));
+            Add("attention_mask", OrtValue.CreateTensorValueFromMemory(Flatten(mask), [batch, past + seq]));
             Add("position_ids", OrtValue.CreateTensorValueFromMemory(Flatten(positions), [batch, seq]));
-            var c = Manifest.Config;
             long[] emptyPast = [batch, c.NumKvHeads, 0, c.HeadDim];
             var elem = _fp16 ? TensorElementType.Float16 : TensorElementType.Float;
             for (int l = 0; l < c.NumLayers; l++)
             {
-                Add(DecoderGraph.PastKey(l), OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elem, emptyPast));
-                Add(DecoderGraph.PastValue(l), OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elem, emptyPast));
+                if (request.Past is { } kv)
+                {
+                    CheckCache(kv.Keys[l], batch, past, l);
+                    CheckCache(kv.Values[l], batch, past, l);
+                    Add(DecoderGraph.PastKey(l), ToOrt(kv.Keys[l]));
+                    Add(DecoderGraph.PastValue(l), ToOrt(kv.Values[l]));
+                }
+                else
+                {
+                    Add(DecoderGraph.PastKey(l), OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elem, emptyPast));
+                    Add(DecoderGraph.PastValue(l), OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elem, emptyPast));
+                }
             }
             foreach (var inj in injections)
             {
@@ -112,17 +125,34 @@ public sealed class ModelSession : IDisposable
 
             var outputs = new List<string> { "logits" };
             outputs.AddRange(hooks);
+            if (request.ReturnPresent)
+                for (int l = 0; l < c.NumLayers; l++) { outputs.Add(DecoderGraph.PresentKey(l)); outputs.Add(DecoderGraph.PresentValue(l)); }
             using var runOptions = new RunOptions();
             using var results = _session.Run(runOptions, names, values, outputs);
             var logits = FromOrt(results[0]);
             var cache = new Dictionary<string, FloatTensor>(StringComparer.Ordinal);
             for (int i = 0; i < hooks.Count; i++) cache[hooks[i]] = FromOrt(results[i + 1]);
-            return new ForwardResult(logits, cache);
+            KvCache? present = null;
+            if (request.ReturnPresent)
+            {
+                int first = 1 + hooks.Count;
+                present = new KvCache(
+                    Enumerable.Range(0, c.NumLayers).Select(l => FromOrt(results[first + 2 * l])).ToList(),
+                    Enumerable.Range(0, c.NumLayers).Select(l => FromOrt(results[first + 2 * l + 1])).ToList());
+            }
+            return new ForwardResult(logits, cache) { Present = present };
         }
         finally
         {
             foreach (var v in values) v.Dispose();
         }
+    }
+
+    void CheckCache(FloatTensor t, int batch, int past, int layer)
+    {
+        var c = Manifest.Config;
+        if (t.Rank != 4 || t.Shape[0] != batch || t.Shape[1] != c.NumKvHeads || t.Shape[2] != past || t.Shape[3] != c.HeadDim)
+            Throw.Argument($"past cache of layer {layer} must be [{batch},{c.NumKvHeads},{past},{c.HeadDim}]", "past", "[" + string.Join(",", t.Shape) + "]");
     }
 
     static void CheckShape(int[][] x, int batch, int seq, string name)
