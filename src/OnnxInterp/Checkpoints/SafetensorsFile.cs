@@ -105,6 +105,8 @@ public sealed unsafe class SafetensorsFile : IDisposable
 
     static (Dictionary<string, TensorInfo>, IReadOnlyDictionary<string, string>) ParseHeader(byte[] header, long dataLength, string path)
     {
+        // Found by the fuzz test: JSON strings with invalid UTF-8 parse but throw on GetString().
+        if (!System.Text.Unicode.Utf8.IsValid(header)) Throw.InvalidFile("header is not valid UTF-8", path, "header");
         JsonDocument doc;
         try
         {
