@@ -86,7 +86,12 @@ public class HfTokenizerGoldenTests
         Assert.Multiple(() =>
         {
             Assert.That(tok.Encode(c.Text), Is.EqualTo(c.Ids), $"ids of {Show(c.Text)} ({g.Reference})");
-            Assert.That(tok.EncodeToTokens(c.Text), Is.EqualTo(c.Tokens), $"tokens of {Show(c.Text)}");
+            // transformers.js reports an added token matched in normalized text by the matched text ("▁<s>" for
+            // Llama-2's normalized <s>); HfTokenizer (like HF's Rust tokenizers) reports the token's content, "<s>".
+            var tokens = tok.EncodeToTokens(c.Text);
+            var expected = c.Tokens.Select((t, i) => i < c.Ids.Length && tok.IdToToken(c.Ids[i]) is { } content && t != content && t.EndsWith(content, StringComparison.Ordinal) ? content : t).ToArray();
+            Assert.That(tokens, Is.EqualTo(expected), $"tokens of {Show(c.Text)}");
+            Assert.That(tokens, Is.EqualTo(c.Ids.Select(i => tok.IdToToken(i)).ToArray()), $"tokens agree with IdToToken for {Show(c.Text)}");
             Assert.That(tok.Encode(c.Text, addSpecialTokens: false), Is.EqualTo(c.IdsNoSpecial), $"ids without special tokens of {Show(c.Text)}");
             Assert.That(tok.Decode(c.Ids), Is.EqualTo(c.Decoded), $"decode of {Show(c.Text)}");
             Assert.That(tok.Decode(c.Ids, skipSpecialTokens: true), Is.EqualTo(c.DecodedSkipSpecial), $"decode skipping special tokens of {Show(c.Text)}");
