@@ -2,6 +2,9 @@ namespace OnnxInterp.Cli.Commands;
 
 static class PromptTokens
 {
-    public static int[][] Encode(string modelDir, string[] texts, bool addSpecial) =>
-        throw new InvalidArgumentException("prompt tokenization is not wired yet; use --tokens", "--prompt", modelDir);
+    public static int[][] Encode(string modelDir, string[] texts, bool addSpecial)
+    {
+        var tok = OnnxInterp.Tokenization.HfTokenizer.FromDirectory(modelDir);
+        return texts.Select(t => tok.Encode(t, addSpecial)).ToArray();
+    }
 }

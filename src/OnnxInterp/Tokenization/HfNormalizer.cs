@@ -50,10 +50,10 @@ sealed class HfNormalizer : Microsoft.ML.Tokenizers.Normalizer
                 catch (ArgumentException e) { throw r.Unsupported($"The normalizer regex does not compile on .NET: {e.Message}", $"{path}.pattern.Regex", regex); }
                 return s => re.Replace(s, content.Replace("$", "$$", StringComparison.Ordinal));
             }
-            case "NFC": return s => UnicodeNormalizer.Normalize(s, NormalizationForm.FormC);
-            case "NFD": return s => UnicodeNormalizer.Normalize(s, NormalizationForm.FormD);
-            case "NFKC": return s => UnicodeNormalizer.Normalize(s, NormalizationForm.FormKC);
-            case "NFKD": return s => UnicodeNormalizer.Normalize(s, NormalizationForm.FormKD);
+            case "NFC": return s => s.Normalize(NormalizationForm.FormC);
+            case "NFD": return s => s.Normalize(NormalizationForm.FormD);
+            case "NFKC": return s => s.Normalize(NormalizationForm.FormKC);
+            case "NFKD": return s => s.Normalize(NormalizationForm.FormKD);
             case "Lowercase": return s => s.ToLowerInvariant();
             case "Strip":
             {

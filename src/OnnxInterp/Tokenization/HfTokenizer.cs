@@ -56,8 +56,7 @@ public sealed class HfTokenizer
 
     /// <summary>
     /// Loads dir/tokenizer.json with dir/tokenizer_config.json and dir/generation_config.json when present.
-    /// A dir/tokenizer.model (SentencePiece) is preferred for the Llama-2/Mistral family, i.e. when tokenizer.json is
-    /// absent or describes a byte-fallback BPE.
+    /// A dir/tokenizer.model (SentencePiece) is used only when tokenizer.json is absent.
     /// </summary>
     public static HfTokenizer FromDirectory(string dir)
     {
@@ -69,7 +68,8 @@ public sealed class HfTokenizer
         string? spModel = File.Exists(Path.Combine(dir, "tokenizer.model")) ? Path.Combine(dir, "tokenizer.model") : null;
         if (!File.Exists(json) && spModel is null)
             throw new InvalidFileException("The directory has neither tokenizer.json nor tokenizer.model", json, null, null);
-        if (spModel is not null && (!File.Exists(json) || IsByteFallbackBpe(json)))
+        // tokenizer.json is the path verified against goldens; tokenizer.model is the fallback when it is absent.
+        if (spModel is not null && !File.Exists(json))
             return FromSentencePiece(spModel, File.Exists(json) ? json : null, config, generation);
         return new HfTokenizer(json, config, generation);
     }
@@ -81,13 +81,6 @@ public sealed class HfTokenizer
     /// <summary>Loads a SentencePiece tokenizer.model; tokenizer.json (optional) contributes its added tokens.</summary>
     public static HfTokenizer FromSentencePiece(string tokenizerModel, string? tokenizerJson, string? tokenizerConfigJson, string? generationConfigJson = null) =>
         new(tokenizerModel, tokenizerJson, tokenizerConfigJson, generationConfigJson);
-
-    static bool IsByteFallbackBpe(string json)
-    {
-        using var doc = JsonReader.Parse(json);
-        return JsonReader.Opt(doc.RootElement, "model") is { } m
-            && JsonReader.Opt(m, "byte_fallback") is { ValueKind: JsonValueKind.True };
-    }
 
     HfTokenizer(string jsonPath, string? configPath, string? generationPath)
     {

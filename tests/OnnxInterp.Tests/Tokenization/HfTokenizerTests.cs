@@ -5,7 +5,7 @@ using OnnxInterp.Tokenization;
 namespace OnnxInterp.Tests.Tokenization;
 
 [TestFixture]
-public class UnicodeNormalizerTests
+public class UnicodeNormalizationTests
 {
     // Expected values from Python's unicodedata.normalize (Unicode 14).
     [TestCase("cafe\u0301", NormalizationForm.FormC, "caf\u00E9")]
@@ -53,7 +53,7 @@ public class UnicodeNormalizerTests
     [TestCase("Hello", NormalizationForm.FormKD, "Hello")]
     [TestCase("\uAC00\u11A8", NormalizationForm.FormKD, "\u1100\u1161\u11A8")]
     public void MatchesPythonUnicodedata(string input, NormalizationForm form, string expected) =>
-        Assert.That(UnicodeNormalizer.Normalize(input, form), Is.EqualTo(expected));
+        Assert.That(input.Normalize(form), Is.EqualTo(expected), "ICU normalization must be active (no InvariantGlobalization)");
 }
 
 [TestFixture]
