@@ -36,6 +36,7 @@ public static class Cli
         root.Subcommands.Add(ExportCommand.Create(ctx));
         root.Subcommands.Add(RunCommand.Create(ctx));
         root.Subcommands.Add(InspectCommand.Create(ctx));
+        root.Subcommands.Add(SampleCommand.Create(ctx));
         return root;
     }
 

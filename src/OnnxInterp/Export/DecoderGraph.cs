@@ -177,11 +177,9 @@ sealed class DecoderGraph
             : null;
         var qkv = Linear(n1, wqkv, bqkv);
         var parts = g.Ops("Split", [qkv, g.ConstInt64(q, kv, kv)], [g.Fresh("q"), g.Fresh("k"), g.Fresh("v")], null, ("axis", -1L));
-        var zero = g.ConstInt64(0);
         var qh = g.Op("Transpose", [g.Op("Reshape", [parts[0], g.ConstInt64(0, 0, _c.NumHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
         var kh = g.Op("Transpose", [g.Op("Reshape", [parts[1], g.ConstInt64(0, 0, _c.NumKvHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
         var vh = g.Op("Transpose", [g.Op("Reshape", [parts[2], g.ConstInt64(0, 0, _c.NumKvHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
-        _ = zero;
         qh = Rotate(qh);
         kh = Rotate(kh);
         var keys = g.Op("Concat", [PastKey(l), kh], PresentKey(l), null, ("axis", 2L));

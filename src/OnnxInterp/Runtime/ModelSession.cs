@@ -35,7 +35,8 @@ public sealed class ModelSession : IDisposable
         var cfg = config ?? new SessionConfig();
         var modelPath = Path.Combine(directory, manifest.ModelFile);
         if (!File.Exists(modelPath)) Throw.InvalidFile("model file named by the manifest is missing", modelPath);
-        using var options = new SessionOptions { GraphOptimizationLevel = cfg.Optimization };
+        // Overridable initializers (our injection defaults) draw an ORT warning per input: keep the log to errors.
+        using var options = new SessionOptions { GraphOptimizationLevel = cfg.Optimization, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
         if (cfg.Threads > 0) options.IntraOpNumThreads = cfg.Threads;
         // Idle spinning pools steal cores from the other model of a pair (ORT-NOTES: +23..88%).
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");

@@ -7,6 +7,8 @@ namespace OnnxInterp.Tokenization;
 static class ByteLevelAlphabet
 {
     static readonly char[] s_byteToChar = BuildTable();
+
+    public static char ByteToChar(byte b) => s_byteToChar[b];
     static readonly Dictionary<char, byte> s_charToByte = BuildReverse();
 
     static char[] BuildTable()

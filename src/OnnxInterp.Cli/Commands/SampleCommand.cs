@@ -1,0 +1,46 @@
+using System.CommandLine;
+using OnnxInterp.Checkpoints;
+
+namespace OnnxInterp.Cli.Commands;
+
+static class SampleCommand
+{
+    public static Command Create(CliContext ctx)
+    {
+        var output = new Option<string>("--out", "-o") { Description = "Folder to write the checkpoint to.", Required = true };
+        var family = new Option<string>("--family") { Description = "llama, mistral or qwen2.", DefaultValueFactory = _ => "llama" };
+        family.AcceptOnlyFromAmong("llama", "mistral", "qwen2");
+        var layers = new Option<int>("--layers") { Description = "Number of layers.", DefaultValueFactory = _ => 4 };
+        var hidden = new Option<int>("--hidden") { Description = "Hidden size (a multiple of 8).", DefaultValueFactory = _ => 64 };
+        var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("sample", """
+            Write a small random Hugging Face checkpoint (config.json, model.safetensors, a byte-level tokenizer.json) to try
+            the tools on. Its outputs are meaningless; use the trained family in models/ for real behaviour.
+
+            Examples:
+              onnxinterp sample --out ./tiny
+              onnxinterp sample --out ./tiny-qwen --family qwen2 --layers 2
+            """)
+        { output, family, layers, hidden, seed };
+        cmd.SetAction(parse => ctx.Guard(parse, () =>
+        {
+            int h = parse.GetValue(hidden);
+            if (h <= 0 || h % 8 != 0) throw new InvalidArgumentException("hidden size must be a positive multiple of 8", "--hidden", h.ToString());
+            int l = parse.GetValue(layers);
+            if (l <= 0) throw new InvalidArgumentException("layers must be positive", "--layers", l.ToString());
+            var spec = new RandomCheckpointSpec
+            {
+                Family = Enum.Parse<ModelFamily>(parse.GetValue(family)!, ignoreCase: true),
+                HiddenSize = h,
+                IntermediateSize = 2 * h,
+                Layers = l,
+                Seed = parse.GetValue(seed),
+            };
+            var dir = parse.GetValue(output)!;
+            RandomCheckpoint.Write(dir, spec);
+            ctx.Out.WriteLine($"wrote a random {spec.Family} checkpoint ({l} layers, hidden {h}) to {Path.GetFullPath(dir)}");
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+}

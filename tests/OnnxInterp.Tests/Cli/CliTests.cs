@@ -1,0 +1,93 @@
+using OnnxInterp.Checkpoints;
+using OnnxInterp.Cli;
+using OnnxInterp.Tests.Support;
+
+namespace OnnxInterp.Tests.Cli;
+
+/// <summary>The verbs as a user meets them: exit codes, messages, files.</summary>
+public class CliTests
+{
+    static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = OnnxInterp.Cli.Cli.Run(args, o, e);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    [Test]
+    public void SampleExportRunInspect_EndToEnd_WritesReadableSafetensors()
+    {
+        using var tmp = new TempDir();
+        Assert.That(Run("sample", "--out", tmp.Sub("hf"), "--family", "qwen2", "--layers", "2").Code, Is.EqualTo(ExitCodes.Ok));
+        var export = Run("export", tmp.Sub("hf"), "--out", tmp.Sub("onnx"));
+        Assert.That(export.Code, Is.EqualTo(ExitCodes.Ok), export.Err);
+        Assert.That(export.Out, Does.Contain("8 hook points"));
+
+        var run = Run("run", tmp.Sub("onnx"), "--prompt", "The city of Paris is in France.", "--prompt", "Hi",
+            "--hooks", "blocks.*.hook_resid_post", "--save", tmp.Sub("out.safetensors"));
+        Assert.That(run.Code, Is.EqualTo(ExitCodes.Ok), run.Err);
+        using var f = SafetensorsFile.Open(tmp.Sub("out.safetensors"));
+        // BOS + 31 bytes for the longer prompt (byte-level tokenizer, no merges).
+        Assert.That(f["logits"].Shape, Is.EqualTo(new long[] { 2, 32, 258 }));
+        Assert.That(f["blocks.1.hook_resid_post"].Shape, Is.EqualTo(new long[] { 2, 32, 64 }));
+        Assert.That(f["attention_mask"].DType, Is.EqualTo(TensorDType.I64));
+        Assert.That(f.Contains("blocks.0.hook_resid_pre"), Is.False, "only the requested hooks are saved");
+
+        var inspect = Run("inspect", tmp.Sub("onnx"));
+        Assert.That(inspect.Out, Does.Contain("Qwen2ForCausalLM").And.Contain("blocks.1.mlp.hook_post [128]"));
+        Assert.That(Run("inspect", tmp.Sub("onnx"), "--json").Out, Does.Contain("\"hooks\""));
+    }
+
+    [Test]
+    public void Run_TokensEqualPromptTokens()
+    {
+        using var tmp = new TempDir();
+        Run("sample", "--out", tmp.Sub("hf"), "--layers", "1");
+        Run("export", tmp.Sub("hf"), "--out", tmp.Sub("onnx"), "--no-hash");
+        // "Hi" is bytes 72, 105 after BOS 256.
+        Assert.That(Run("run", tmp.Sub("onnx"), "--tokens", "256,72,105", "--save", tmp.Sub("a.safetensors")).Code, Is.Zero);
+        Assert.That(Run("run", tmp.Sub("onnx"), "--prompt", "Hi", "--save", tmp.Sub("b.safetensors")).Code, Is.Zero);
+        using var a = SafetensorsFile.Open(tmp.Sub("a.safetensors"));
+        using var b = SafetensorsFile.Open(tmp.Sub("b.safetensors"));
+        Assert.That(b.ReadFloat32("logits"), Is.EqualTo(a.ReadFloat32("logits")));
+    }
+
+    [Test]
+    public void BadArguments_GiveMessagesAndExitCodes_NotStackTraces()
+    {
+        using var tmp = new TempDir();
+        var missing = Run("export", tmp.Sub("nope"), "--out", tmp.Sub("x"));
+        Assert.That(missing.Code, Is.EqualTo(ExitCodes.InvalidInput));
+        Assert.That(missing.Err, Does.StartWith("error: checkpoint folder does not exist").And.Not.Contain("   at "));
+        Assert.That(Directory.Exists(tmp.Sub("x")), Is.False, "nothing half-written");
+
+        Assert.That(Run("export", tmp.Sub("nope")).Code, Is.EqualTo(ExitCodes.Usage), "--out is required");
+        Assert.That(Run("export", tmp.Sub("nope"), "--out", "x", "--dtype", "int3").Code, Is.EqualTo(ExitCodes.Usage));
+        Assert.That(Run("frobnicate").Code, Is.EqualTo(ExitCodes.Usage));
+
+        Run("sample", "--out", tmp.Sub("hf"), "--layers", "1");
+        Run("export", tmp.Sub("hf"), "--out", tmp.Sub("onnx"), "--no-hash");
+        var both = Run("run", tmp.Sub("onnx"), "--tokens", "1", "--prompt", "x", "--save", tmp.Sub("o.safetensors"));
+        Assert.That(both.Code, Is.EqualTo(ExitCodes.Usage));
+        var badToken = Run("run", tmp.Sub("onnx"), "--tokens", "1,99999", "--save", tmp.Sub("o.safetensors"));
+        Assert.That((badToken.Code, badToken.Err), Is.EqualTo((ExitCodes.InvalidInput, "error: token id outside the vocabulary of 258 (field 'input_ids', value '99999')" + Environment.NewLine)));
+        var badHook = Run("run", tmp.Sub("onnx"), "--tokens", "1", "--hooks", "blocks.7.*", "--save", tmp.Sub("o.safetensors"));
+        Assert.That(badHook.Err, Does.Contain("no hook point matches"));
+        Assert.That(File.Exists(tmp.Sub("o.safetensors")), Is.False);
+
+        File.WriteAllText(Path.Combine(tmp.Sub("onnx"), "manifest.json"), "{ not json");
+        var corrupt = Run("inspect", tmp.Sub("onnx"));
+        Assert.That(corrupt.Code, Is.EqualTo(ExitCodes.InvalidInput));
+        Assert.That(corrupt.Err, Does.Contain("manifest.json"));
+    }
+
+    [Test]
+    public void Help_ListsVerbsWithExamples()
+    {
+        var help = Run("--help");
+        Assert.That(help.Out, Does.Contain("export").And.Contain("run").And.Contain("inspect").And.Contain("sample"));
+        foreach (var verb in new[] { "export", "run", "inspect", "sample" })
+            Assert.That(Run(verb, "--help").Out, Does.Contain("Examples:"), verb);
+    }
+}
