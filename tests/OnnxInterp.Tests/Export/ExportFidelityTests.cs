@@ -50,6 +50,32 @@ public class ExportFidelityTests
             Assert.That(Compare.MaxRelativeError(actual.Cache[name], value, mask), Is.LessThanOrEqualTo(Tolerance), name);
     }
 
+    /// <summary>
+    /// fp16 export: weights and activations in half precision (ε = 2⁻¹⁰ ≈ 1e-3), statistics and softmax in fp32.
+    /// Tolerance 1e-2 relative: about ten half-precision roundings accumulated over three layers.
+    /// </summary>
+    [TestCase("llama")]
+    [TestCase("qwen2")]
+    public void ExportFp16_MatchesReferenceWithinHalfPrecision(string family)
+    {
+        var ckpt = TinyCheckpointFactory.Create(new TinyCheckpointSpec(family) { Seed = 31 });
+        using var tmp = new TempDir();
+        var dir = TestCheckpoints.Export(ckpt, tmp, new OnnxInterp.Export.ExportOptions { DType = OnnxInterp.Export.ExportDType.Fp16 });
+        using var session = ModelSession.Open(dir);
+        Assert.That(session.Manifest.DType, Is.EqualTo(OnnxInterp.Export.ExportDType.Fp16));
+        var rng = new Random(2);
+        var request = ForwardRequest.FromPrompts([Tokens(rng, 8, 97), Tokens(rng, 5, 97)]) with { Hooks = ["*"] };
+        var actual = session.Run(request);
+        var mask = request.AttentionMask!;
+        var expected = new ReferenceTransformer(ckpt.Config, TestCheckpoints.Rounded(ckpt, TensorDType.F16))
+            .Forward(request.InputIds, mask, ForwardRequestPositions(mask));
+        double logitError = Compare.MaxRelativeError(actual.Logits, expected.Logits, mask);
+        TestContext.Out.WriteLine($"fp16 max relative error: logits {logitError:E2}");
+        Assert.That(logitError, Is.LessThanOrEqualTo(1e-2), "logits");
+        foreach (var (name, value) in expected.Hooks)
+            Assert.That(Compare.MaxRelativeError(actual.Cache[name], value, mask), Is.LessThanOrEqualTo(1e-2), name);
+    }
+
     [Test]
     public void Export_PlainGraph_GivesSameLogitsAsHookedGraph()
     {
