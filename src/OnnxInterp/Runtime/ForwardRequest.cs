@@ -20,6 +20,12 @@ public sealed record ForwardRequest(int[][] InputIds)
 
     public IReadOnlyList<Intervention>? Interventions { get; init; }
 
+    /// <summary>Keep only these positions of each captured hook (negative: from the end; −1 is the last token). Null keeps all.</summary>
+    public int[]? CapturePositions { get; init; }
+
+    /// <summary>Keep only these positions of the logits (e.g. [−1] for next-token prediction). Null keeps all.</summary>
+    public int[]? LogitPositions { get; init; }
+
     /// <summary>Keys and values of earlier tokens; the attention mask then covers past + current tokens.</summary>
     public KvCache? Past { get; init; }
 

@@ -64,8 +64,13 @@ public sealed class ModelSession : IDisposable
         return names;
     }
 
-    public ForwardResult Run(ForwardRequest request)
+    /// <summary>
+    /// One forward pass. Cancelling <paramref name="cancellation"/> stops ONNX Runtime mid-run (RunOptions.Terminate)
+    /// and throws <see cref="OperationCanceledException"/>.
+    /// </summary>
+    public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default)
     {
+        cancellation.ThrowIfCancellationRequested();
         var ids = request.InputIds;
         int batch = ids.Length;
         if (batch == 0) Throw.Argument("empty batch", "input_ids", 0);
@@ -129,10 +134,22 @@ public sealed class ModelSession : IDisposable
             if (request.ReturnPresent)
                 for (int l = 0; l < c.NumLayers; l++) { outputs.Add(DecoderGraph.PresentKey(l)); outputs.Add(DecoderGraph.PresentValue(l)); }
             using var runOptions = new RunOptions();
-            using var results = _session.Run(runOptions, names, values, outputs);
-            var logits = FromOrt(results[0]);
+            using var registration = cancellation.Register(() => runOptions.Terminate = true);
+            IDisposableReadOnlyCollection<OrtValue> results;
+            try
+            {
+                results = _session.Run(runOptions, names, values, outputs);
+            }
+            catch (OnnxRuntimeException) when (cancellation.IsCancellationRequested)
+            {
+                throw new OperationCanceledException(cancellation);
+            }
+            using var _ = results;
+            var logitRows = PositionRows(request.LogitPositions, seq, "logit_positions");
+            var hookRows = PositionRows(request.CapturePositions, seq, "capture_positions");
+            var logits = FromOrt(results[0], logitRows);
             var cache = new Dictionary<string, FloatTensor>(StringComparer.Ordinal);
-            for (int i = 0; i < hooks.Count; i++) cache[hooks[i]] = FromOrt(results[i + 1]);
+            for (int i = 0; i < hooks.Count; i++) cache[hooks[i]] = FromOrt(results[i + 1], hookRows);
             KvCache? present = null;
             if (request.ReturnPresent)
             {
@@ -148,6 +165,14 @@ public sealed class ModelSession : IDisposable
             foreach (var v in values) v.Dispose();
         }
     }
+
+    /// <summary>
+    /// Generates from left-padded prompts with the KV cache: greedy, or temperature/top-p sampling with a seed; stops at
+    /// stop tokens or the token limit; applies interventions at prompt positions and at every generated position.
+    /// </summary>
+    public GenerationResult Generate(IReadOnlyList<int[]> prompts, GenerationOptions? options = null,
+        IProgress<GenerationProgress>? progress = null, CancellationToken cancellation = default) =>
+        GenerationLoop.Generate(this, prompts, options ?? new GenerationOptions(), progress, cancellation);
 
     void CheckCache(FloatTensor t, int batch, int past, int layer)
     {
@@ -179,22 +204,50 @@ public sealed class ModelSession : IDisposable
         return OrtValue.CreateTensorValueFromMemory(half, shape);
     }
 
-    static FloatTensor FromOrt(OrtValue v)
+    static int[]? PositionRows(int[]? positions, int seq, string field)
+    {
+        if (positions is null) return null;
+        var rows = new int[positions.Length];
+        for (int i = 0; i < positions.Length; i++)
+        {
+            int p = positions[i] < 0 ? seq + positions[i] : positions[i];
+            if ((uint)p >= (uint)seq) Throw.Argument($"position outside the sequence of {seq}", field, positions[i]);
+            rows[i] = p;
+        }
+        return rows;
+    }
+
+    /// <summary>Copies an ORT tensor into managed memory; for [B, S, d] tensors, only the positions in <paramref name="keep"/>.</summary>
+    static FloatTensor FromOrt(OrtValue v, int[]? keep = null)
     {
         var info = v.GetTensorTypeAndShape();
         int[] shape = info.Shape.Select(d => checked((int)d)).ToArray();
-        float[] data;
-        if (info.ElementDataType == TensorElementType.Float16)
+        bool half = info.ElementDataType == TensorElementType.Float16;
+        if (keep is null || shape.Length != 3)
         {
-            var src = v.GetTensorDataAsSpan<Float16>();
-            data = new float[src.Length];
-            for (int i = 0; i < src.Length; i++) data[i] = (float)src[i];
+            var data = new float[checked((int)info.ElementCount)];
+            Copy(v, half, 0, data);
+            return new FloatTensor(data, shape);
+        }
+        int b = shape[0], s = shape[1], d = shape[2];
+        var sliced = new float[b * keep.Length * d];
+        for (int row = 0; row < b; row++)
+            for (int j = 0; j < keep.Length; j++)
+                Copy(v, half, ((long)row * s + keep[j]) * d, sliced.AsSpan((row * keep.Length + j) * d, d));
+        return new FloatTensor(sliced, b, keep.Length, d);
+    }
+
+    static void Copy(OrtValue v, bool half, long offset, Span<float> destination)
+    {
+        if (half)
+        {
+            var src = v.GetTensorDataAsSpan<Float16>().Slice((int)offset, destination.Length);
+            for (int i = 0; i < destination.Length; i++) destination[i] = (float)src[i];
         }
         else
         {
-            data = v.GetTensorDataAsSpan<float>().ToArray();
+            v.GetTensorDataAsSpan<float>().Slice((int)offset, destination.Length).CopyTo(destination);
         }
-        return new FloatTensor(data, shape);
     }
 
     public void Dispose() => _session.Dispose();
