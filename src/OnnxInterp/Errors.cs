@@ -50,3 +50,7 @@ public sealed class UnsupportedModelException(string message, string? file = nul
 /// <summary>An argument from a caller or the command line is out of its allowed range.</summary>
 public sealed class InvalidArgumentException(string message, string? field = null, string? value = null)
     : OnnxInterpException(message, null, field, value);
+
+/// <summary>Two models cannot be compared: they differ in tokenizer, vocabulary or shape.</summary>
+public sealed class IncompatibleModelsException(string message, string? file = null, string? field = null, string? value = null)
+    : OnnxInterpException(message, file, field, value);

@@ -32,7 +32,7 @@ public sealed class ExecutionProviderException(string message, Exception? inner 
 /// <summary>Probes and appends execution providers, turning native failures into <see cref="ExecutionProviderException"/>.</summary>
 public static class ExecutionProviders
 {
-    static readonly string[] CudaLibraries = ["libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libcudnn.so.9", "libcufft.so.12"];
+    static readonly string[] CudaLibraries = ["libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libcudnn.so.9"];
 
     /// <summary>Returns null when CUDA can be used, else the reason (which library failed to load).</summary>
     public static string? ProbeCuda()

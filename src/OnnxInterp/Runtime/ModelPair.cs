@@ -1,0 +1,90 @@
+using OnnxInterp.Tokenization;
+
+namespace OnnxInterp.Runtime;
+
+/// <summary>
+/// A base model and a post-trained version of it, checked to be comparable: same vocabulary (token by token),
+/// hidden size, layer count and hook points, so activations captured from one can drive interventions in the
+/// other. Owns both sessions.
+/// </summary>
+public sealed class ModelPair : IDisposable
+{
+    ModelPair(ModelSession @base, ModelSession post, HfTokenizer? tokenizer)
+    {
+        Base = @base;
+        Post = post;
+        Tokenizer = tokenizer;
+    }
+
+    public ModelSession Base { get; }
+    public ModelSession Post { get; }
+
+    /// <summary>The shared tokenizer (the base folder's), when the folders have tokenizer files.</summary>
+    public HfTokenizer? Tokenizer { get; }
+
+    public static ModelPair Open(string baseDir, string postDir, SessionConfig? config = null, Action<string>? warn = null)
+    {
+        var a = ModelSession.Open(baseDir, config, warn);
+        try
+        {
+            var b = ModelSession.Open(postDir, config, warn);
+            try
+            {
+                var tokenizer = CheckCompatible(a, b);
+                return new ModelPair(a, b, tokenizer);
+            }
+            catch
+            {
+                b.Dispose();
+                throw;
+            }
+        }
+        catch
+        {
+            a.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Throws <see cref="IncompatibleModelsException"/> naming the first difference; returns the base tokenizer if any.</summary>
+    public static HfTokenizer? CheckCompatible(ModelSession a, ModelSession b)
+    {
+        var ca = a.Manifest.Config;
+        var cb = b.Manifest.Config;
+        void Same(string field, object va, object vb)
+        {
+            if (!Equals(va, vb))
+                throw new IncompatibleModelsException($"the models differ in {field}: base {va}, post {vb}", b.Directory, field, $"{va} vs {vb}");
+        }
+        Same("vocab_size", ca.VocabSize, cb.VocabSize);
+        Same("hidden_size", ca.HiddenSize, cb.HiddenSize);
+        Same("num_hidden_layers", ca.NumLayers, cb.NumLayers);
+        Same("intermediate_size", ca.IntermediateSize, cb.IntermediateSize);
+        var ha = string.Join(",", a.Hooks.Select(h => h.Name));
+        var hb = string.Join(",", b.Hooks.Select(h => h.Name));
+        if (ha != hb) throw new IncompatibleModelsException("the models expose different hook points", b.Directory, "hooks");
+
+        bool hasA = File.Exists(Path.Combine(a.Directory, "tokenizer.json")), hasB = File.Exists(Path.Combine(b.Directory, "tokenizer.json"));
+        if (!hasA && !hasB) return null;
+        if (hasA != hasB)
+            throw new IncompatibleModelsException("only one of the models has a tokenizer.json", hasA ? b.Directory : a.Directory, "tokenizer.json");
+        var ta = HfTokenizer.FromDirectory(a.Directory);
+        var tb = HfTokenizer.FromDirectory(b.Directory);
+        // Post-training may add special tokens past the shared vocabulary; every id the base knows must mean the same.
+        for (int id = 0; id < ta.VocabSize; id++)
+        {
+            var x = ta.IdToToken(id);
+            var y = tb.IdToToken(id);
+            if (x != y)
+                throw new IncompatibleModelsException($"the tokenizers disagree on token id {id}: base '{x}', post '{y}'",
+                    Path.Combine(b.Directory, "tokenizer.json"), $"vocab[{id}]", y ?? "(none)");
+        }
+        return ta;
+    }
+
+    public void Dispose()
+    {
+        Base.Dispose();
+        Post.Dispose();
+    }
+}
