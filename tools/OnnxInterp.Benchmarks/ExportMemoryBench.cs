@@ -19,7 +19,8 @@ static class ExportMemoryBench
     public const string BaselineChildVerb = "__baseline-child";
     const string ResultPrefix = "RESULT ";
 
-    public sealed record Options(LlamaShape Shape, TensorDType SourceDType, ulong Seed, bool Hash, int PollMs, string? TempRoot, bool Keep);
+    public sealed record Options(LlamaShape Shape, TensorDType SourceDType, ulong Seed, bool Hash, int PollMs, string? TempRoot, bool Keep,
+        IReadOnlyList<KeyValuePair<string, string>> ChildEnv);
 
     public static Summary Run(Options o)
     {
@@ -42,10 +43,10 @@ static class ExportMemoryBench
             var writerHwm = ProcStatus.Read(Environment.ProcessId)?.HwmKb ?? 0;
             Console.WriteLine($"checkpoint written: {RandomCheckpoint.Describe(ckptBytes)} in {Stats.F(writeS)} s; this process's VmHWM so far {RandomCheckpoint.Describe(writerHwm * 1024)}");
 
-            var baseline = RunChild([BaselineChildVerb, hf], o.PollMs);
+            var baseline = RunChild([BaselineChildVerb, hf], o);
             Console.WriteLine($"baseline child: VmHWM {Kb(baseline.SelfHwmKb)}, polled max RSS {Kb(baseline.Polled.MaxRssKb)}, {Stats.F(baseline.Seconds)} s");
             var outDir = Path.Combine(root, "onnx");
-            var export = RunChild([ExportChildVerb, hf, outDir, o.Hash ? "hash" : "nohash"], o.PollMs);
+            var export = RunChild([ExportChildVerb, hf, outDir, o.Hash ? "hash" : "nohash"], o);
             Console.WriteLine($"export child:   VmHWM {Kb(export.SelfHwmKb)}, polled max RSS {Kb(export.Polled.MaxRssKb)} (anon {Kb(export.Polled.MaxAnonKb)}, file {Kb(export.Polled.MaxFileKb)}), {Stats.F(export.Seconds)} s");
 
             var (largestName, largestBytes, dataBytes, fusedName, fusedBytes) = LargestInitializer(outDir);
@@ -53,7 +54,8 @@ static class ExportMemoryBench
             double ratio = (peak - basePeak) / (double)largestBytes;
             double anonRatio = (export.Polled.MaxAnonKb - baseline.Polled.MaxAnonKb) * 1024.0 / largestBytes;
 
-            var sum = new Summary($"export-memory: {o.Shape}; source {o.SourceDType}");
+            var envText = o.ChildEnv.Count == 0 ? "" : "; child env " + string.Join(",", o.ChildEnv.Select(kv => kv.Key + "=" + kv.Value));
+            var sum = new Summary($"export-memory: {o.Shape}; source {o.SourceDType}{envText}");
             var j = sum.Json;
             j["verb"] = "export-memory";
             j["machine"] = MachineState.Json();
@@ -62,6 +64,7 @@ static class ExportMemoryBench
                 ["hidden"] = config.HiddenSize, ["layers"] = config.NumLayers, ["heads"] = config.NumHeads, ["kv_heads"] = config.NumKvHeads,
                 ["head_dim"] = config.HeadDim, ["mlp"] = config.IntermediateSize, ["vocab"] = config.VocabSize, ["tied"] = config.TieWordEmbeddings,
                 ["parameters"] = config.ParameterCount, ["source_dtype"] = o.SourceDType.ToString(), ["hash_source"] = o.Hash, ["seed"] = o.Seed,
+                ["child_env"] = string.Join(",", o.ChildEnv.Select(kv => kv.Key + "=" + kv.Value)),
             };
             j["checkpoint_bytes"] = ckptBytes;
             j["checkpoint_write_seconds"] = writeS;
@@ -125,7 +128,7 @@ static class ExportMemoryBench
 
     sealed record ChildResult(long SelfHwmKb, PolledMemory Polled, double Seconds);
 
-    static ChildResult RunChild(string[] args, int pollMs)
+    static ChildResult RunChild(string[] args, Options o)
     {
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var exe = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
@@ -133,6 +136,7 @@ static class ExportMemoryBench
         // Run through `dotnet x.dll`: pass the assembly; run as the apphost: just the arguments.
         if (Path.GetFileNameWithoutExtension(exe) == "dotnet") psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in o.ChildEnv) psi.Environment[k] = v;
 
         var sw = Stopwatch.StartNew();
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("child did not start");
@@ -142,7 +146,7 @@ static class ExportMemoryBench
         while (!p.HasExited)
         {
             if (ProcStatus.Read(p.Id) is { } st) polled.Add(st);
-            Thread.Sleep(pollMs);
+            Thread.Sleep(o.PollMs);
         }
         p.WaitForExit();
         double seconds = sw.Elapsed.TotalSeconds;

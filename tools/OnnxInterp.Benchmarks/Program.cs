@@ -22,6 +22,7 @@ forward:
   --no-session    skip the ModelSession variants (f, g)
 export-memory:
   --source-dtype f32|bf16 (f32) --poll-ms N (20) --no-hash (skip the source SHA-256, on by default as in the CLI)
+  --child-env K=V[,K=V]  environment for both children, e.g. DOTNET_GCConserveMemory=9 or DOTNET_GCHeapHardLimit=0x20000000
 """;
 
 try
@@ -52,6 +53,14 @@ try
         return s;
     }
 
+    static List<KeyValuePair<string, string>> ChildEnv(string? text) =>
+        (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(kv =>
+        {
+            int eq = kv.IndexOf('=');
+            if (eq <= 0) throw new UsageException("--child-env expects KEY=VALUE[,KEY=VALUE...]");
+            return new KeyValuePair<string, string>(kv[..eq], kv[(eq + 1)..]);
+        }).ToList();
+
     Summary summary;
     switch (verb)
     {
@@ -77,7 +86,7 @@ try
                     var other => throw new UsageException($"--source-dtype must be f32 or bf16, not {other}"),
                 };
                 var o = new ExportMemoryBench.Options(Shape(2048, 16, 32, 8, 8192, 128256, tied: true), dt, seed,
-                    !a.Flag("no-hash"), Math.Max(1, a.Int("poll-ms", 20)), tmp, keep);
+                    !a.Flag("no-hash"), Math.Max(1, a.Int("poll-ms", 20)), tmp, keep, ChildEnv(a.String("child-env")));
                 a.CheckAllUsed();
                 summary = ExportMemoryBench.Run(o);
                 break;
