@@ -1,0 +1,115 @@
+using OnnxInterp.Benchmarks;
+using OnnxInterp;
+using OnnxInterp.Checkpoints;
+
+const string Usage = """
+usage: dotnet run -c Release --project tools/OnnxInterp.Benchmarks -- <verb> [options]
+
+verbs:
+  forward         cost of hook outputs and injection inputs on a full forward (default verb)
+  export-memory   peak memory of exporting a ~1B-parameter checkpoint, in a child process
+
+model options (both verbs; defaults differ, see README.md):
+  --hidden N --layers N --heads N --kv-heads N --head-dim N --mlp N --vocab N --tied | --untied
+common:
+  --seed N        RNG seed (default 1)
+  --tmp DIR       where the temporary checkpoint and exports go (default: the system temp folder)
+  --keep          keep the temporary files
+  --json PATH     also write the summary as JSON
+forward:
+  --batch N (8) --seq N (128) --rounds N (7) --warmup N (2) --threads N (0: ORT default)
+  --matmul MxKxN (1024x4096x4096) --spinning (let idle ORT pools spin) --no-defaults (skip d)
+  --no-session    skip the ModelSession variants (f, g)
+export-memory:
+  --source-dtype f32|bf16 (f32) --poll-ms N (20) --no-hash (skip the source SHA-256, on by default as in the CLI)
+  --child-env K=V[,K=V]  environment for both children, e.g. DOTNET_GCConserveMemory=9 or DOTNET_GCHeapHardLimit=0x20000000
+""";
+
+try
+{
+    // Quiet ORT's per-input warnings about overridable initializers (sessions ModelSession opens included).
+    var env = new Microsoft.ML.OnnxRuntime.EnvironmentCreationOptions { logLevel = Microsoft.ML.OnnxRuntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+    Microsoft.ML.OnnxRuntime.OrtEnv.CreateInstanceWithOptions(ref env);
+    if (args.Length > 0 && args[0].StartsWith("__", StringComparison.Ordinal))
+        return ExportMemoryBench.Child(args[0], args[1..]);
+
+    var a = new Args(args, new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "help" });
+    if (a.Flag("help")) { Console.WriteLine(Usage); return 0; }
+    string verb = a.Positional.Count > 0 ? a.Positional[0] : "forward";
+    if (a.Positional.Count > 1) throw new UsageException("unexpected argument: " + a.Positional[1]);
+    ulong seed = (ulong)a.Int("seed", 1);
+    string? json = a.String("json"), tmp = a.String("tmp");
+    bool keep = a.Flag("keep");
+
+    LlamaShape Shape(int hidden, int layers, int heads, int kvHeads, int mlp, int vocab, bool tied)
+    {
+        hidden = a.Int("hidden", hidden);
+        heads = a.Int("heads", heads);
+        var s = new LlamaShape(hidden, a.Int("layers", layers), heads, a.Int("kv-heads", kvHeads),
+            a.Int("head-dim", hidden / Math.Max(1, heads)), a.Int("mlp", mlp), a.Int("vocab", vocab),
+            a.Flag("untied") ? false : a.Flag("tied") || tied);
+        if (s.Hidden == 0 || s.Layers == 0 || s.Heads == 0 || s.KvHeads == 0 || s.HeadDim == 0 || s.Mlp == 0 || s.Vocab == 0)
+            throw new UsageException("model sizes must be positive");
+        return s;
+    }
+
+    static List<KeyValuePair<string, string>> ChildEnv(string? text) =>
+        (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(kv =>
+        {
+            int eq = kv.IndexOf('=');
+            if (eq <= 0) throw new UsageException("--child-env expects KEY=VALUE[,KEY=VALUE...]");
+            return new KeyValuePair<string, string>(kv[..eq], kv[(eq + 1)..]);
+        }).ToList();
+
+    Summary summary;
+    switch (verb)
+    {
+        case "forward":
+            {
+                var mmText = a.String("matmul") ?? "1024x4096x4096";
+                var mm = mmText.Split('x').Select(x => int.TryParse(x, out var v) && v > 0 ? v : throw new UsageException("--matmul expects MxKxN")).ToArray();
+                if (mm.Length != 3) throw new UsageException("--matmul expects MxKxN");
+                var o = new ForwardBench.Options(Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
+                    Math.Max(1, a.Int("batch", 8)), Math.Max(1, a.Int("seq", 128)), Math.Max(1, a.Int("rounds", 7)), a.Int("warmup", 2),
+                    seed, a.Int("threads", 0), a.Flag("spinning"), !a.Flag("no-defaults"), !a.Flag("no-session"),
+                    (mm[0], mm[1], mm[2]), tmp, keep);
+                a.CheckAllUsed();
+                summary = ForwardBench.Run(o);
+                break;
+            }
+        case "export-memory":
+            {
+                var dt = (a.String("source-dtype") ?? "f32").ToLowerInvariant() switch
+                {
+                    "f32" or "fp32" or "float32" => TensorDType.F32,
+                    "bf16" or "bfloat16" => TensorDType.BF16,
+                    var other => throw new UsageException($"--source-dtype must be f32 or bf16, not {other}"),
+                };
+                var o = new ExportMemoryBench.Options(Shape(2048, 16, 32, 8, 8192, 128256, tied: true), dt, seed,
+                    !a.Flag("no-hash"), Math.Max(1, a.Int("poll-ms", 20)), tmp, keep, ChildEnv(a.String("child-env")));
+                a.CheckAllUsed();
+                summary = ExportMemoryBench.Run(o);
+                break;
+            }
+        default:
+            throw new UsageException($"unknown verb '{verb}'");
+    }
+    summary.Print(Console.Out);
+    if (json is not null)
+    {
+        summary.WriteJson(json);
+        Console.WriteLine($"wrote {json}");
+    }
+    return 0;
+}
+catch (UsageException e)
+{
+    Console.Error.WriteLine("error: " + e.Message);
+    Console.Error.WriteLine(Usage);
+    return 2;
+}
+catch (OnnxInterpException e)
+{
+    Console.Error.WriteLine("error: " + e.Message);
+    return 1;
+}
