@@ -240,15 +240,23 @@ public sealed unsafe class SafetensorsFile : IDisposable
     {
         int es = t.DType.Size();
         const int chunkElements = 1 << 20;
-        var buffer = new byte[Math.Min(destination.Length, chunkElements) * es];
-        long done = 0;
-        while (done < destination.Length)
+        // Pooled: streaming a 1 GB embedding in chunks must not leave a gigabyte of chunk buffers for the GC.
+        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Min(destination.Length, chunkElements) * es);
+        try
         {
-            int n = (int)Math.Min(chunkElements, destination.Length - done);
-            var bytes = buffer.AsSpan(0, n * es);
-            CopyTo(t, (firstElement + done) * es, bytes);
-            FloatConversion.ToFloat32(bytes, t.DType, destination.Slice((int)done, n));
-            done += n;
+            long done = 0;
+            while (done < destination.Length)
+            {
+                int n = (int)Math.Min(chunkElements, destination.Length - done);
+                var bytes = buffer.AsSpan(0, n * es);
+                CopyTo(t, (firstElement + done) * es, bytes);
+                FloatConversion.ToFloat32(bytes, t.DType, destination.Slice((int)done, n));
+                done += n;
+            }
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 

@@ -226,35 +226,37 @@ sealed class DecoderGraph
         return g.Op("Add", [g.Op("Mul", [x, _cos]), g.Op("Mul", [rot, _sin])]);
     }
 
-    /// <summary>Inserts the injection sub-graph (when enabled) and exposes the result as an output (when enabled).</summary>
+    /// <summary>
+    /// Inserts the injection sub-graph (when enabled) and exposes the result as an output (when enabled). The last
+    /// injection op writes the hook's output name directly, so capture costs no copy. Residual hooks get the
+    /// projection inputs; the MLP hook (the widest tensor) only scale and shift, which is all neuron ablation needs.
+    /// </summary>
     string Hook(HookKind kind, int layer, string h, int dim)
     {
         var g = _g;
         var hook = HookPoint.Create(kind, layer, dim);
         _hooks.Add(hook);
-        string result = h;
-        if (_o.InjectionInputs)
+        string? output = _o.HookOutputs ? hook.Output : null;
+        if (output is not null) g.Output(hook.Output, _t, "batch_size", "sequence_length", dim);
+        if (!_o.InjectionInputs)
+            return output is null ? h : g.Op("Identity", [h], output);
+
+        // Defaults are initializers that share the input's name: omitted inputs cost one broadcast op each.
+        string x = h;
+        if (hook.HasProjection)
         {
-            // Defaults are initializers that share the input's name: omitted inputs cost one broadcast op each.
             g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ProjInput);
             g.Input(hook.ProjInput, _t, null, null, dim);
             g.ConstFloats([1f], _t, [1, 1, 1], hook.ProjMaskInput);
             g.Input(hook.ProjMaskInput, _t, null, null, 1);
-            g.ConstFloats([1f], _t, [1, 1, 1], hook.ScaleInput);
-            g.Input(hook.ScaleInput, _t, null, null, null);
-            g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ShiftInput);
-            g.Input(hook.ShiftInput, _t, null, null, dim);
-
             var pT = g.Op("Transpose", [hook.ProjInput], null, null, ("perm", new long[] { 0, 2, 1 }));
             var coeff = g.Op("Mul", [g.Op("MatMul", [h, pT]), hook.ProjMaskInput]);
-            var projected = g.Op("Sub", [h, g.Op("MatMul", [coeff, hook.ProjInput])]);
-            result = g.Op("Add", [g.Op("Mul", [projected, hook.ScaleInput]), hook.ShiftInput]);
+            x = g.Op("Sub", [h, g.Op("MatMul", [coeff, hook.ProjInput])]);
         }
-        if (_o.HookOutputs)
-        {
-            result = g.Op("Identity", [result], hook.Output);
-            g.Output(hook.Output, _t, "batch_size", "sequence_length", dim);
-        }
-        return result;
+        g.ConstFloats([1f], _t, [1, 1, 1], hook.ScaleInput);
+        g.Input(hook.ScaleInput, _t, null, null, null);
+        g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ShiftInput);
+        g.Input(hook.ShiftInput, _t, null, null, dim);
+        return g.Op("Add", [g.Op("Mul", [x, hook.ScaleInput]), hook.ShiftInput], output);
     }
 }

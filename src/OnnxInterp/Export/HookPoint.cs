@@ -24,7 +24,8 @@ public enum HookKind
 /// the rest of the model sees). The injection inputs, all optional (their defaults make a no-op), compute
 /// h' = (h − ((h·Pᵀ) ⊙ M) P) ⊙ scale + shift, with P the rows of <see cref="ProjInput"/> (orthonormal
 /// directions to project out, [B|1, k, d]), M = <see cref="ProjMaskInput"/> ([B|1, S|1, 1], which positions
-/// the projection applies to), scale [B|1, S|1, 1|d] and shift [B|1, S|1, d].
+/// the projection applies to), scale [B|1, S|1, 1|d] and shift [B|1, S|1, d]. Only residual hooks have the
+/// projection inputs (<see cref="HasProjection"/>).
 /// Replacing a vector v at (b, s) is scale = 0, shift = v there; adding is shift alone.
 /// </summary>
 public sealed record HookPoint(string Name, HookKind Kind, int Layer, int Dim)
@@ -36,6 +37,9 @@ public sealed record HookPoint(string Name, HookKind Kind, int Layer, int Dim)
     public string ProjMaskInput => Name + ".proj_mask";
 
     public bool IsResidual => Kind != HookKind.MlpPost;
+
+    /// <summary>Residual hooks take directions to project out; the MLP hook only scale and shift.</summary>
+    public bool HasProjection => IsResidual;
 
     public static string NameOf(HookKind kind, int layer) => kind switch
     {

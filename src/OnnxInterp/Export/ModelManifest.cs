@@ -8,7 +8,8 @@ namespace OnnxInterp.Export;
 /// <summary>The hook point as the manifest lists it, with the names of its graph I/O.</summary>
 public sealed record ManifestHook(string Name, HookKind Kind, int Layer, int Dim, string? Output, ManifestInjection? Injection);
 
-public sealed record ManifestInjection(string Scale, string Shift, string Proj, string ProjMask);
+/// <summary>Injection input names; <see cref="Proj"/> and <see cref="ProjMask"/> are null where the hook has no projection.</summary>
+public sealed record ManifestInjection(string Scale, string Shift, string? Proj, string? ProjMask);
 
 /// <summary>
 /// manifest.json of an exported folder: what the graph is, every hook point and its I/O names, and where it came

@@ -21,6 +21,10 @@ sealed class WeightStreamer : IWeightSink, IDisposable
     readonly bool _fp16;
     readonly HashSet<string> _written = new(StringComparer.Ordinal);
 
+    // One chunk buffer each for reading and for fp16 conversion, reused for every tensor.
+    readonly float[] _chunk = new float[ChunkElements];
+    readonly Half[] _half = new Half[ChunkElements];
+
     public WeightStreamer(HfCheckpoint ckpt, GraphBuilder g, string dataPath, ExportDType dtype)
     {
         _ckpt = ckpt;
@@ -54,12 +58,11 @@ sealed class WeightStreamer : IWeightSink, IDisposable
         foreach (var s in sources)
         {
             var info = _ckpt.Info(s);
-            var buf = new float[(int)Math.Min(ChunkElements, Math.Max(1, info.ElementCount))];
-            for (long done = 0; done < info.ElementCount; done += buf.Length)
+            for (long done = 0; done < info.ElementCount; done += ChunkElements)
             {
-                int n = (int)Math.Min(buf.Length, info.ElementCount - done);
-                _ckpt.ReadFloat32(s, done, buf.AsSpan(0, n));
-                Emit(buf.AsSpan(0, n));
+                int n = (int)Math.Min(ChunkElements, info.ElementCount - done);
+                _ckpt.ReadFloat32(s, done, _chunk.AsSpan(0, n));
+                Emit(_chunk.AsSpan(0, n));
             }
             total += info.ElementCount;
         }
@@ -111,9 +114,12 @@ sealed class WeightStreamer : IWeightSink, IDisposable
             _data.Write(MemoryMarshal.AsBytes(values));
             return;
         }
-        var half = new Half[values.Length];
-        FloatConversion.ToFloat16(values, half);
-        _data.Write(MemoryMarshal.AsBytes(half.AsSpan()));
+        for (int i = 0; i < values.Length; i += ChunkElements)
+        {
+            int n = Math.Min(ChunkElements, values.Length - i);
+            FloatConversion.ToFloat16(values.Slice(i, n), _half.AsSpan(0, n));
+            _data.Write(MemoryMarshal.AsBytes(_half.AsSpan(0, n)));
+        }
     }
 
     void Pad()

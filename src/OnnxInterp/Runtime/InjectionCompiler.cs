@@ -12,14 +12,18 @@ public sealed record HookInjection(string Hook, FloatTensor? Scale, FloatTensor?
 /// </summary>
 public static class InjectionCompiler
 {
-    public static IReadOnlyList<HookInjection> Compile(IReadOnlyList<Intervention> interventions, IReadOnlyDictionary<string, int> hookDims, int batch, int seq)
+    /// <summary>Compiles for a batch of shape [batch, seq]; <paramref name="hooks"/> gives each hook's dimension and whether it accepts projections.</summary>
+    public static IReadOnlyList<HookInjection> Compile(IReadOnlyList<Intervention> interventions,
+        IReadOnlyDictionary<string, (int Dim, bool Projection)> hooks, int batch, int seq)
     {
         var result = new List<HookInjection>();
         foreach (var group in interventions.GroupBy(i => i.Hook))
         {
-            if (!hookDims.TryGetValue(group.Key, out int dim))
+            if (!hooks.TryGetValue(group.Key, out var hook))
                 Throw.Argument("no such hook point in this model", "intervention.hook", group.Key);
-            result.Add(CompileHook(group.Key, group.ToList(), dim, batch, seq));
+            if (!hook.Projection && group.Any(i => i.Op == InterventionOp.ProjectOut))
+                Throw.Argument("this hook point takes no projections (only residual-stream hooks do)", "intervention.hook", group.Key);
+            result.Add(CompileHook(group.Key, group.ToList(), hook.Dim, batch, seq));
         }
         return result;
     }

@@ -13,7 +13,7 @@ namespace OnnxInterp.Runtime;
 public sealed class ModelSession : IDisposable
 {
     readonly InferenceSession _session;
-    readonly Dictionary<string, int> _hookDims;
+    readonly Dictionary<string, (int Dim, bool Projection)> _hookDims;
     readonly bool _fp16;
 
     ModelSession(string directory, ModelManifest manifest, InferenceSession session)
@@ -22,7 +22,7 @@ public sealed class ModelSession : IDisposable
         Manifest = manifest;
         _session = session;
         _fp16 = manifest.DType == ExportDType.Fp16;
-        _hookDims = manifest.Hooks.ToDictionary(h => h.Name, h => h.Dim, StringComparer.Ordinal);
+        _hookDims = manifest.Hooks.ToDictionary(h => h.Name, h => (h.Dim, h.Injection?.Proj is not null), StringComparer.Ordinal);
     }
 
     public string Directory { get; }
@@ -125,8 +125,8 @@ public sealed class ModelSession : IDisposable
                 var h = Manifest.Hooks.First(x => x.Name == inj.Hook).Injection!;
                 if (inj.Scale is { } s) Add(h.Scale, ToOrt(s));
                 if (inj.Shift is { } t) Add(h.Shift, ToOrt(t));
-                if (inj.Proj is { } p) Add(h.Proj, ToOrt(p));
-                if (inj.ProjMask is { } m) Add(h.ProjMask, ToOrt(m));
+                if (inj.Proj is { } p) Add(h.Proj!, ToOrt(p));
+                if (inj.ProjMask is { } m) Add(h.ProjMask!, ToOrt(m));
             }
 
             var outputs = new List<string> { "logits" };
