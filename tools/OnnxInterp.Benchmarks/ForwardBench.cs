@@ -102,6 +102,7 @@ static class ForwardBench
             var inj = h.Injection ?? throw new InvalidOperationException("the hooked export has no injection inputs");
             injections.Add((inj.Scale, Keep(OrtValue.CreateTensorValueFromMemory(new[] { 1f }, [1, 1, 1]))));
             injections.Add((inj.Shift, Keep(OrtValue.CreateTensorValueFromMemory(new float[h.Dim], [1, 1, h.Dim]))));
+            if (inj.Proj is null || inj.ProjMask is null) continue;  // the MLP hook takes scale and shift only
             injections.Add((inj.Proj, Keep(OrtValue.CreateTensorValueFromMemory(new float[h.Dim], [1, 1, h.Dim]))));
             injections.Add((inj.ProjMask, Keep(OrtValue.CreateTensorValueFromMemory(new[] { 1f }, [1, 1, 1]))));
         }

@@ -75,6 +75,24 @@ public class HfCheckpointTests
     }
 
     [Test]
+    public void Export_Graph_HasNoUnusedInitializersAndOnlyRealOutputs()
+    {
+        using var tmp = new TempDir();
+        var dir = TestCheckpoints.Write(Tiny(), tmp.Sub("hf"));
+        foreach (var (name, options) in new[] { ("full", new ExportOptions()), ("plain", ExportOptions.Plain) })
+        {
+            ModelExporter.Export(dir, tmp.Sub(name), options);
+            var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(Path.Combine(tmp.Sub(name), ModelExporter.ModelFile)));
+            var used = model.Graph.Node.SelectMany(n => n.Input).ToHashSet();
+            var unused = model.Graph.Initializer.Select(i => i.Name).Where(n => !used.Contains(n)).ToList();
+            Assert.That(unused, Is.Empty, name);
+            var produced = model.Graph.Node.SelectMany(n => n.Output).ToHashSet();
+            Assert.That(model.Graph.Output.Select(o => o.Name).Where(o => !produced.Contains(o)), Is.Empty, name);
+            if (name == "full") Assert.That(model.Graph.Node.Count(n => n.OpType == "Identity"), Is.Zero, "hook outputs need no copy");
+        }
+    }
+
+    [Test]
     public void Export_WritesManifestGenAiConfigAndHash()
     {
         using var tmp = new TempDir();

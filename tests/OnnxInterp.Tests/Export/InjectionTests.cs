@@ -159,6 +159,11 @@ public class InjectionTests
         Assert.Throws<InvalidArgumentException>(() => _session.Run(new ForwardRequest([PromptA]) { Interventions = [Intervention.Add("blocks.0.hook_resid_pre", new float[d], rows: [1])] }));
         Assert.Throws<InvalidArgumentException>(() => _session.Run(new ForwardRequest([PromptA]) { Interventions = [Intervention.ProjectOut("blocks.0.hook_resid_pre", [new float[d]])] }));
         Assert.Throws<InvalidArgumentException>(() => _session.Run(new ForwardRequest([[0, _ckpt.Config.VocabSize]])));
+        var mlp = Assert.Throws<InvalidArgumentException>(() => _session.Run(new ForwardRequest([PromptA])
+        {
+            Interventions = [Intervention.ProjectOut("blocks.0.mlp.hook_post", [new float[_ckpt.Config.IntermediateSize]])],
+        }))!;
+        Assert.That(mlp.Message, Does.Contain("takes no projections"));
     }
 
     static double[] Unit(double[] v)
