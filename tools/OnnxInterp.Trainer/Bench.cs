@@ -44,7 +44,7 @@ public static class Bench
             AdamW.ClipGlobalNorm(pass.Gradients, 1.0);
             opt.Update(pass.Gradients, 1e-3);
         }
-        for (int i = 0; i < 3; i++) Step();
+        for (int i = 0; i < 8; i++) Step();  // past tier-0 JIT of every method on the path
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++) Step();
         double secs = sw.Elapsed.TotalSeconds;
@@ -61,7 +61,7 @@ public static class Bench
     public static double SgemmGflops(int size, SgemmKernel kernel, int reps = 10)
     {
         var (a, b, c) = Operands(size);
-        Sgemm.NT(size, size, size, a, size, b, size, c, size, false, kernel);
+        for (int r = 0; r < 40; r++) Sgemm.NT(size, size, size, a, size, b, size, c, size, false, kernel);  // tier up
         var sw = Stopwatch.StartNew();
         for (int r = 0; r < reps; r++) Sgemm.NT(size, size, size, a, size, b, size, c, size, false, kernel);
         return 2.0 * size * size * size * reps / sw.Elapsed.TotalSeconds / 1e9;
@@ -78,7 +78,7 @@ public static class Bench
     public static double DotGemmGflops(int size, int reps = 5)
     {
         var (a, b, c) = Operands(size);
-        DotGemm(size, size, size, a, b, c);
+        for (int r = 0; r < 40; r++) DotGemm(size, size, size, a, b, c);
         var sw = Stopwatch.StartNew();
         for (int r = 0; r < reps; r++) DotGemm(size, size, size, a, b, c);
         return 2.0 * size * size * size * reps / sw.Elapsed.TotalSeconds / 1e9;
