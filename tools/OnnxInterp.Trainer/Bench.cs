@@ -48,11 +48,19 @@ public static class Bench
         var sw = Stopwatch.StartNew();
         for (int i = 0; i < steps; i++) Step();
         double secs = sw.Elapsed.TotalSeconds;
+        // Split of one step, for where the time goes.
+        var split = Stopwatch.StartNew();
+        for (int i = 0; i < steps; i++) { pass.Forward(ids); pass.Loss(targets, mask); }
+        double fwd = split.Elapsed.TotalSeconds / steps;
+        split.Restart();
+        for (int i = 0; i < steps; i++) opt.Update(pass.Gradients, 1e-3);
+        double upd = split.Elapsed.TotalSeconds / steps;
         double tps = steps * (double)n / secs;
         double fpt = FlopsPerToken(config, seqLen);
         double gf = tps * fpt / 1e9;
         log.WriteLine($"model: {model.ParameterCount:N0} parameters, hidden {config.Hidden}, {config.Layers} layers, {config.Heads}/{config.KvHeads} heads of {config.HeadDim}, MLP {config.Intermediate}, vocab {config.Vocab}; batch {batch} x T {seqLen}");
         log.WriteLine($"training: {secs / steps * 1000:F0} ms/step, {tps:F0} tokens/s, {fpt / 1e6:F2} MFLOP/token -> {gf:F1} GFLOP/s ({gf / sgemm:P0} of own SGEMM)");
+        log.WriteLine($"  split: forward+loss {fwd * 1000:F0} ms, backward {(secs / steps - fwd - upd) * 1000:F0} ms, AdamW {upd * 1000:F0} ms");
         foreach (var tokens in new[] { 3e6, 5e6 })
             log.WriteLine($"  {tokens / 1e6:F0}M tokens would take {tokens / tps / 60:F1} min");
         return new Result(tps, gf, sgemm, dot, fpt, Sgemm.AutoKernel);
