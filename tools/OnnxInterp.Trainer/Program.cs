@@ -1,0 +1,29 @@
+using System.Globalization;
+using OnnxInterp.Trainer;
+
+// Verbs: bench [steps] — training throughput at the family size against our SGEMM and a Dot-based GEMM;
+// gemm [size] — each SGEMM micro-kernel alone.
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+string verb = args.Length > 0 ? args[0] : "help";
+switch (verb)
+{
+    case "bench":
+        {
+            int steps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
+            var config = TrainerConfig.Family with { Vocab = 1000 };
+            Bench.Run(config, batch: 16, seqLen: 64, steps: steps, gemmSize: 512, Console.Out);
+            return 0;
+        }
+    case "gemm":
+        {
+            int size = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 512;
+            foreach (var k in new[] { OnnxInterp.Trainer.Kernels.SgemmKernel.Vector512, OnnxInterp.Trainer.Kernels.SgemmKernel.Vector256, OnnxInterp.Trainer.Kernels.SgemmKernel.VectorT })
+                if (OnnxInterp.Trainer.Kernels.Sgemm.IsSupported(k))
+                    Console.WriteLine($"{k}: {Bench.SgemmGflops(size, k, 20):F1} GFLOP/s at {size}^3");
+            return 0;
+        }
+    default:
+        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] | gemm [size]");
+        return verb == "help" ? 0 : 2;
+}
