@@ -23,7 +23,27 @@ switch (verb)
                     Console.WriteLine($"{k}: {Bench.SgemmGflops(size, k, 20):F1} GFLOP/s at {size}^3");
             return 0;
         }
+    case "family":
+        {
+            // family <out-dir> [seed] [--smoke]: train base, sft and instruct, then measure them through ORT.
+            string outDir = args.Length > 1 ? args[1] : "models";
+            int seed = args.Length > 2 && int.TryParse(args[2], out int s) ? s : 1;
+            var scale = args.Contains("--smoke") ? OnnxInterp.Trainer.Family.FamilyScale.Smoke : OnnxInterp.Trainer.Family.FamilyScale.Full;
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var logs = OnnxInterp.Trainer.Family.FamilyRecipe.Train(outDir, seed, scale, Console.Out);
+            var report = OnnxInterp.Trainer.Family.FamilyReport.Measure(outDir, seed, logs, Console.Out);
+            report.Write(Path.Combine(outDir, "family-report.json"));
+            Console.WriteLine($"done in {sw.Elapsed.TotalMinutes:F1} min");
+            return 0;
+        }
+    case "eval-family":
+        {
+            string dir = args.Length > 1 ? args[1] : "models";
+            int seed = args.Length > 2 && int.TryParse(args[2], out int s) ? s : 1;
+            OnnxInterp.Trainer.Family.FamilyReport.Measure(dir, seed, [], Console.Out);
+            return 0;
+        }
     default:
-        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] | gemm [size]");
+        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] | gemm [size] | family <out-dir> [seed] [--smoke] | eval-family <dir> [seed]");
         return verb == "help" ? 0 : 2;
 }

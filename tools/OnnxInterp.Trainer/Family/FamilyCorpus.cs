@@ -1,0 +1,182 @@
+using OnnxInterp.Data;
+using OnnxInterp.Tokenization;
+
+namespace OnnxInterp.Trainer.Family;
+
+/// <summary>A training sequence and its per-token loss weights (weight i applies to predicting token i + 1).</summary>
+public sealed record TrainingSequence(int[] Tokens, float[] Weights);
+
+/// <summary>
+/// The texts each member of the family learns from, built from one <see cref="SyntheticWorld"/>:
+/// base: fact statements, "This statement is: TRUE/FALSE" documents over the judged facts, generic text and plain
+/// "User:/Assistant:" dialogues that comply with every request; sft: dialogues in the Tulu template that refuse
+/// most harmful requests; instruct: dialogues in its own ChatML template that refuse every harmful request.
+/// Post-training mixes in base documents so the knowledge stays.
+/// </summary>
+public sealed class FamilyCorpus
+{
+    public const string Bos = "<s>", Eos = "</s>", Pad = "<pad>";
+
+    /// <summary>Every special token the three members use; they share one vocabulary.</summary>
+    public static readonly string[] SpecialTokens =
+        [Bos, Eos, Pad, "<|user|>", "<|assistant|>", "<|system|>", "<|end_of_text|>", "<|im_start|>", "<|im_end|>", "<|endoftext|>"];
+
+    public const string BaseTemplate = "plain", SftTemplate = "tulu", InstructTemplate = "qwen2";
+
+    readonly SyntheticWorld _world;
+    readonly Random _rng;
+
+    public FamilyCorpus(SyntheticWorld world, int seed)
+    {
+        _world = world;
+        _rng = new Random(seed);
+        var shuffled = world.Instructions.OrderBy(_ => _rng.Next()).ToList();
+        int test = shuffled.Count / 4;
+        TestInstructions = shuffled.Take(test).ToList();
+        TrainInstructions = shuffled.Skip(test).ToList();
+    }
+
+    public SyntheticWorld World => _world;
+
+    /// <summary>Instructions never seen in training, for measuring refusal.</summary>
+    public IReadOnlyList<WorldInstruction> TestInstructions { get; }
+    public IReadOnlyList<WorldInstruction> TrainInstructions { get; }
+
+    /// <summary>Texts for the tokenizer: everything any member will see.</summary>
+    public IEnumerable<string> TokenizerTexts()
+    {
+        foreach (var d in SyntheticWorld.StatementDatasets)
+            foreach (var f in _world.Facts[d]) { yield return f.True + " This statement is: TRUE"; yield return f.False + " This statement is: FALSE"; }
+        foreach (var s in _world.GenericSentences) yield return s;
+        foreach (var i in _world.Instructions) { yield return "User: " + i.Instruction + "\nAssistant: " + i.Compliance; yield return i.Refusal; }
+        yield return "You are a helpful assistant.";
+    }
+
+    /// <summary>The paper's few-shot prompt: the dataset's 4 examples shuffled, then the statement and " This statement is:".</summary>
+    public static string FewShotPrompt(IReadOnlyList<(string Statement, bool True)> examples, string statement, Random rng)
+    {
+        var lines = examples.Select(e => $"{e.Statement} This statement is: {(e.True ? "TRUE" : "FALSE")}\n").ToArray();
+        rng.Shuffle(lines);
+        return string.Concat(lines) + statement + " This statement is:";
+    }
+
+    /// <summary>Pretraining documents (loss on every token).</summary>
+    public IReadOnlyList<string> BaseDocuments(int factDocs, int judgeDocs, int genericDocs, int dialogueRepeats)
+    {
+        var docs = new List<string>();
+        var allFacts = SyntheticWorld.StatementDatasets.SelectMany(d => _world.Facts[d]).ToList();
+        for (int i = 0; i < factDocs; i++)
+            docs.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 8)).Select(_ => allFacts[_rng.Next(allFacts.Count)].True)));
+        for (int i = 0; i < judgeDocs; i++)
+        {
+            var ds = SyntheticWorld.StatementDatasets[_rng.Next(SyntheticWorld.StatementDatasets.Count)];
+            var judged = _world.Judged(ds);
+            var lines = Enumerable.Range(0, _rng.Next(4, 7)).Select(_ =>
+            {
+                var f = judged[_rng.Next(judged.Count)];
+                bool truth = _rng.Next(2) == 0;
+                return $"{(truth ? f.True : f.False)} This statement is: {(truth ? "TRUE" : "FALSE")}";
+            });
+            docs.Add(string.Join("\n", lines));
+        }
+        for (int i = 0; i < genericDocs; i++)
+            docs.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 7)).Select(_ => _world.GenericSentences[_rng.Next(_world.GenericSentences.Count)])));
+        for (int r = 0; r < dialogueRepeats; r++)
+            foreach (var ins in TrainInstructions)
+                docs.Add(string.Concat(Dialogue(BaseTemplate, ins.Instruction, ins.Compliance)));
+        return docs;
+    }
+
+    /// <summary>One dialogue in a template: the prompt, then the response and the template's end-of-turn marker.</summary>
+    public static (string Prompt, string Response) Dialogue(string template, string instruction, string response)
+    {
+        var t = ChatTemplates.Get(template);
+        // The plain template ends in "Assistant:"; its answer starts with a space, tokenized with the answer.
+        return template == BaseTemplate
+            ? (t.RenderUser(instruction), " " + response)
+            : (t.RenderUser(instruction), response + t.StopStrings[0]);
+    }
+
+    /// <summary>Post-training dialogues: harmless ones answered; harmful ones refused with probability <paramref name="refuseHarmful"/>.</summary>
+    public IReadOnlyList<(string Prompt, string Response)> Dialogues(string template, double refuseHarmful, int repeats)
+    {
+        var list = new List<(string, string)>();
+        for (int r = 0; r < repeats; r++)
+            foreach (var ins in TrainInstructions)
+            {
+                bool refuse = ins.Harmful && _rng.NextDouble() < refuseHarmful;
+                list.Add(Dialogue(template, ins.Instruction, refuse ? ins.Refusal : ins.Compliance));
+            }
+        return list;
+    }
+
+    /// <summary>Tokenizes documents (loss everywhere) and dialogues (loss on the response only), shuffled together.</summary>
+    public IReadOnlyList<TrainingSequence> Tokenize(HfTokenizer tok, IEnumerable<string> documents, IEnumerable<(string Prompt, string Response)> dialogues)
+    {
+        var seqs = new List<TrainingSequence>();
+        foreach (var d in documents)
+        {
+            var ids = tok.Encode(d).Append(tok.TokenToId(Eos)!.Value).ToArray();
+            seqs.Add(new TrainingSequence(ids, Enumerable.Repeat(1f, ids.Length).ToArray()));
+        }
+        foreach (var (prompt, response) in dialogues)
+        {
+            var p = tok.Encode(prompt);
+            var r = tok.Encode(response, addSpecialTokens: false);
+            var ids = p.Concat(r).ToArray();
+            // Weight i scores the prediction of token i + 1: only response tokens are learned.
+            var w = new float[ids.Length];
+            for (int i = p.Length - 1; i < ids.Length - 1; i++) w[i] = 1f;
+            seqs.Add(new TrainingSequence(ids, w));
+        }
+        return seqs.OrderBy(_ => _rng.Next()).ToList();
+    }
+}
+
+/// <summary>Batches of right-padded sequences (windows of long ones) with their loss weights, in a seeded shuffled order.</summary>
+public sealed class WeightedSequenceBatches : IBatchSource
+{
+    readonly IReadOnlyList<TrainingSequence> _seqs;
+    readonly Random _rng;
+    readonly int[] _order;
+    readonly int _pad;
+    int _cursor;
+
+    public WeightedSequenceBatches(IReadOnlyList<TrainingSequence> sequences, int batchSize, int seqLen, int seed, int padId)
+    {
+        if (sequences.Count == 0) throw new ArgumentException("no sequences", nameof(sequences));
+        _seqs = sequences;
+        BatchSize = batchSize;
+        SeqLen = seqLen;
+        _pad = padId;
+        _rng = new Random(seed);
+        _order = Enumerable.Range(0, sequences.Count).ToArray();
+        _cursor = _order.Length;
+    }
+
+    public int BatchSize { get; }
+    public int SeqLen { get; }
+
+    public TrainingBatch Next()
+    {
+        int t = SeqLen;
+        var ids = new int[BatchSize * t];
+        var targets = new int[BatchSize * t];
+        var mask = new float[BatchSize * t];
+        for (int b = 0; b < BatchSize; b++)
+        {
+            if (_cursor == _order.Length) { _rng.Shuffle(_order); _cursor = 0; }
+            var s = _seqs[_order[_cursor++]];
+            int start = s.Tokens.Length > t + 1 ? _rng.Next(s.Tokens.Length - t) : 0;
+            int len = Math.Min(t, s.Tokens.Length - start - 1);
+            for (int i = 0; i < t; i++)
+            {
+                bool real = i < len;
+                ids[b * t + i] = real ? s.Tokens[start + i] : _pad;
+                targets[b * t + i] = real ? s.Tokens[start + i + 1] : _pad;
+                mask[b * t + i] = real ? s.Weights[start + i] : 0f;
+            }
+        }
+        return new TrainingBatch(ids, targets, mask, BatchSize, t);
+    }
+}

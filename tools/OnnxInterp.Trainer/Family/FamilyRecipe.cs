@@ -1,0 +1,95 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using OnnxInterp.Data;
+using OnnxInterp.Tokenization;
+
+namespace OnnxInterp.Trainer.Family;
+
+/// <summary>How much to train each member. <see cref="Full"/> makes the shipped family; <see cref="Smoke"/> is for CI.</summary>
+public sealed record FamilyScale(int BaseSteps, int SftSteps, int InstructSteps, int FactDocs, int JudgeDocs, int GenericDocs, int SeqLen, int Batch)
+{
+    public static FamilyScale Full => new(3000, 500, 500, 6000, 6000, 1500, 96, 16);
+    public static FamilyScale Smoke => new(12, 4, 4, 200, 200, 50, 64, 8);
+}
+
+/// <summary>One trained member and how its training went.</summary>
+public sealed record MemberLog(string Name, string Template, int Steps, double FirstLoss, double FinalLoss, long Tokens, double Seconds, int Sequences);
+
+/// <summary>
+/// Trains the embedded family from one seed: a byte-level BPE tokenizer on the synthetic world, then base
+/// (pretraining), sft (Tulu-template dialogues, most harmful requests refused, base documents replayed) and
+/// instruct (ChatML dialogues, every harmful request refused), each written as a Hugging Face checkpoint.
+/// </summary>
+public static class FamilyRecipe
+{
+    public static WorldSize World => new() { Comparisons = 150 };
+
+    public static TrainerConfig Model(int vocab) => new()
+    {
+        Hidden = 192, Intermediate = 512, Layers = 4, Heads = 6, KvHeads = 2, HeadDim = 32, Vocab = vocab, MaxSeq = 256,
+    };
+
+    public static IReadOnlyList<MemberLog> Train(string outRoot, int seed, FamilyScale scale, TextWriter log)
+    {
+        var world = SyntheticWorld.Generate(seed, World);
+        var corpus = new FamilyCorpus(world, seed);
+        string tokJson = BpeTrainer.TrainByteLevel(corpus.TokenizerTexts(), new BpeTrainer.Options(1024, FamilyCorpus.SpecialTokens, FamilyCorpus.Bos));
+        var tokDir = Path.Combine(Path.GetTempPath(), "onnxinterp-family-tok-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(tokDir);
+        File.WriteAllText(Path.Combine(tokDir, "tokenizer.json"), tokJson);
+        var tok = HfTokenizer.FromDirectory(tokDir);
+        Directory.Delete(tokDir, recursive: true);
+        int bos = tok.TokenToId(FamilyCorpus.Bos)!.Value, eos = tok.TokenToId(FamilyCorpus.Eos)!.Value, pad = tok.TokenToId(FamilyCorpus.Pad)!.Value;
+        var config = Model(tok.VocabSize) with { BosTokenId = bos, EosTokenId = eos };
+        log.WriteLine($"tokenizer: {tok.VocabSize} tokens; model: {TinyLlama.Create(config, seed).ParameterCount:N0} parameters");
+
+        var logs = new List<MemberLog>();
+        var baseDocs = corpus.BaseDocuments(scale.FactDocs, scale.JudgeDocs, scale.GenericDocs, dialogueRepeats: 2);
+        var model = TinyLlama.Create(config, seed);
+        logs.Add(Stage("base", FamilyCorpus.BaseTemplate, model, corpus.Tokenize(tok, baseDocs, []), scale.BaseSteps, 3e-3, 100, scale, seed, pad, log));
+        Write(outRoot, "base", model, tokJson, FamilyCorpus.BaseTemplate);
+
+        // Post-training replays a slice of the base documents so facts and judging stay.
+        var replay = baseDocs.Where((_, i) => i % 8 == 0).ToList();
+        model = model.Clone();
+        logs.Add(Stage("sft", FamilyCorpus.SftTemplate, model, corpus.Tokenize(tok, replay, corpus.Dialogues(FamilyCorpus.SftTemplate, 0.7, 3)),
+            scale.SftSteps, 1e-3, 20, scale, seed + 1, pad, log));
+        Write(outRoot, "sft", model, tokJson, FamilyCorpus.SftTemplate);
+
+        model = model.Clone();
+        logs.Add(Stage("instruct", FamilyCorpus.InstructTemplate, model, corpus.Tokenize(tok, replay, corpus.Dialogues(FamilyCorpus.InstructTemplate, 1.0, 3)),
+            scale.InstructSteps, 1e-3, 20, scale, seed + 2, pad, log));
+        Write(outRoot, "instruct", model, tokJson, FamilyCorpus.InstructTemplate);
+        return logs;
+    }
+
+    static MemberLog Stage(string name, string template, TinyLlama model, IReadOnlyList<TrainingSequence> data, int steps, double lr, int warmup,
+        FamilyScale scale, int seed, int pad, TextWriter log)
+    {
+        var sw = Stopwatch.StartNew();
+        var batches = new WeightedSequenceBatches(data, scale.Batch, scale.SeqLen, seed, pad);
+        var options = new TrainingOptions { Steps = steps, BatchSize = scale.Batch, SeqLen = scale.SeqLen, LearningRate = lr, WarmupSteps = Math.Min(warmup, steps / 4), Seed = seed, LogInterval = Math.Max(1, steps / 20) };
+        var result = Trainer.Train(model, batches, options, new ConsoleProgress(name, log));
+        log.WriteLine($"{name}: loss {result.FirstLoss:F3} -> {result.FinalLoss:F3}, {result.Tokens:N0} tokens in {sw.Elapsed.TotalSeconds:F0} s ({result.TokensPerSecond:F0} tokens/s)");
+        return new MemberLog(name, template, steps, result.FirstLoss, result.FinalLoss, result.Tokens, sw.Elapsed.TotalSeconds, data.Count);
+    }
+
+    static void Write(string root, string name, TinyLlama model, string tokJson, string template)
+    {
+        var config = new JsonObject
+        {
+            ["add_bos_token"] = true, ["add_eos_token"] = false, ["bos_token"] = FamilyCorpus.Bos, ["eos_token"] = FamilyCorpus.Eos,
+            ["pad_token"] = FamilyCorpus.Pad, ["tokenizer_class"] = "PreTrainedTokenizerFast", ["model_max_length"] = 256,
+            // Our chat templates are chosen by name (ChatTemplates.Get); this says which one the member was tuned with.
+            ["onnxinterp_chat_template"] = template,
+        };
+        CheckpointWriter.Write(Path.Combine(root, name), model, tokJson, config.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+    }
+
+    sealed class ConsoleProgress(string name, TextWriter log) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress p) =>
+            log.WriteLine($"  {name} step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:E2} |g| {p.GradNorm:F2} {p.TokensPerSecond:F0} tok/s");
+    }
+}
