@@ -101,10 +101,11 @@ static class CaptureMemoryBench
             };
             foreach (var (k, v) in info) node[k] = double.Parse(v, CultureInfo.InvariantCulture);
             arr.Add(node);
+            string I(string key) => RandomCheckpoint.Describe((long)double.Parse(info[key], CultureInfo.InvariantCulture));
             sum.Row($"peak, {n} prompts (VmHWM)", Kb(child.SelfHwmKb),
-                $"{Stats.F((child.SelfHwmKb - baseline.SelfHwmKb) / 1024.0)} MiB over baseline; polled max anon {Kb(child.Polled.MaxAnonKb)}; " +
-                $"managed heap at end {RandomCheckpoint.Describe((long)double.Parse(info["heap_bytes"], CultureInfo.InvariantCulture))}, " +
-                $"allocated in all {RandomCheckpoint.Describe((long)double.Parse(info["allocated_bytes"], CultureInfo.InvariantCulture))}");
+                $"{Stats.F((child.SelfHwmKb - baseline.SelfHwmKb) / 1024.0)} MiB over baseline; at the end: anon {I("end_anon_bytes")}, " +
+                $"file {I("end_file_bytes")}, shmem {I("end_shmem_bytes")}; GC committed at its last GC {I("committed_bytes")}, live {I("heap_bytes")}, " +
+                $"allocated in all {I("allocated_bytes")} in {info["gc_count"]} gen0 GCs");
             sum.Row($"store, {n} prompts", RandomCheckpoint.Describe(bytes),
                 $"{rows} rows x {rowBytes} B + {bytes - rows * rowBytes} B header; captured in {info["capture_s"]} s " +
                 $"({Stats.F(n / double.Parse(info["capture_s"], CultureInfo.InvariantCulture), 0)} prompts/s)");
@@ -174,8 +175,11 @@ static class CaptureMemoryBench
             GC.KeepAlive(r);
         }
         double seconds = sw.Elapsed.TotalSeconds;
+        var st = ProcStatus.Read(Environment.ProcessId);
+        var gc = GC.GetGCMemoryInfo();
         Console.WriteLine(FormattableString.Invariant(
-            $"{InfoPrefix}capture_s={seconds:F2} heap_bytes={GC.GetTotalMemory(false)} allocated_bytes={GC.GetTotalAllocatedBytes()} gc_count={GC.CollectionCount(0)}"));
+            $"{InfoPrefix}capture_s={seconds:F2} heap_bytes={GC.GetTotalMemory(false)} committed_bytes={gc.TotalCommittedBytes} allocated_bytes={GC.GetTotalAllocatedBytes()} gc_count={GC.CollectionCount(0)} ") +
+            FormattableString.Invariant($"end_anon_bytes={st?.AnonKb * 1024} end_file_bytes={st?.FileKb * 1024} end_shmem_bytes={st?.ShmemKb * 1024}"));
         return ExportMemoryBench.PrintResult();
     }
 }

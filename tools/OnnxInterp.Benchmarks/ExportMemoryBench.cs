@@ -196,21 +196,22 @@ static class ExportMemoryBench
 }
 
 /// <summary>Fields of /proc/&lt;pid&gt;/status, in kB.</summary>
-sealed record ProcStatus(long RssKb, long HwmKb, long AnonKb, long FileKb)
+sealed record ProcStatus(long RssKb, long HwmKb, long AnonKb, long FileKb, long ShmemKb = 0)
 {
     public static ProcStatus? Read(int pid)
     {
         try
         {
-            long rss = 0, hwm = 0, anon = 0, file = 0;
+            long rss = 0, hwm = 0, anon = 0, file = 0, shmem = 0;
             foreach (var line in File.ReadLines($"/proc/{pid}/status"))
             {
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kb(line);
                 else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) hwm = Kb(line);
                 else if (line.StartsWith("RssAnon:", StringComparison.Ordinal)) anon = Kb(line);
                 else if (line.StartsWith("RssFile:", StringComparison.Ordinal)) file = Kb(line);
+                else if (line.StartsWith("RssShmem:", StringComparison.Ordinal)) shmem = Kb(line);
             }
-            return hwm == 0 ? null : new ProcStatus(rss, hwm, anon, file);
+            return hwm == 0 ? null : new ProcStatus(rss, hwm, anon, file, shmem);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
@@ -221,7 +222,7 @@ sealed record ProcStatus(long RssKb, long HwmKb, long AnonKb, long FileKb)
 
 sealed class PolledMemory
 {
-    public long MaxRssKb, MaxHwmKb, MaxAnonKb, MaxFileKb;
+    public long MaxRssKb, MaxHwmKb, MaxAnonKb, MaxFileKb, MaxShmemKb;
     public int Samples;
 
     public void Add(ProcStatus s)
@@ -231,11 +232,12 @@ sealed class PolledMemory
         MaxHwmKb = Math.Max(MaxHwmKb, s.HwmKb);
         MaxAnonKb = Math.Max(MaxAnonKb, s.AnonKb);
         MaxFileKb = Math.Max(MaxFileKb, s.FileKb);
+        MaxShmemKb = Math.Max(MaxShmemKb, s.ShmemKb);
     }
 
     public JsonObject Json() => new()
     {
         ["samples"] = Samples, ["max_rss_bytes"] = MaxRssKb * 1024, ["max_vmhwm_bytes"] = MaxHwmKb * 1024,
-        ["max_anon_bytes"] = MaxAnonKb * 1024, ["max_file_bytes"] = MaxFileKb * 1024,
+        ["max_anon_bytes"] = MaxAnonKb * 1024, ["max_file_bytes"] = MaxFileKb * 1024, ["max_shmem_bytes"] = MaxShmemKb * 1024,
     };
 }
