@@ -26,7 +26,7 @@ export-memory:
   --source-dtype f32|bf16 (f32) --poll-ms N (20) --no-hash (skip the source SHA-256, on by default as in the CLI)
   --child-env K=V[,K=V]  environment for both children, e.g. DOTNET_GCConserveMemory=9 or DOTNET_GCHeapHardLimit=0x20000000
 generate (model: hidden 1024, 8 layers, as forward):
-  --prompts N (32) --min-len N (64) --max-len N (128) --batch N (8)        prompt pass, (a) one at a time vs (b) batched
+  --prompts N (32) --min-len N (64) --max-len N (128) --batch N (8)   prompt pass: (a) one at a time, (b) batched, (bs) sorted by length then batched
   --gen-prompts N (8) --gen-min-len N (16) --gen-max-len N (32) --gen-tokens N (32)   generation, (c) vs (d)
   --naive-tokens N (16)   KV cache (e) vs recomputing the sequence (f), 1 prompt
   --rounds N (5) --warmup N (1) --threads N (0: ORT default)
