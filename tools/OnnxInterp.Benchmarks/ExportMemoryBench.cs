@@ -17,7 +17,7 @@ static class ExportMemoryBench
 {
     public const string ExportChildVerb = "__export-child";
     public const string BaselineChildVerb = "__baseline-child";
-    const string ResultPrefix = "RESULT ";
+    internal const string ResultPrefix = "RESULT ";
 
     public sealed record Options(LlamaShape Shape, TensorDType SourceDType, ulong Seed, bool Hash, int PollMs, string? TempRoot, bool Keep,
         IReadOnlyList<KeyValuePair<string, string>> ChildEnv);
@@ -126,9 +126,15 @@ static class ExportMemoryBench
         return (best, bestLen, new FileInfo(Path.Combine(dir, ModelExporter.DataFile)).Length, fused, fusedLen);
     }
 
-    sealed record ChildResult(long SelfHwmKb, PolledMemory Polled, double Seconds);
+    internal sealed record ChildResult(long SelfHwmKb, PolledMemory Polled, double Seconds, string Output);
 
-    static ChildResult RunChild(string[] args, Options o)
+    static ChildResult RunChild(string[] args, Options o) => RunChild(args, o.PollMs, o.ChildEnv);
+
+    /// <summary>
+    /// Runs this executable with a hidden child verb, polls /proc/&lt;pid&gt;/status while it runs, and returns the
+    /// VmHWM the child printed last ("RESULT &lt;kB&gt;", see <see cref="PrintResult"/>).
+    /// </summary>
+    internal static ChildResult RunChild(string[] args, int pollMs, IReadOnlyList<KeyValuePair<string, string>> childEnv)
     {
         var psi = new ProcessStartInfo { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         var exe = Environment.ProcessPath ?? throw new InvalidOperationException("no process path");
@@ -136,7 +142,7 @@ static class ExportMemoryBench
         // Run through `dotnet x.dll`: pass the assembly; run as the apphost: just the arguments.
         if (Path.GetFileNameWithoutExtension(exe) == "dotnet") psi.ArgumentList.Add(Assembly.GetEntryAssembly()!.Location);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        foreach (var (k, v) in o.ChildEnv) psi.Environment[k] = v;
+        foreach (var (k, v) in childEnv) psi.Environment[k] = v;
 
         var sw = Stopwatch.StartNew();
         using var p = Process.Start(psi) ?? throw new InvalidOperationException("child did not start");
@@ -146,7 +152,7 @@ static class ExportMemoryBench
         while (!p.HasExited)
         {
             if (ProcStatus.Read(p.Id) is { } st) polled.Add(st);
-            Thread.Sleep(o.PollMs);
+            Thread.Sleep(pollMs);
         }
         p.WaitForExit();
         double seconds = sw.Elapsed.TotalSeconds;
@@ -156,7 +162,7 @@ static class ExportMemoryBench
         var line = output.Split('\n').LastOrDefault(l => l.StartsWith(ResultPrefix, StringComparison.Ordinal))
             ?? throw new InvalidOperationException("child printed no result:\n" + output);
         long hwm = long.Parse(line[ResultPrefix.Length..].Trim(), CultureInfo.InvariantCulture);
-        return new ChildResult(hwm, polled, seconds);
+        return new ChildResult(hwm, polled, seconds, output);
     }
 
     /// <summary>The hidden child verbs. Print "RESULT &lt;VmHWM kB&gt;" last.</summary>
@@ -176,6 +182,12 @@ static class ExportMemoryBench
             _ = ckpt.ReadFloat32(WeightNames.FinalNorm);
             _ = new ExportOptions();
         }
+        return PrintResult();
+    }
+
+    /// <summary>The child's last line: "RESULT &lt;VmHWM kB&gt;", which <see cref="RunChild(string[], int, IReadOnlyList{KeyValuePair{string, string}})"/> reads.</summary>
+    internal static int PrintResult()
+    {
         Console.Out.Flush();
         var st = ProcStatus.Read(Environment.ProcessId) ?? throw new InvalidOperationException("cannot read /proc/self/status");
         Console.WriteLine(ResultPrefix + st.HwmKb.ToString(CultureInfo.InvariantCulture));
@@ -184,21 +196,22 @@ static class ExportMemoryBench
 }
 
 /// <summary>Fields of /proc/&lt;pid&gt;/status, in kB.</summary>
-sealed record ProcStatus(long RssKb, long HwmKb, long AnonKb, long FileKb)
+sealed record ProcStatus(long RssKb, long HwmKb, long AnonKb, long FileKb, long ShmemKb = 0)
 {
     public static ProcStatus? Read(int pid)
     {
         try
         {
-            long rss = 0, hwm = 0, anon = 0, file = 0;
+            long rss = 0, hwm = 0, anon = 0, file = 0, shmem = 0;
             foreach (var line in File.ReadLines($"/proc/{pid}/status"))
             {
                 if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) rss = Kb(line);
                 else if (line.StartsWith("VmHWM:", StringComparison.Ordinal)) hwm = Kb(line);
                 else if (line.StartsWith("RssAnon:", StringComparison.Ordinal)) anon = Kb(line);
                 else if (line.StartsWith("RssFile:", StringComparison.Ordinal)) file = Kb(line);
+                else if (line.StartsWith("RssShmem:", StringComparison.Ordinal)) shmem = Kb(line);
             }
-            return hwm == 0 ? null : new ProcStatus(rss, hwm, anon, file);
+            return hwm == 0 ? null : new ProcStatus(rss, hwm, anon, file, shmem);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return null; }
     }
@@ -209,7 +222,7 @@ sealed record ProcStatus(long RssKb, long HwmKb, long AnonKb, long FileKb)
 
 sealed class PolledMemory
 {
-    public long MaxRssKb, MaxHwmKb, MaxAnonKb, MaxFileKb;
+    public long MaxRssKb, MaxHwmKb, MaxAnonKb, MaxFileKb, MaxShmemKb;
     public int Samples;
 
     public void Add(ProcStatus s)
@@ -219,11 +232,12 @@ sealed class PolledMemory
         MaxHwmKb = Math.Max(MaxHwmKb, s.HwmKb);
         MaxAnonKb = Math.Max(MaxAnonKb, s.AnonKb);
         MaxFileKb = Math.Max(MaxFileKb, s.FileKb);
+        MaxShmemKb = Math.Max(MaxShmemKb, s.ShmemKb);
     }
 
     public JsonObject Json() => new()
     {
         ["samples"] = Samples, ["max_rss_bytes"] = MaxRssKb * 1024, ["max_vmhwm_bytes"] = MaxHwmKb * 1024,
-        ["max_anon_bytes"] = MaxAnonKb * 1024, ["max_file_bytes"] = MaxFileKb * 1024,
+        ["max_anon_bytes"] = MaxAnonKb * 1024, ["max_file_bytes"] = MaxFileKb * 1024, ["max_shmem_bytes"] = MaxShmemKb * 1024,
     };
 }

@@ -8,8 +8,10 @@ usage: dotnet run -c Release --project tools/OnnxInterp.Benchmarks -- <verb> [op
 verbs:
   forward         cost of hook outputs and injection inputs on a full forward (default verb)
   export-memory   peak memory of exporting a ~1B-parameter checkpoint, in a child process
+  generate        prompt-pass and generation throughput of ModelSession: one at a time vs batched, KV cache vs none
+  capture-memory  peak memory of ActivationCapture.ToStore over 1k and 10k prompts, each in a child process
 
-model options (both verbs; defaults differ, see README.md):
+model options (every verb; defaults differ, see README.md):
   --hidden N --layers N --heads N --kv-heads N --head-dim N --mlp N --vocab N --tied | --untied
 common:
   --seed N        RNG seed (default 1)
@@ -23,6 +25,15 @@ forward:
 export-memory:
   --source-dtype f32|bf16 (f32) --poll-ms N (20) --no-hash (skip the source SHA-256, on by default as in the CLI)
   --child-env K=V[,K=V]  environment for both children, e.g. DOTNET_GCConserveMemory=9 or DOTNET_GCHeapHardLimit=0x20000000
+generate (model: hidden 1024, 8 layers, as forward):
+  --prompts N (32) --min-len N (64) --max-len N (128) --batch N (8)   prompt pass: (a) one at a time, (b) batched, (bs) sorted by length then batched
+  --gen-prompts N (8) --gen-min-len N (16) --gen-max-len N (32) --gen-tokens N (32)   generation, (c) vs (d)
+  --naive-tokens N (16)   KV cache (e) vs recomputing the sequence (f), 1 prompt
+  --rounds N (5) --warmup N (1) --threads N (0: ORT default)
+  quick (~15 s): --layers 2 --prompts 8 --gen-prompts 4 --gen-tokens 8 --naive-tokens 4 --rounds 2 --warmup 0
+capture-memory (model: hidden 256, 4 layers, 8/4 heads x 32, MLP 688, vocab 4096):
+  --counts N[,N...] (1000,10000) --min-len N (16) --max-len N (32) --batch N (32) --poll-ms N (20) --child-env K=V[,K=V]
+  quick (~10 s): --counts 100,1000
 """;
 
 try
@@ -31,7 +42,7 @@ try
     var env = new Microsoft.ML.OnnxRuntime.EnvironmentCreationOptions { logLevel = Microsoft.ML.OnnxRuntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
     Microsoft.ML.OnnxRuntime.OrtEnv.CreateInstanceWithOptions(ref env);
     if (args.Length > 0 && args[0].StartsWith("__", StringComparison.Ordinal))
-        return ExportMemoryBench.Child(args[0], args[1..]);
+        return CaptureMemoryBench.IsChildVerb(args[0]) ? CaptureMemoryBench.Child(args[0], args[1..]) : ExportMemoryBench.Child(args[0], args[1..]);
 
     var a = new Args(args, new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "help" });
     if (a.Flag("help")) { Console.WriteLine(Usage); return 0; }
@@ -89,6 +100,31 @@ try
                     !a.Flag("no-hash"), Math.Max(1, a.Int("poll-ms", 20)), tmp, keep, ChildEnv(a.String("child-env")));
                 a.CheckAllUsed();
                 summary = ExportMemoryBench.Run(o);
+                break;
+            }
+        case "generate":
+            {
+                int minLen = Math.Max(1, a.Int("min-len", 64)), genMin = Math.Max(1, a.Int("gen-min-len", 16));
+                var o = new GenerateBench.Options(Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
+                    Math.Max(1, a.Int("prompts", 32)), minLen, Math.Max(minLen, a.Int("max-len", 128)), Math.Max(1, a.Int("batch", 8)),
+                    Math.Max(1, a.Int("gen-prompts", 8)), genMin, Math.Max(genMin, a.Int("gen-max-len", 32)),
+                    Math.Max(1, a.Int("gen-tokens", 32)), Math.Max(1, a.Int("naive-tokens", 16)),
+                    Math.Max(1, a.Int("rounds", 5)), a.Int("warmup", 1), seed, a.Int("threads", 0), tmp, keep);
+                a.CheckAllUsed();
+                summary = GenerateBench.Run(o);
+                break;
+            }
+        case "capture-memory":
+            {
+                var counts = (a.String("counts") ?? "1000,10000").Split(',', StringSplitOptions.RemoveEmptyEntries)
+                    .Select(x => int.TryParse(x, out var v) && v > 0 ? v : throw new UsageException("--counts expects positive integers, e.g. 1000,10000")).ToList();
+                if (counts.Count == 0) throw new UsageException("--counts expects positive integers, e.g. 1000,10000");
+                int minLen = Math.Max(1, a.Int("min-len", 16));
+                var o = new CaptureMemoryBench.Options(Shape(256, 4, 8, 4, 688, 4096, tied: false), counts,
+                    minLen, Math.Max(minLen, a.Int("max-len", 32)), Math.Max(1, a.Int("batch", 32)), seed,
+                    Math.Max(1, a.Int("poll-ms", 20)), tmp, keep, ChildEnv(a.String("child-env")));
+                a.CheckAllUsed();
+                summary = CaptureMemoryBench.Run(o);
                 break;
             }
         default:
