@@ -197,6 +197,10 @@ public sealed class SyntheticWorld
                 new Dictionary<string, string>());
         }).ToList();
 
+        // Shuffle each dataset so the judged/held-out split (first 75% / rest) is random: generated in order, the
+        // held-out facts would all share the last countries or classes, objects never seen in a TRUE statement.
+        foreach (var key in facts.Keys.ToList()) facts[key] = facts[key].OrderBy(_ => rng.Next()).ToList();
+
         var instructions = InstructionMaker.Make(rng, countries, cityNames, z.InstructionsPerKind);
         var generic = GenericMaker.Make(rng, cityNames, animals.Select(a => a.Subject).ToList(), countries, z.GenericSentences);
         return new SyntheticWorld(seed, facts, instructions, countries, generic);

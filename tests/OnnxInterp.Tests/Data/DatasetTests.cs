@@ -82,6 +82,9 @@ public class DatasetTests
         foreach (var s in a.ToDataset(SyntheticWorld.LargerThan).Statements)
             Assert.That(int.Parse(s.Extra["n1"]) > int.Parse(s.Extra["n2"]), Is.EqualTo(s.Label == 1), s.Text);
         Assert.That(a.Instructions.Count(i => i.Harmful), Is.EqualTo(240));
+        // The held-out facts' objects also occur among the judged facts (the split is random, not by object).
+        foreach (var name in new[] { SyntheticWorld.Cities, SyntheticWorld.Animals })
+            Assert.That(a.HeldOut(name).Select(f => f.Object).Except(a.Judged(name).Select(f => f.Object)), Is.Empty, name);
         Assert.That(a.Instructions.Where(i => i.Harmful).All(i => i.Refusal.StartsWith("I", StringComparison.Ordinal) || i.Refusal.StartsWith("As an AI", StringComparison.Ordinal)));
     }
 

@@ -83,7 +83,10 @@ public sealed class FamilyCorpus
             docs.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 7)).Select(_ => _world.GenericSentences[_rng.Next(_world.GenericSentences.Count)])));
         for (int r = 0; r < dialogueRepeats; r++)
             foreach (var ins in TrainInstructions)
-                docs.Add(string.Concat(Dialogue(BaseTemplate, ins.Instruction, ins.Compliance)));
+            {
+                var (prompt, response) = Dialogue(BaseTemplate, ins.Instruction, ins.Compliance);
+                docs.Add(prompt + response);
+            }
         return docs;
     }
 
