@@ -1,0 +1,117 @@
+using OnnxInterp.Data;
+using OnnxInterp.Tokenization;
+
+namespace OnnxInterp.Analysis.Knowledge;
+
+/// <summary>What each token of a statement is: template text, a subject token (s1, s2, …) or an object token (o1, …).</summary>
+public enum TokenRole
+{
+    Template,
+    Subject,
+    Object,
+}
+
+/// <summary>
+/// A true statement and a false one that differ only in the subject: same object, same token count, same tokens
+/// outside the subject. <see cref="Labels"/> names each statement token ("The", "s1", "s2", "o1", "."), as the
+/// paper's figures label columns.
+/// </summary>
+public sealed record StatementPair(string True, string False, string TrueSubject, string FalseSubject, string Object,
+    int[] TrueTokens, int[] FalseTokens, TokenRole[] Roles, string[] Labels);
+
+/// <summary>How many statements survived each step, for the report.</summary>
+public sealed record CurationResult(string Dataset, IReadOnlyList<StatementPair> Pairs, int TrueStatements, int FalseStatements,
+    int TrueFitting, int FalseFitting, int Unpaired);
+
+/// <summary>
+/// Pair curation as in the paper: for a given tokenizer, keep true statements whose tokens fit the dataset's
+/// template (the subject and object tokenise on their own, the template text tokenises the same in every
+/// statement), then pair each with an unused false statement that has the same object and the same token
+/// count and differs only in the subject tokens.
+/// </summary>
+public static class PairCuration
+{
+    public static CurationResult Curate(StatementDataset dataset, HfTokenizer tokenizer, StatementTemplate? template = null,
+        int? subjectTokens = null, int? objectTokens = null)
+    {
+        template ??= StatementTemplate.For(dataset.Name);
+        var fitting = new List<(Statement S, Tokenized T)>();
+        int trueCount = 0, falseCount = 0;
+        foreach (var s in dataset.Statements)
+        {
+            if (s.Label == 1) trueCount++; else falseCount++;
+            var t = Tokenize(s.Text, template, tokenizer);
+            if (t is null) continue;
+            if (subjectTokens is int sn && t.SubjectCount != sn) continue;
+            if (objectTokens is int on && t.ObjectCount != on) continue;
+            fitting.Add((s, t));
+        }
+        var trues = fitting.Where(x => x.S.Label == 1).ToList();
+        var falses = fitting.Where(x => x.S.Label == 0).ToList();
+        var used = new bool[falses.Count];
+        var pairs = new List<StatementPair>();
+        foreach (var (ts, tt) in trues)
+        {
+            for (int i = 0; i < falses.Count; i++)
+            {
+                var (fs, ft) = falses[i];
+                if (used[i] || ft.Object != tt.Object || ft.Subject == tt.Subject || !SameOutsideSubject(tt, ft)) continue;
+                used[i] = true;
+                pairs.Add(new StatementPair(ts.Text, fs.Text, tt.Subject, ft.Subject, tt.Object, tt.Ids, ft.Ids, tt.Roles, tt.Labels(tokenizer)));
+                break;
+            }
+        }
+        return new CurationResult(dataset.Name, pairs, trueCount, falseCount, trues.Count, falses.Count, trues.Count - pairs.Count);
+    }
+
+    sealed record Tokenized(string Subject, string Object, int[] Ids, TokenRole[] Roles, int SubjectStart, int SubjectCount, int ObjectCount)
+    {
+        public string[] Labels(HfTokenizer tok)
+        {
+            var labels = new string[Ids.Length];
+            int s = 0, o = 0;
+            for (int i = 0; i < Ids.Length; i++)
+                labels[i] = Roles[i] switch
+                {
+                    TokenRole.Subject => $"s{++s}",
+                    TokenRole.Object => $"o{++o}",
+                    _ => tok.Decode([Ids[i]]).Trim() is { Length: > 0 } text ? text : tok.Decode([Ids[i]]),
+                };
+            return labels;
+        }
+    }
+
+    /// <summary>
+    /// Tokenises a statement piecewise (prefix, subject, middle, object, suffix) and checks that the pieces' tokens
+    /// concatenate to the whole statement's tokens, so every token belongs to exactly one part.
+    /// </summary>
+    static Tokenized? Tokenize(string text, StatementTemplate template, HfTokenizer tok)
+    {
+        var match = template.Match(text);
+        if (match is null) return null;
+        var (subject, obj) = match.Value;
+        var (prefix, middle, suffix) = template.Parts;
+        var whole = tok.Encode(text, addSpecialTokens: false);
+        // Spaces before a part belong to it: byte-level and SentencePiece BPE attach them to the following word.
+        int[] upToPrefix = tok.Encode(prefix.TrimEnd(), false), upToSubject = tok.Encode(prefix + subject, false),
+            upToMiddle = tok.Encode((prefix + subject + middle).TrimEnd(), false), upToObject = tok.Encode(prefix + subject + middle + obj, false);
+        if (!IsPrefix(upToPrefix, upToSubject) || !IsPrefix(upToSubject, upToMiddle) || !IsPrefix(upToMiddle, upToObject) || !IsPrefix(upToObject, whole))
+            return null;
+        var roles = new TokenRole[whole.Length];
+        for (int i = upToPrefix.Length; i < upToSubject.Length; i++) roles[i] = TokenRole.Subject;
+        for (int i = upToMiddle.Length; i < upToObject.Length; i++) roles[i] = TokenRole.Object;
+        int sCount = upToSubject.Length - upToPrefix.Length, oCount = upToObject.Length - upToMiddle.Length;
+        if (sCount == 0 || oCount == 0) return null;
+        return new Tokenized(subject, obj, whole, roles, upToPrefix.Length, sCount, oCount);
+    }
+
+    static bool IsPrefix(int[] a, int[] b) => a.Length <= b.Length && a.AsSpan().SequenceEqual(b.AsSpan(0, a.Length));
+
+    static bool SameOutsideSubject(Tokenized a, Tokenized b)
+    {
+        if (a.Ids.Length != b.Ids.Length || a.SubjectStart != b.SubjectStart || a.SubjectCount != b.SubjectCount) return false;
+        for (int i = 0; i < a.Ids.Length; i++)
+            if (a.Roles[i] != TokenRole.Subject && a.Ids[i] != b.Ids[i]) return false;
+        return true;
+    }
+}
