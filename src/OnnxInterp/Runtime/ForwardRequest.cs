@@ -97,4 +97,24 @@ public static class HookFilter
 public sealed record KvCache(IReadOnlyList<FloatTensor> Keys, IReadOnlyList<FloatTensor> Values)
 {
     public int Length => Keys.Count == 0 ? 0 : Keys[0].Shape[2];
+    public int Batch => Keys.Count == 0 ? 0 : Keys[0].Shape[0];
+
+    /// <summary>The first <paramref name="length"/> positions of batch row <paramref name="row"/>, repeated <paramref name="rows"/> times.</summary>
+    public KvCache Take(int row, int length, int rows = 1)
+    {
+        if ((uint)row >= (uint)Batch) throw new InvalidArgumentException($"row outside the cache's batch of {Batch}", "row", row.ToString());
+        if (length < 0 || length > Length) throw new InvalidArgumentException($"length outside the cache's {Length} positions", "length", length.ToString());
+        if (rows <= 0) throw new InvalidArgumentException("rows must be positive", "rows", rows.ToString());
+        return new KvCache(Keys.Select(t => Slice(t, row, length, rows)).ToList(), Values.Select(t => Slice(t, row, length, rows)).ToList());
+    }
+
+    static FloatTensor Slice(FloatTensor t, int row, int length, int rows)
+    {
+        int heads = t.Shape[1], total = t.Shape[2], hd = t.Shape[3];
+        var result = FloatTensor.Zeros(rows, heads, length, hd);
+        for (int r = 0; r < rows; r++)
+            for (int h = 0; h < heads; h++)
+                t.Data.AsSpan(((row * heads + h) * total) * hd, length * hd).CopyTo(result.Data.AsSpan(((r * heads + h) * length) * hd, length * hd));
+        return result;
+    }
 }
