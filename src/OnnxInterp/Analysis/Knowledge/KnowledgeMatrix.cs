@@ -53,8 +53,8 @@ public sealed record KnowledgeMatrix(string Model, double[,] Values, IReadOnlyLi
     /// 0; bins 11, 12, …, 20 map to 0.1, 0.2, …, 1.0 (written here as k / 10, which can differ from numpy's
     /// linspace levels by one unit in the last place, e.g. 0.3 against 0.30000000000000004).
     /// Differences from the paper's code, each for a case it does not handle: a constant matrix (min == max)
-    /// normalises to all zeros (numpy puts the value on the middle edge, where float rounding decides between 0 and
-    /// 0.1); if |max| is so large (above about 1e11) that adding 1e-5 does not change it, the maximum would fall past
+    /// normalises to all zeros (in numpy the value lands on the middle edge and float rounding decides: 0.1 for
+    /// most values, 0 for some, e.g. 0.0); if |max| is so large (above about 1e11) that adding 1e-5 does not change it, the maximum would fall past
     /// the last edge, where numpy raises IndexError, and is kept in bin 20 instead. The paper accumulates in float32;
     /// this works in float64.
     /// </summary>
