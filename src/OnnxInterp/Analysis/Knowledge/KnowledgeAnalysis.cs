@@ -1,0 +1,116 @@
+using OnnxInterp.Data;
+using OnnxInterp.Internals;
+using OnnxInterp.Runtime;
+using OnnxInterp.Tokenization;
+
+namespace OnnxInterp.Analysis.Knowledge;
+
+/// <summary>A model taking part in the comparison; the first one given is the base.</summary>
+public sealed record KnowledgeModel(string Name, ModelSession Session);
+
+public sealed record KnowledgeOptions
+{
+    public TracingMetric Metric { get; init; } = TracingMetric.LogitDiff;
+    public bool Fast { get; init; } = true;
+
+    /// <summary>Also patch base states into each post-trained model and back (cross-model transfer).</summary>
+    public bool Transfer { get; init; } = true;
+
+    /// <summary>Trace at most this many pairs (the first ones after curation); null traces all.</summary>
+    public int? MaxPairs { get; init; }
+
+    public int Seed { get; init; } = 1;
+    public string TrueAnswer { get; init; } = " TRUE";
+    public string FalseAnswer { get; init; } = " FALSE";
+}
+
+/// <summary>One row of the paper's Table 1: two matrices compared (normalised, as the paper does).</summary>
+public sealed record KnowledgeComparisonRow(string A, string B, double Corr, double MaxAbsDiff, double MaxAbsDiffK);
+
+public sealed record KnowledgeResult(
+    string Dataset,
+    CurationResult Curation,
+    int SubjectTokens,
+    int ObjectTokens,
+    IReadOnlyList<TracingPrompt> Prompts,
+    IReadOnlyList<KnowledgeMatrix> Matrices,
+    IReadOnlyList<KnowledgeMatrix> Transfers,
+    IReadOnlyList<KnowledgeComparisonRow> Comparisons,
+    IReadOnlyDictionary<string, IReadOnlyList<PairTrace>> PerPair,
+    KnowledgeOptions Options);
+
+/// <summary>
+/// The knowledge-storage and knowledge-representation analyses over one dataset: curate pairs, build the
+/// few-shot prompts, trace every model (a [layers × positions] matrix averaged over pairs), patch across models
+/// (base → post and post → base), and compare the matrices as the paper's Table 1 does.
+/// </summary>
+public static class KnowledgeAnalysis
+{
+    public static KnowledgeResult Run(StatementDataset dataset, HfTokenizer tokenizer, IReadOnlyList<KnowledgeModel> models,
+        IReadOnlyList<(string Statement, bool True)> fewShot, KnowledgeOptions? options = null,
+        IProgress<CaptureProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        var o = options ?? new KnowledgeOptions();
+        if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
+        int trueId = FirstToken(tokenizer, o.TrueAnswer), falseId = FirstToken(tokenizer, o.FalseAnswer);
+        if (trueId == falseId)
+            Throw.Argument("the two answers start with the same token for this tokenizer", "answer", $"'{o.TrueAnswer}' / '{o.FalseAnswer}'");
+
+        // Every prompt must patch the same positions, so keep the most common subject/object token counts.
+        var all = PairCuration.Curate(dataset, tokenizer);
+        if (all.Pairs.Count == 0) Throw.Argument("no true/false pairs survive curation for this tokenizer", "dataset", dataset.Name);
+        var (sTok, oTok) = all.Pairs.GroupBy(p => (S: Count(p, TokenRole.Subject), O: Count(p, TokenRole.Object)))
+            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key.S).First().Key;
+        var curation = PairCuration.Curate(dataset, tokenizer, subjectTokens: sTok, objectTokens: oTok);
+        var pairs = o.MaxPairs is int max ? curation.Pairs.Take(max).ToList() : curation.Pairs;
+        var prompts = TracingPrompts.Build(pairs, fewShot, tokenizer, o.Seed);
+        if (prompts.Count == 0) Throw.Argument("no pair tokenises cleanly inside the few-shot prompt", "dataset", dataset.Name);
+        int n = prompts.GroupBy(p => p.Patched).OrderByDescending(g => g.Count()).First().Key;
+        prompts = prompts.Where(p => p.Patched == n).ToList();
+        var labels = prompts[0].Labels;
+
+        var tracing = new TracingOptions { Metric = o.Metric, Fast = o.Fast, TrueToken = trueId, FalseToken = falseId };
+        var perPair = new Dictionary<string, IReadOnlyList<PairTrace>>();
+        KnowledgeMatrix Trace(string name, ModelSession source, ModelSession target)
+        {
+            var (mean, traces) = CausalTracing.Run(source, target, prompts, tracing, progress, cancellation);
+            perPair[name] = traces;
+            return new KnowledgeMatrix(name, mean, labels, traces.Count);
+        }
+
+        var matrices = models.Select(m => Trace(m.Name, m.Session, m.Session)).ToList();
+        var transfers = new List<KnowledgeMatrix>();
+        var rows = new List<KnowledgeComparisonRow>();
+        var baseModel = models[0];
+        for (int i = 1; i < models.Count; i++)
+        {
+            var post = models[i];
+            rows.Add(Row(matrices[0], matrices[i]));
+            if (!o.Transfer) continue;
+            ModelPair.CheckCompatible(baseModel.Session, post.Session);
+            var forward = Trace($"{baseModel.Name}->{post.Name}", baseModel.Session, post.Session);
+            var backward = Trace($"{post.Name}->{baseModel.Name}", post.Session, baseModel.Session);
+            transfers.Add(forward);
+            transfers.Add(backward);
+            rows.Add(Row(matrices[i], forward));
+            rows.Add(Row(matrices[0], backward));
+        }
+        return new KnowledgeResult(dataset.Name, curation, sTok, oTok, prompts, matrices, transfers, rows, perPair, o);
+    }
+
+    static KnowledgeComparisonRow Row(KnowledgeMatrix a, KnowledgeMatrix b)
+    {
+        var r = KnowledgeComparison.Compare(a, b, normalized: true);
+        return new KnowledgeComparisonRow(a.Model, b.Model, r.Corr, r.MaxAbsDiff, r.MaxAbsDiffK);
+    }
+
+    static int Count(StatementPair p, TokenRole role) => p.Roles.Count(r => r == role);
+
+    /// <summary>The token predicted at the last position: the answer's first (for Llama-3 and the family, its only) token.</summary>
+    static int FirstToken(HfTokenizer tok, string text)
+    {
+        var ids = tok.Encode(text, addSpecialTokens: false);
+        if (ids.Length == 0) Throw.Argument("the answer encodes to no token", "answer", text);
+        return ids[0];
+    }
+}
