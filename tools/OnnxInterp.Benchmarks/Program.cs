@@ -7,6 +7,7 @@ usage: dotnet run -c Release --project tools/OnnxInterp.Benchmarks -- <verb> [op
 
 verbs:
   forward         cost of hook outputs and injection inputs on a full forward (default verb)
+  trace           causal tracing, fast path vs the paper's one-pass-per-patch loop (--model HF_DIR, or a random checkpoint)
   export-memory   peak memory of exporting a ~1B-parameter checkpoint, in a child process
   generate        prompt-pass and generation throughput of ModelSession: one at a time vs batched, KV cache vs none
   capture-memory  peak memory of ActivationCapture.ToStore over 1k and 10k prompts, each in a child process
@@ -112,6 +113,15 @@ try
                     Math.Max(1, a.Int("rounds", 5)), a.Int("warmup", 1), seed, a.Int("threads", 0), tmp, keep);
                 a.CheckAllUsed();
                 summary = GenerateBench.Run(o);
+                break;
+            }
+        case "trace":
+            {
+                var o = new TraceBench.Options(a.String("model"), Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
+                    Math.Max(1, a.Int("pairs", 3)), Math.Max(1, a.Int("prefix", 60)), Math.Max(4, a.Int("patched", 14)),
+                    Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep);
+                a.CheckAllUsed();
+                summary = TraceBench.Run(o);
                 break;
             }
         case "capture-memory":

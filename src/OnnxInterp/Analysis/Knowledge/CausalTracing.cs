@@ -45,27 +45,46 @@ public sealed record PairTrace(double[,] Values, double CleanTrue, double CleanF
 public static class CausalTracing
 {
     public static PairTrace TracePair(ModelSession source, ModelSession target, TracingPrompt prompt, TracingOptions o,
-        CancellationToken cancellation = default)
+        CancellationToken cancellation = default) => TracePair(source, target, prompt, o, null, cancellation);
+
+    /// <summary>KV caches of few-shot prefixes already run, per model: pairs that share a prefix (the same shuffle) share its run.</summary>
+    sealed class PrefixCache
+    {
+        readonly Dictionary<(ModelSession, string), KvCache> _cache = new();
+
+        public KvCache Get(ModelSession model, int[] prefix, CancellationToken cancellation)
+        {
+            var key = (model, string.Join(",", prefix));
+            if (_cache.TryGetValue(key, out var kv)) return kv;
+            if (_cache.Count >= 64) _cache.Clear();
+            kv = model.Run(new ForwardRequest([prefix]) { ReturnPresent = true, LogitPositions = [-1] }, cancellation).Present!;
+            _cache[key] = kv;
+            return kv;
+        }
+    }
+
+    static PairTrace TracePair(ModelSession source, ModelSession target, TracingPrompt prompt, TracingOptions o, PrefixCache? prefixes,
+        CancellationToken cancellation)
     {
         int layers = target.Manifest.Config.NumLayers, n = prompt.Patched, prefix = prompt.PrefixLength;
         if (source.Manifest.Config.NumLayers != layers || source.Manifest.Config.HiddenSize != target.Manifest.Config.HiddenSize)
             throw new IncompatibleModelsException("source and target differ in layers or hidden size", target.Directory, "num_hidden_layers");
+        if (!prompt.TrueTokens.AsSpan(0, prefix).SequenceEqual(prompt.FalseTokens.AsSpan(0, prefix)))
+            Throw.Argument("the true and false prompts must share their prefix", "prompt", prompt.Pair.True);
         string Hook(int l) => $"blocks.{l}.{o.HookKind}";
-
-        // The true prompt's states in the source model, at the patched positions.
-        var trueRun = source.Run(new ForwardRequest([prompt.TrueTokens])
-        {
-            Hooks = Enumerable.Range(0, layers).Select(Hook).ToList(),
-            CapturePositions = Enumerable.Range(prefix, n).ToArray(),
-            LogitPositions = [-1],
-        }, cancellation);
-        var targetTrue = ReferenceEquals(source, target) ? trueRun
-            : target.Run(new ForwardRequest([prompt.TrueTokens]) { LogitPositions = [-1] }, cancellation);
-        var reference = targetTrue.Logits.Vector(0, 0).ToArray();
+        var hooks = Enumerable.Range(0, layers).Select(Hook).ToList();
         var values = new double[layers, n];
 
         if (!o.Fast)
         {
+            // The paper's loop: every run is a full forward pass.
+            var trueRun = source.Run(new ForwardRequest([prompt.TrueTokens])
+            {
+                Hooks = hooks, CapturePositions = Enumerable.Range(prefix, n).ToArray(), LogitPositions = [-1],
+            }, cancellation);
+            var targetTrue = ReferenceEquals(source, target) ? trueRun
+                : target.Run(new ForwardRequest([prompt.TrueTokens]) { LogitPositions = [-1] }, cancellation);
+            var reference = targetTrue.Logits.Vector(0, 0).ToArray();
             for (int l = 0; l < layers; l++)
                 for (int p = 0; p < n; p++)
                 {
@@ -80,35 +99,41 @@ public static class CausalTracing
             return new PairTrace(values, Score(reference, reference, o), Score(clean.Logits.Vector(0, 0), reference, o));
         }
 
-        // Fast path: the prefix once, the false suffix once (its KV cache), then per patched position p one batch of
-        // `layers` rows that recomputes only positions p.. with the cache of everything before p.
-        var prefixRun = target.Run(new ForwardRequest([prompt.FalseTokens[..prefix]]) { ReturnPresent = true, LogitPositions = [-1] }, cancellation);
-        var suffix = prompt.FalseTokens[prefix..];
-        var falseRun = target.Run(new ForwardRequest([suffix])
+        // Fast path: the shared prefix once per model (and once per distinct prefix across pairs), both suffixes on
+        // its KV cache, then per patched position p one batch of `layers` rows that recomputes only positions p..
+        // on the cache of everything before p. Positions before p and the prefix cannot change, so nothing is lost.
+        prefixes ??= new PrefixCache();
+        var prefixTokens = prompt.TrueTokens[..prefix];
+        var mask = new[] { Ones(prefix + n) };
+        var positions = new[] { Enumerable.Range(prefix, n).ToArray() };
+        ForwardResult Suffix(ModelSession m, int[] suffix, bool present, IReadOnlyList<string>? capture) => m.Run(new ForwardRequest([suffix])
         {
-            Past = prefixRun.Present,
-            AttentionMask = [Ones(prefix + n)],
-            PositionIds = [Enumerable.Range(prefix, n).ToArray()],
-            ReturnPresent = true,
-            LogitPositions = [-1],
+            Past = prefixes.Get(m, prefixTokens, cancellation), AttentionMask = mask, PositionIds = positions,
+            ReturnPresent = present, LogitPositions = [-1], Hooks = capture,
         }, cancellation);
+
+        var trueSuffix = prompt.TrueTokens[prefix..];
+        var falseSuffix = prompt.FalseTokens[prefix..];
+        var sourceTrue = Suffix(source, trueSuffix, false, hooks);
+        var refRun = ReferenceEquals(source, target) ? sourceTrue : Suffix(target, trueSuffix, false, null);
+        var refLogits = refRun.Logits.Vector(0, 0).ToArray();
+        var falseRun = Suffix(target, falseSuffix, true, null);
         for (int p = 0; p < n; p++)
         {
             cancellation.ThrowIfCancellationRequested();
             int len = n - p;
-            var ids = Enumerable.Range(0, layers).Select(_ => suffix[p..]).ToArray();
-            var r = target.Run(new ForwardRequest(ids)
+            var r = target.Run(new ForwardRequest(Enumerable.Range(0, layers).Select(_ => falseSuffix[p..]).ToArray())
             {
                 Past = falseRun.Present!.Take(0, prefix + p, rows: layers),
                 AttentionMask = Enumerable.Range(0, layers).Select(_ => Ones(prefix + n)).ToArray(),
                 PositionIds = Enumerable.Range(0, layers).Select(_ => Enumerable.Range(prefix + p, len).ToArray()).ToArray(),
                 LogitPositions = [-1],
                 Interventions = Enumerable.Range(0, layers).Select(l =>
-                    Intervention.Replace(Hook(l), trueRun.Get(o.HookKind, l).Vector(0, p).ToArray(), rows: [l], positions: [0])).ToList(),
+                    Intervention.Replace(Hook(l), sourceTrue.Get(o.HookKind, l).Vector(0, p).ToArray(), rows: [l], positions: [0])).ToList(),
             }, cancellation);
-            for (int l = 0; l < layers; l++) values[l, p] = Score(r.Logits.Vector(l, 0), reference, o);
+            for (int l = 0; l < layers; l++) values[l, p] = Score(r.Logits.Vector(l, 0), refLogits, o);
         }
-        return new PairTrace(values, Score(reference, reference, o), Score(falseRun.Logits.Vector(0, 0), reference, o));
+        return new PairTrace(values, Score(refLogits, refLogits, o), Score(falseRun.Logits.Vector(0, 0), refLogits, o));
     }
 
     /// <summary>Traces every prompt and averages the matrices over pairs (the paper's per-dataset matrix).</summary>
@@ -120,9 +145,10 @@ public static class CausalTracing
         if (prompts.Any(p => p.Patched != n))
             Throw.Argument("all prompts must patch the same number of positions (curate pairs with fixed subject/object token counts)", "prompts", n);
         var traces = new List<PairTrace>();
+        var prefixes = new PrefixCache();
         foreach (var prompt in prompts)
         {
-            traces.Add(TracePair(source, target, prompt, o, cancellation));
+            traces.Add(TracePair(source, target, prompt, o, prefixes, cancellation));
             progress?.Report(new CaptureProgress(traces.Count, prompts.Count));
         }
         int layers = traces[0].Values.GetLength(0);
