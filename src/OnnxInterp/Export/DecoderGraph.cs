@@ -44,31 +44,50 @@ sealed class DecoderGraph
 
     public IReadOnlyList<HookPoint> Hooks => _hooks;
 
-    public void Build()
+    /// <summary>The whole model: tokens in, logits out.</summary>
+    public void Build() => BuildRange(0, _c.NumLayers - 1, fromTokens: true, withHead: true);
+
+    /// <summary>One layer: hidden_in [B, S, d] and that layer's cache in, blocks.{l}.hook_resid_post and present out.</summary>
+    public void BuildLayer(int layer) => BuildRange(layer, layer, fromTokens: false, withHead: false);
+
+    /// <summary>The head alone: hidden_in [B, S, d] through the final norm to logits.</summary>
+    public void BuildHead() => BuildRange(0, -1, fromTokens: false, withHead: true);
+
+    public const string HiddenInput = "hidden_in";
+
+    void BuildRange(int first, int last, bool fromTokens, bool withHead)
     {
         var g = _g;
-        g.Input("input_ids", OnnxType.Int64, "batch_size", "sequence_length");
-        g.Input("attention_mask", OnnxType.Int64, "batch_size", "total_sequence_length");
-        g.Input("position_ids", OnnxType.Int64, "batch_size", "sequence_length");
-        for (int l = 0; l < _c.NumLayers; l++)
+        bool layers = last >= first;
+        if (fromTokens) g.Input("input_ids", OnnxType.Int64, "batch_size", "sequence_length");
+        else g.Input(HiddenInput, _t, "batch_size", "sequence_length", _c.HiddenSize);
+        if (layers)
         {
-            g.Input(PastKey(l), _t, "batch_size", _c.NumKvHeads, "past_sequence_length", _c.HeadDim);
-            g.Input(PastValue(l), _t, "batch_size", _c.NumKvHeads, "past_sequence_length", _c.HeadDim);
+            g.Input("attention_mask", OnnxType.Int64, "batch_size", "total_sequence_length");
+            g.Input("position_ids", OnnxType.Int64, "batch_size", "sequence_length");
+            for (int l = first; l <= last; l++)
+            {
+                g.Input(PastKey(l), _t, "batch_size", _c.NumKvHeads, "past_sequence_length", _c.HeadDim);
+                g.Input(PastValue(l), _t, "batch_size", _c.NumKvHeads, "past_sequence_length", _c.HeadDim);
+            }
         }
 
-        var idsShape = g.Op("Shape", ["input_ids"]);
-        _batch = g.Op("Gather", [idsShape, g.ConstScalarInt64(0)], null, null, ("axis", 0L));
-        _seq = g.Op("Gather", [idsShape, g.ConstScalarInt64(1)], null, null, ("axis", 0L));
+        var inputShape = g.Op("Shape", [fromTokens ? "input_ids" : HiddenInput]);
+        _batch = g.Op("Gather", [inputShape, g.ConstScalarInt64(0)], null, null, ("axis", 0L));
+        _seq = g.Op("Gather", [inputShape, g.ConstScalarInt64(1)], null, null, ("axis", 0L));
+        if (layers)
+        {
+            BuildRotary();
+            BuildMasks();
+        }
 
-        BuildRotary();
-        BuildMasks();
-
-        var embed = _w.Weight(WeightNames.Embed, WeightLayout.AsIs, WeightNames.Embed);
-        string h = g.Op("Gather", [embed, "input_ids"], null, null, ("axis", 0L));
-        for (int l = 0; l < _c.NumLayers; l++) h = Layer(l, h);
+        string? embed = fromTokens || (withHead && _c.TieWordEmbeddings) ? _w.Weight(WeightNames.Embed, WeightLayout.AsIs, WeightNames.Embed) : null;
+        string h = fromTokens ? g.Op("Gather", [embed!, "input_ids"], null, null, ("axis", 0L)) : HiddenInput;
+        for (int l = first; l <= last; l++) h = Layer(l, h);
+        if (!withHead) return;
 
         string normed = RmsNorm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm));
-        string headName = _c.TieWordEmbeddings ? embed : _w.Weight(WeightNames.LmHead, WeightLayout.AsIs, WeightNames.LmHead);
+        string headName = _c.TieWordEmbeddings ? embed! : _w.Weight(WeightNames.LmHead, WeightLayout.AsIs, WeightNames.LmHead);
         // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
         var flat = g.Op("Reshape", [normed, g.ConstInt64(-1, _c.HiddenSize)]);
         var logits2d = g.Op("Gemm", [flat, headName], null, null, ("transB", 1L));

@@ -23,6 +23,12 @@ public readonly record struct ExportOptions()
     /// <summary>Add the no-op injection inputs (scale, shift, projection) at every hook point.</summary>
     public bool InjectionInputs { get; init; } = true;
 
+    /// <summary>
+    /// Also write one graph per layer (layer_{l}.onnx: hidden_in and that layer's cache in, its hooks out) and the head
+    /// (head.onnx), sharing model.onnx.data, so analyses can restart the model at any layer. Needs hook outputs.
+    /// </summary>
+    public bool LayerGraphs { get; init; } = true;
+
     /// <summary>Copy tokenizer files from the checkpoint folder.</summary>
     public bool CopyTokenizer { get; init; } = true;
 
@@ -30,5 +36,5 @@ public readonly record struct ExportOptions()
     public bool HashSource { get; init; } = true;
 
     /// <summary>A plain graph with neither hook outputs nor injection inputs: the baseline for benchmarks.</summary>
-    public static ExportOptions Plain => new() { HookOutputs = false, InjectionInputs = false };
+    public static ExportOptions Plain => new() { HookOutputs = false, InjectionInputs = false, LayerGraphs = false };
 }

@@ -20,6 +20,18 @@ public static class ModelExporter
     public const string GenAiConfigFile = "genai_config.json";
     public const long Opset = 21;
 
+    public const string HeadFile = "head.onnx";
+
+    public static string LayerFile(int layer) => $"layer_{layer}.onnx";
+
+    static void WriteGraph(string dir, string file, ModelConfig config, ExportOptions options, IReadOnlyDictionary<string, WeightRecord> records, Action<DecoderGraph> build)
+    {
+        var g = new GraphBuilder();
+        build(new DecoderGraph(g, config, options, new SharedWeights(g, records, DataFile)));
+        using var fs = File.Create(Path.Combine(dir, file));
+        g.ToModel(Opset, Version, new Dictionary<string, string> { ["onnxinterp.part"] = file }).WriteTo(fs);
+    }
+
     public static string Version => typeof(ModelExporter).Assembly.GetName().Version?.ToString(3) ?? "0.0.0";
 
     public static ExportResult Export(string checkpointDir, string outputDir, ExportOptions? options = null)
@@ -40,12 +52,21 @@ public static class ModelExporter
         {
             var g = new GraphBuilder();
             DecoderGraph graph;
+            IReadOnlyDictionary<string, WeightRecord> records;
             using (var weights = new WeightStreamer(ckpt, g, Path.Combine(staging, DataFile), options.DType))
             {
                 graph = new DecoderGraph(g, ckpt.Config, options, weights);
                 graph.Build();
                 weights.Flush();
                 dataBytes = weights.BytesWritten;
+                records = weights.Records;
+            }
+            bool layerGraphs = options.LayerGraphs && options.HookOutputs;
+            if (layerGraphs)
+            {
+                for (int l = 0; l < ckpt.Config.NumLayers; l++)
+                    WriteGraph(staging, LayerFile(l), ckpt.Config, options, records, d => d.BuildLayer(l));
+                WriteGraph(staging, HeadFile, ckpt.Config, options, records, d => d.BuildHead());
             }
 
             string? hash = options.HashSource ? "sha256:" + ckpt.ComputeHash() : null;
@@ -68,6 +89,8 @@ public static class ModelExporter
                 Inputs = g.Graph.Input.Select(i => i.Name).ToList(),
                 Outputs = g.Graph.Output.Select(o => o.Name).ToList(),
                 SourceHash = hash,
+                LayerFiles = layerGraphs ? Enumerable.Range(0, ckpt.Config.NumLayers).Select(LayerFile).ToList() : null,
+                HeadFile = layerGraphs ? HeadFile : null,
             };
 
             var model = g.ToModel(Opset, Version, new Dictionary<string, string>

@@ -35,6 +35,12 @@ public sealed record ModelManifest
     public required IReadOnlyList<string> Inputs { get; init; }
     public required IReadOnlyList<string> Outputs { get; init; }
 
+    /// <summary>Per-layer graphs (layer_{l}.onnx), when exported; they share <see cref="DataFile"/>.</summary>
+    public IReadOnlyList<string>? LayerFiles { get; init; }
+
+    /// <summary>The head graph (final norm and unembedding) when layer graphs were exported.</summary>
+    public string? HeadFile { get; init; }
+
     /// <summary>"sha256:…" over config.json and the safetensors files, or null when hashing was skipped.</summary>
     public string? SourceHash { get; init; }
 
@@ -57,11 +63,13 @@ public sealed record ModelManifest
         catch (JsonException e) { throw new InvalidFileException($"manifest is not valid: {e.Message}", path, e.Path, inner: e); }
         if (m is null) Throw.InvalidFile("manifest is empty", path);
         if (m.Format != CurrentFormat) Throw.Unsupported($"manifest format not supported (expected {CurrentFormat})", path, "format", m.Format);
-        foreach (var file in new[] { m.ModelFile, m.DataFile })
+        foreach (var file in new[] { m.ModelFile, m.DataFile }.Concat(m.LayerFiles ?? []).Concat(m.HeadFile is null ? [] : [m.HeadFile]))
         {
             if (file.Length == 0 || Path.IsPathRooted(file) || file.Contains("..") || file.Contains('/') || file.Contains('\\'))
                 Throw.InvalidFile("file names in the manifest must be plain names inside the model folder", path, "modelFile", file);
         }
+        if (m.LayerFiles is { } lf && lf.Count != m.Config.NumLayers)
+            Throw.InvalidFile($"layerFiles must list {m.Config.NumLayers} graphs", path, "layerFiles", lf.Count);
         foreach (var h in m.Hooks)
         {
             if (h.Layer < 0 || h.Layer >= m.Config.NumLayers) Throw.InvalidFile("hook layer out of range", path, "hooks." + h.Name, h.Layer);

@@ -9,6 +9,22 @@ namespace OnnxInterp.Export;
 /// matrices are read, transposed (and fused) in one buffer. Offsets are 4096-aligned so ORT can map them.
 /// Owns the data file stream.
 /// </summary>
+/// <summary>An initializer already in the data file.</summary>
+sealed record WeightRecord(OnnxType Type, long[] Dims, long Offset, long Length);
+
+/// <summary>Registers initializers that point at bytes another graph already wrote: layer graphs share the model's data file.</summary>
+sealed class SharedWeights(GraphBuilder g, IReadOnlyDictionary<string, WeightRecord> records, string location) : IWeightSink
+{
+    readonly HashSet<string> _added = new(StringComparer.Ordinal);
+
+    public string Weight(string name, WeightLayout layout, params string[] sources)
+    {
+        if (!records.TryGetValue(name, out var r)) throw new InvalidOperationException($"weight {name} was not written by the main graph");
+        if (_added.Add(name)) g.ExternalInitializer(name, r.Type, r.Dims, location, r.Offset, r.Length);
+        return name;
+    }
+}
+
 sealed class WeightStreamer : IWeightSink, IDisposable
 {
     const int Alignment = 4096;
@@ -20,6 +36,11 @@ sealed class WeightStreamer : IWeightSink, IDisposable
     readonly string _location;
     readonly bool _fp16;
     readonly HashSet<string> _written = new(StringComparer.Ordinal);
+    readonly Dictionary<string, WeightRecord> _records = new(StringComparer.Ordinal);
+
+    /// <summary>Where each written initializer lives in the data file, so other graphs can point at the same bytes.</summary>
+    public IReadOnlyDictionary<string, WeightRecord> Records => _records;
+    public string Location => _location;
 
     // Buffers reused for every tensor, so peak memory is one fused matrix and one source matrix, not the
     // garbage of every layer (measured: without reuse the 1B export's peak varied with GC timing, 1.07–1.42×).
@@ -58,7 +79,9 @@ sealed class WeightStreamer : IWeightSink, IDisposable
             WeightLayout.TransposedConcat => WriteTransposed(sources),
             _ => throw new ArgumentOutOfRangeException(nameof(layout)),
         };
-        _g.ExternalInitializer(name, _fp16 ? OnnxType.Float16 : OnnxType.Float, dims, _location, offset, _data.Position - offset);
+        var type = _fp16 ? OnnxType.Float16 : OnnxType.Float;
+        _g.ExternalInitializer(name, type, dims, _location, offset, _data.Position - offset);
+        _records[name] = new WeightRecord(type, dims, offset, _data.Position - offset);
         return name;
     }
 

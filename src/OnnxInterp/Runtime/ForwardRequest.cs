@@ -108,7 +108,8 @@ public sealed record KvCache(IReadOnlyList<FloatTensor> Keys, IReadOnlyList<Floa
         return new KvCache(Keys.Select(t => Slice(t, row, length, rows)).ToList(), Values.Select(t => Slice(t, row, length, rows)).ToList());
     }
 
-    static FloatTensor Slice(FloatTensor t, int row, int length, int rows)
+    /// <summary>One layer's keys or values: the first <paramref name="length"/> positions of <paramref name="row"/>, repeated.</summary>
+    public static FloatTensor Slice(FloatTensor t, int row, int length, int rows)
     {
         int heads = t.Shape[1], total = t.Shape[2], hd = t.Shape[3];
         var result = FloatTensor.Zeros(rows, heads, length, hd);

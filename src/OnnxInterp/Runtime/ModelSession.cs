@@ -13,14 +13,19 @@ namespace OnnxInterp.Runtime;
 public sealed class ModelSession : IDisposable
 {
     readonly InferenceSession _session;
+    readonly SessionConfig _config;
+    readonly InferenceSession?[] _parts;
+    readonly object _partsLock = new();
     readonly Dictionary<string, (int Dim, bool Projection)> _hookDims;
     readonly bool _fp16;
 
-    ModelSession(string directory, ModelManifest manifest, InferenceSession session)
+    ModelSession(string directory, ModelManifest manifest, InferenceSession session, SessionConfig config)
     {
         Directory = directory;
         Manifest = manifest;
         _session = session;
+        _config = config;
+        _parts = new InferenceSession?[manifest.Config.NumLayers + 1];
         _fp16 = manifest.DType == ExportDType.Fp16;
         _hookDims = manifest.Hooks.ToDictionary(h => h.Name, h => (h.Dim, h.Injection?.Proj is not null), StringComparer.Ordinal);
     }
@@ -29,22 +34,28 @@ public sealed class ModelSession : IDisposable
     public ModelManifest Manifest { get; }
     public IReadOnlyList<ManifestHook> Hooks => Manifest.Hooks;
 
+    static SessionOptions CreateOptions(SessionConfig cfg, Action<string>? warn)
+    {
+        // Overridable initializers (our injection defaults) draw an ORT warning per input: keep the log to errors.
+        var options = new SessionOptions { GraphOptimizationLevel = cfg.Optimization, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
+        if (cfg.Threads > 0) options.IntraOpNumThreads = cfg.Threads;
+        // Idle spinning pools steal cores from the other model of a pair (ORT-NOTES: +23..88%).
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        ExecutionProviders.Append(options, cfg, warn);
+        return options;
+    }
+
     public static ModelSession Open(string directory, SessionConfig? config = null, Action<string>? warn = null)
     {
         var manifest = ModelManifest.Read(directory);
         var cfg = config ?? new SessionConfig();
         var modelPath = Path.Combine(directory, manifest.ModelFile);
         if (!File.Exists(modelPath)) Throw.InvalidFile("model file named by the manifest is missing", modelPath);
-        // Overridable initializers (our injection defaults) draw an ORT warning per input: keep the log to errors.
-        using var options = new SessionOptions { GraphOptimizationLevel = cfg.Optimization, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
-        if (cfg.Threads > 0) options.IntraOpNumThreads = cfg.Threads;
-        // Idle spinning pools steal cores from the other model of a pair (ORT-NOTES: +23..88%).
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        ExecutionProviders.Append(options, cfg, warn);
+        using var options = CreateOptions(cfg, warn);
         try
         {
             var session = new InferenceSession(modelPath, options);
-            return new ModelSession(directory, manifest, session);
+            return new ModelSession(directory, manifest, session, cfg);
         }
         catch (OnnxRuntimeException e)
         {
@@ -174,6 +185,89 @@ public sealed class ModelSession : IDisposable
         IProgress<GenerationProgress>? progress = null, CancellationToken cancellation = default) =>
         GenerationLoop.Generate(this, prompts, options ?? new GenerationOptions(), progress, cancellation);
 
+    /// <summary>True when the export has per-layer graphs, so <see cref="RunLayer"/> and <see cref="RunHead"/> work.</summary>
+    public bool HasLayerGraphs => Manifest.LayerFiles is not null && Manifest.HeadFile is not null;
+
+    InferenceSession Part(int index)
+    {
+        if (!HasLayerGraphs) Throw.Argument("this export has no per-layer graphs (export with LayerGraphs)", "layer", index);
+        lock (_partsLock)
+        {
+            if (_parts[index] is { } s) return s;
+            var file = index < Manifest.Config.NumLayers ? Manifest.LayerFiles![index] : Manifest.HeadFile!;
+            using var options = CreateOptions(_config, null);
+            try { return _parts[index] = new InferenceSession(Path.Combine(Directory, file), options); }
+            catch (OnnxRuntimeException e) { throw new InvalidFileException($"ONNX Runtime could not load the graph: {e.Message}", Path.Combine(Directory, file), inner: e); }
+        }
+    }
+
+    /// <summary>
+    /// Runs one layer on hidden states [B, S, d] (its input, blocks.{l}.hook_resid_pre) with that layer's past keys and
+    /// values [B, kvH, P, hd] and a mask over P + S positions; returns blocks.{l}.hook_resid_post [B, S, d]. Interventions
+    /// may target this layer's hooks. Layers below need not run again: analyses restart the model here.
+    /// </summary>
+    public FloatTensor RunLayer(int layer, FloatTensor hidden, FloatTensor pastKey, FloatTensor pastValue, int[][] attentionMask, int[][] positionIds,
+        IReadOnlyList<Intervention>? interventions = null, CancellationToken cancellation = default)
+    {
+        var c = Manifest.Config;
+        if ((uint)layer >= (uint)c.NumLayers) Throw.Argument($"layer outside 0..{c.NumLayers - 1}", "layer", layer);
+        if (hidden.Rank != 3 || hidden.Shape[2] != c.HiddenSize) Throw.Argument($"hidden states must be [B, S, {c.HiddenSize}]", "hidden", string.Join(",", hidden.Shape));
+        int batch = hidden.Shape[0], seq = hidden.Shape[1], past = pastKey.Shape[2];
+        CheckCache(pastKey, batch, past, layer);
+        CheckCache(pastValue, batch, past, layer);
+        CheckShape(attentionMask, batch, past + seq, "attention_mask");
+        CheckShape(positionIds, batch, seq, "position_ids");
+        var inputs = new List<(string, OrtValue)>
+        {
+            (DecoderGraph.HiddenInput, ToOrt(hidden)),
+            ("attention_mask", OrtValue.CreateTensorValueFromMemory(Flatten(attentionMask), [batch, past + seq])),
+            ("position_ids", OrtValue.CreateTensorValueFromMemory(Flatten(positionIds), [batch, seq])),
+            (DecoderGraph.PastKey(layer), ToOrt(pastKey)),
+            (DecoderGraph.PastValue(layer), ToOrt(pastValue)),
+        };
+        if (interventions is { Count: > 0 })
+        {
+            var mine = interventions.Where(i => i.Hook.StartsWith($"blocks.{layer}.", StringComparison.Ordinal)).ToList();
+            if (mine.Count != interventions.Count) Throw.Argument($"interventions must target layer {layer}'s hooks", "intervention.hook", interventions.First(i => !mine.Contains(i)).Hook);
+            foreach (var inj in InjectionCompiler.Compile(mine, _hookDims, batch, seq))
+            {
+                var h = Manifest.Hooks.First(x => x.Name == inj.Hook).Injection!;
+                if (inj.Scale is { } sc) inputs.Add((h.Scale, ToOrt(sc)));
+                if (inj.Shift is { } sh) inputs.Add((h.Shift, ToOrt(sh)));
+                if (inj.Proj is { } pr) inputs.Add((h.Proj!, ToOrt(pr)));
+                if (inj.ProjMask is { } pm) inputs.Add((h.ProjMask!, ToOrt(pm)));
+            }
+        }
+        return RunPart(Part(layer), inputs, HookPoint.NameOf(HookKind.ResidPost, layer), cancellation);
+    }
+
+    /// <summary>The final norm and unembedding on hidden states [B, S, d]: logits [B, S, V].</summary>
+    public FloatTensor RunHead(FloatTensor hidden, CancellationToken cancellation = default)
+    {
+        if (hidden.Rank != 3 || hidden.Shape[2] != Manifest.Config.HiddenSize)
+            Throw.Argument($"hidden states must be [B, S, {Manifest.Config.HiddenSize}]", "hidden", string.Join(",", hidden.Shape));
+        return RunPart(Part(Manifest.Config.NumLayers), [(DecoderGraph.HiddenInput, ToOrt(hidden))], "logits", cancellation);
+    }
+
+    static FloatTensor RunPart(InferenceSession session, List<(string Name, OrtValue Value)> inputs, string output, CancellationToken cancellation)
+    {
+        cancellation.ThrowIfCancellationRequested();
+        try
+        {
+            using var runOptions = new RunOptions();
+            using var registration = cancellation.Register(() => runOptions.Terminate = true);
+            IDisposableReadOnlyCollection<OrtValue> results;
+            try { results = session.Run(runOptions, inputs.Select(i => i.Name).ToList(), inputs.Select(i => i.Value).ToList(), [output]); }
+            catch (OnnxRuntimeException) when (cancellation.IsCancellationRequested) { throw new OperationCanceledException(cancellation); }
+            using var _ = results;
+            return FromOrt(results[0]);
+        }
+        finally
+        {
+            foreach (var (_, v) in inputs) v.Dispose();
+        }
+    }
+
     void CheckCache(FloatTensor t, int batch, int past, int layer)
     {
         var c = Manifest.Config;
@@ -250,5 +344,9 @@ public sealed class ModelSession : IDisposable
         }
     }
 
-    public void Dispose() => _session.Dispose();
+    public void Dispose()
+    {
+        _session.Dispose();
+        foreach (var p in _parts) p?.Dispose();
+    }
 }

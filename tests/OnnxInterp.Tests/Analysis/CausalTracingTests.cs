@@ -79,6 +79,19 @@ public class CausalTracingTests
     }
 
     [Test]
+    public void SkippingLayersBelow_EqualsRecomputingThem()
+    {
+        foreach (var prompt in _prompts)
+        {
+            var layered = CausalTracing.TracePair(_a, _b, prompt, Options(TracingMetric.LogitDiff, fast: true));
+            var batched = CausalTracing.TracePair(_a, _b, prompt, Options(TracingMetric.LogitDiff, fast: true) with { SkipLayersBelow = false });
+            for (int l = 0; l < layered.Values.GetLength(0); l++)
+                for (int p = 0; p < layered.Values.GetLength(1); p++)
+                    Assert.That(layered.Values[l, p], Is.EqualTo(batched.Values[l, p]).Within(1e-4 * Math.Max(1, Math.Abs(batched.Values[l, p]))));
+        }
+    }
+
+    [Test]
     public void PatchingTheLastStateOfTheLastLayer_ReproducesTheTrueRun()
     {
         var t = CausalTracing.TracePair(_a, _a, _prompts[1], Options(TracingMetric.LogitDiff, fast: true));

@@ -31,6 +31,12 @@ public sealed record TracingOptions
     /// row per layer. False runs the paper's loop: one full forward pass per (layer, position).
     /// </summary>
     public bool Fast { get; init; } = true;
+
+    /// <summary>
+    /// With per-layer graphs in the export, a patch at layer l restarts the model at layer l + 1 instead of
+    /// recomputing the layers below it (which it cannot change).
+    /// </summary>
+    public bool SkipLayersBelow { get; init; } = true;
 }
 
 /// <summary>One pair's [layers × patched positions] scores and the unpatched scores of both prompts.</summary>
@@ -117,7 +123,17 @@ public static class CausalTracing
         var sourceTrue = Suffix(source, trueSuffix, false, hooks);
         var refRun = ReferenceEquals(source, target) ? sourceTrue : Suffix(target, trueSuffix, false, null);
         var refLogits = refRun.Logits.Vector(0, 0).ToArray();
-        var falseRun = Suffix(target, falseSuffix, true, null);
+        bool layered = o.SkipLayersBelow && target.HasLayerGraphs && o.HookKind == "hook_resid_post";
+        var falseRun = Suffix(target, falseSuffix, true, layered ? hooks : null);
+        if (layered)
+        {
+            for (int p = 0; p < n; p++)
+            {
+                var logits = PatchedFromLayerAbove(target, falseRun, sourceTrue, o.HookKind, layers, prefix, n, p, cancellation);
+                for (int l = 0; l < layers; l++) values[l, p] = Score(logits.Vector(l, 0), refLogits, o);
+            }
+            return new PairTrace(values, Score(refLogits, refLogits, o), Score(falseRun.Logits.Vector(0, 0), refLogits, o));
+        }
         for (int p = 0; p < n; p++)
         {
             cancellation.ThrowIfCancellationRequested();
@@ -134,6 +150,46 @@ public static class CausalTracing
             for (int l = 0; l < layers; l++) values[l, p] = Score(r.Logits.Vector(l, 0), refLogits, o);
         }
         return new PairTrace(values, Score(refLogits, refLogits, o), Score(falseRun.Logits.Vector(0, 0), refLogits, o));
+    }
+
+    /// <summary>
+    /// For patched position p: row l holds the false run's block-l output at positions p.. with position p replaced by the
+    /// true state, and restarts at layer l + 1. Rows join the batch at their start layer, so layer k runs k rows; only
+    /// the last position goes through the head. Returns last-position logits [layers, 1, V], row l = patch at layer l.
+    /// </summary>
+    static FloatTensor PatchedFromLayerAbove(ModelSession target, ForwardResult falseRun, ForwardResult sourceTrue, string hookKind,
+        int layers, int prefix, int n, int p, CancellationToken cancellation)
+    {
+        int len = n - p, d = target.Manifest.Config.HiddenSize;
+        FloatTensor Start(int l)
+        {
+            var t = FloatTensor.Zeros(1, len, d);
+            var states = falseRun.Get(hookKind, l);
+            for (int j = 0; j < len; j++) states.Vector(0, p + j).CopyTo(t.Vector(0, j));
+            sourceTrue.Get(hookKind, l).Vector(0, p).CopyTo(t.Vector(0, 0));
+            return t;
+        }
+        int[] Mask() => Ones(prefix + n);
+        int[] Positions() => Enumerable.Range(prefix + p, len).ToArray();
+
+        FloatTensor? running = null;  // rows 0..k-2 after layer k-1
+        for (int k = 1; k < layers; k++)
+        {
+            var start = Start(k - 1);
+            var hidden = FloatTensor.Zeros(k, len, d);
+            if (running is not null) running.Data.AsSpan().CopyTo(hidden.Data);
+            start.Data.AsSpan().CopyTo(hidden.Data.AsSpan((k - 1) * len * d));
+            var keys = falseRun.Present!.Keys[k];
+            var vals = falseRun.Present!.Values[k];
+            running = target.RunLayer(k, hidden, KvCache.Slice(keys, 0, prefix + p, k), KvCache.Slice(vals, 0, prefix + p, k),
+                Enumerable.Range(0, k).Select(_ => Mask()).ToArray(), Enumerable.Range(0, k).Select(_ => Positions()).ToArray(),
+                cancellation: cancellation);
+        }
+        // Last positions of every row: rows 0..L-2 from the top layer, row L-1 (patched at the top) as patched.
+        var last = FloatTensor.Zeros(layers, 1, d);
+        for (int l = 0; l < layers - 1; l++) running!.Vector(l, len - 1).CopyTo(last.Vector(l, 0));
+        Start(layers - 1).Vector(0, len - 1).CopyTo(last.Vector(layers - 1, 0));
+        return target.RunHead(last, cancellation);
     }
 
     /// <summary>Traces every prompt and averages the matrices over pairs (the paper's per-dataset matrix).</summary>
