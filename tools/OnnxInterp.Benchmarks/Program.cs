@@ -118,7 +118,7 @@ try
         case "trace":
             {
                 var o = new TraceBench.Options(a.String("model"), Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
-                    Math.Max(1, a.Int("pairs", 3)), Math.Max(1, a.Int("prefix", 60)), Math.Max(4, a.Int("patched", 14)),
+                    Math.Max(1, a.Int("pairs", 8)), Math.Max(1, a.Int("prefix", 60)), Math.Max(4, a.Int("patched", 14)),
                     Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep);
                 a.CheckAllUsed();
                 summary = TraceBench.Run(o);

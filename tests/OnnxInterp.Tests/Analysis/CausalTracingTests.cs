@@ -85,6 +85,13 @@ public class CausalTracingTests
         {
             var layered = CausalTracing.TracePair(_a, _b, prompt, Options(TracingMetric.LogitDiff, fast: true));
             var batched = CausalTracing.TracePair(_a, _b, prompt, Options(TracingMetric.LogitDiff, fast: true) with { SkipLayersBelow = false });
+            foreach (int chunk in new[] { 1, 3, 100 })
+            {
+                var chunked = CausalTracing.TracePair(_a, _b, prompt, Options(TracingMetric.LogitDiff, fast: true) with { PositionsPerCall = chunk });
+                for (int l = 0; l < layered.Values.GetLength(0); l++)
+                    for (int p = 0; p < layered.Values.GetLength(1); p++)
+                        Assert.That(chunked.Values[l, p], Is.EqualTo(batched.Values[l, p]).Within(1e-4 * Math.Max(1, Math.Abs(batched.Values[l, p]))), $"chunk {chunk} ({l}, {p})");
+            }
             for (int l = 0; l < layered.Values.GetLength(0); l++)
                 for (int p = 0; p < layered.Values.GetLength(1); p++)
                     Assert.That(layered.Values[l, p], Is.EqualTo(batched.Values[l, p]).Within(1e-4 * Math.Max(1, Math.Abs(batched.Values[l, p]))));

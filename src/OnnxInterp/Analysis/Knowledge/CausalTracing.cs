@@ -37,6 +37,13 @@ public sealed record TracingOptions
     /// recomputing the layers below it (which it cannot change).
     /// </summary>
     public bool SkipLayersBelow { get; init; } = true;
+
+    /// <summary>
+    /// When layers are skipped, how many consecutive patched positions share one call per layer (rows left-padded, the
+    /// past masked per row). 1 recomputes the least; larger chunks make fewer calls, which pays off when a call's fixed
+    /// cost is large compared with its arithmetic (small models). Null: 1 above hidden size 512, else 4.
+    /// </summary>
+    public int? PositionsPerCall { get; init; }
 }
 
 /// <summary>One pair's [layers × patched positions] scores and the unpatched scores of both prompts.</summary>
@@ -127,10 +134,13 @@ public static class CausalTracing
         var falseRun = Suffix(target, falseSuffix, true, layered ? hooks : null);
         if (layered)
         {
-            for (int p = 0; p < n; p++)
+            int chunk = Math.Max(1, o.PositionsPerCall ?? (target.Manifest.Config.HiddenSize > 512 ? 1 : 4));
+            for (int p0 = 0; p0 < n; p0 += chunk)
             {
-                var logits = PatchedFromLayerAbove(target, falseRun, sourceTrue, o.HookKind, layers, prefix, n, p, cancellation);
-                for (int l = 0; l < layers; l++) values[l, p] = Score(logits.Vector(l, 0), refLogits, o);
+                int p1 = Math.Min(n, p0 + chunk);
+                var logits = PatchesFromLayerAbove(target, falseRun, sourceTrue, o.HookKind, layers, prefix, n, p0, p1, cancellation);
+                for (int l = 0; l < layers; l++)
+                    for (int p = p0; p < p1; p++) values[l, p] = Score(logits.Vector(l * (p1 - p0) + p - p0, 0), refLogits, o);
             }
             return new PairTrace(values, Score(refLogits, refLogits, o), Score(falseRun.Logits.Vector(0, 0), refLogits, o));
         }
@@ -153,42 +163,46 @@ public static class CausalTracing
     }
 
     /// <summary>
-    /// For patched position p: row l holds the false run's block-l output at positions p.. with position p replaced by the
-    /// true state, and restarts at layer l + 1. Rows join the batch at their start layer, so layer k runs k rows; only
-    /// the last position goes through the head. Returns last-position logits [layers, 1, V], row l = patch at layer l.
+    /// The patches at positions [p0, p1) and every layer, restarting each at the layer above its patch: row
+    /// (l, p) = l·(p1 − p0) + (p − p0) carries tokens p0..n−1, left-padded so that its real tokens are p..n−1; its mask
+    /// hides the padding and the past from prefix + p on (those positions are recomputed in the row). A row joins the
+    /// batch at its start layer, so layer k runs k·(p1 − p0) rows; only the last position goes through the head.
+    /// Returns last-position logits [layers·(p1 − p0), 1, V].
     /// </summary>
-    static FloatTensor PatchedFromLayerAbove(ModelSession target, ForwardResult falseRun, ForwardResult sourceTrue, string hookKind,
-        int layers, int prefix, int n, int p, CancellationToken cancellation)
+    static FloatTensor PatchesFromLayerAbove(ModelSession target, ForwardResult falseRun, ForwardResult sourceTrue, string hookKind,
+        int layers, int prefix, int n, int p0, int p1, CancellationToken cancellation)
     {
-        int len = n - p, d = target.Manifest.Config.HiddenSize;
-        FloatTensor Start(int l)
+        int d = target.Manifest.Config.HiddenSize, total = prefix + n, len = n - p0, c = p1 - p0;
+        void Start(int l, int p, Span<float> rows /* len × d */)
         {
-            var t = FloatTensor.Zeros(1, len, d);
             var states = falseRun.Get(hookKind, l);
-            for (int j = 0; j < len; j++) states.Vector(0, p + j).CopyTo(t.Vector(0, j));
-            sourceTrue.Get(hookKind, l).Vector(0, p).CopyTo(t.Vector(0, 0));
-            return t;
+            rows.Clear();
+            for (int j = p; j < n; j++) states.Vector(0, j).CopyTo(rows.Slice((j - p0) * d, d));
+            sourceTrue.Get(hookKind, l).Vector(0, p).CopyTo(rows.Slice((p - p0) * d, d));
         }
-        int[] Mask() => Ones(prefix + n);
-        int[] Positions() => Enumerable.Range(prefix + p, len).ToArray();
+        // Past: the false run's cache of all prefix + n positions; chunk token j stands for suffix position p0 + j.
+        int[] Mask(int p) => Enumerable.Range(0, total + len).Select(j => j < prefix + p || (j >= total && p0 + j - total >= p) ? 1 : 0).ToArray();
+        int[] Positions(int p) => Enumerable.Range(0, len).Select(j => p0 + j >= p ? prefix + p0 + j : 1).ToArray();
 
-        FloatTensor? running = null;  // rows 0..k-2 after layer k-1
+        FloatTensor? running = null;  // rows of patches at layers 0..k-2, after layer k-1
         for (int k = 1; k < layers; k++)
         {
-            var start = Start(k - 1);
-            var hidden = FloatTensor.Zeros(k, len, d);
+            int rows = k * c;
+            var hidden = FloatTensor.Zeros(rows, len, d);
             if (running is not null) running.Data.AsSpan().CopyTo(hidden.Data);
-            start.Data.AsSpan().CopyTo(hidden.Data.AsSpan((k - 1) * len * d));
-            var keys = falseRun.Present!.Keys[k];
-            var vals = falseRun.Present!.Values[k];
-            running = target.RunLayer(k, hidden, KvCache.Slice(keys, 0, prefix + p, k), KvCache.Slice(vals, 0, prefix + p, k),
-                Enumerable.Range(0, k).Select(_ => Mask()).ToArray(), Enumerable.Range(0, k).Select(_ => Positions()).ToArray(),
+            for (int p = p0; p < p1; p++) Start(k - 1, p, hidden.Data.AsSpan(((k - 1) * c + p - p0) * len * d, len * d));
+            running = target.RunLayer(k, hidden, KvCache.Slice(falseRun.Present!.Keys[k], 0, total, rows), KvCache.Slice(falseRun.Present!.Values[k], 0, total, rows),
+                Enumerable.Range(0, rows).Select(r => Mask(p0 + r % c)).ToArray(), Enumerable.Range(0, rows).Select(r => Positions(p0 + r % c)).ToArray(),
                 cancellation: cancellation);
         }
-        // Last positions of every row: rows 0..L-2 from the top layer, row L-1 (patched at the top) as patched.
-        var last = FloatTensor.Zeros(layers, 1, d);
-        for (int l = 0; l < layers - 1; l++) running!.Vector(l, len - 1).CopyTo(last.Vector(l, 0));
-        Start(layers - 1).Vector(0, len - 1).CopyTo(last.Vector(layers - 1, 0));
+        var last = FloatTensor.Zeros(layers * c, 1, d);
+        for (int r = 0; r < (layers - 1) * c; r++) running!.Vector(r, len - 1).CopyTo(last.Vector(r, 0));
+        var top = new float[len * d];
+        for (int p = p0; p < p1; p++)
+        {
+            Start(layers - 1, p, top);
+            top.AsSpan((len - 1) * d, d).CopyTo(last.Vector((layers - 1) * c + p - p0, 0));
+        }
         return target.RunHead(last, cancellation);
     }
 
