@@ -85,7 +85,7 @@ static class TraceBench
             var s = new Summary($"trace: {described}; {layers} layers; prompts of {4 * lineLength} prefix + {o.Patched} patched tokens (4 shuffled few-shot lines); {o.Pairs} pairs x {o.Rounds} rounds");
             s.Row("naive ms per pair", Stats.F(Stats.Median(naiveMs)), $"{layers * o.Patched + 2} forward passes of {o.Prefix + o.Patched} tokens (the paper's loop)");
             s.Row("fast ms per pair", Stats.F(Stats.Median(fastMs)), model.HasLayerGraphs
-                ? $"prefix once, both suffixes once, then per position layers k = 1..{layers - 1} on k rows and the head on the last position"
+                ? $"prefix once (cached across pairs), both suffixes once, then layers k = 1..{layers - 1} on the rows patched below k, positions in chunks, head on the last position"
                 : $"prefix once, both suffixes once, then {o.Patched} batches of {layers} rows");
             s.Row("speed-up (naive / fast)", Stats.F(Stats.Median(ratios), 2), $"median of per-round ratios (whole dataset per round); min {Stats.F(ratios.Min(), 2)}, max {Stats.F(ratios.Max(), 2)}");
             s.Row("max |fast − naive|", maxDiff.ToString("E2", System.Globalization.CultureInfo.InvariantCulture), "mean logit difference matrix over the pairs");
