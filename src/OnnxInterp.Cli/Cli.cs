@@ -37,6 +37,7 @@ public static class Cli
         root.Subcommands.Add(RunCommand.Create(ctx));
         root.Subcommands.Add(InspectCommand.Create(ctx));
         root.Subcommands.Add(SampleCommand.Create(ctx));
+        root.Subcommands.Add(TraceCommand.Create(ctx));
         return root;
     }
 

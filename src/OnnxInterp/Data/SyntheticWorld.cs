@@ -244,4 +244,13 @@ public sealed record WorldSize
     public int NumberMax { get; init; } = 99;
     public int InstructionsPerKind { get; init; } = 240;
     public int GenericSentences { get; init; } = 600;
+
+    /// <summary>
+    /// The world of the embedded model family (models/): many entities, each judged few times in training, so that
+    /// judging has to generalise to held-out facts.
+    /// </summary>
+    public static WorldSize Family => new()
+    {
+        Countries = 20, CitiesPerCountry = 30, AnimalsPerClass = 40, Elements = 120, Inventors = 200, Comparisons = 150,
+    };
 }

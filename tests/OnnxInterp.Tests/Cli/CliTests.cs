@@ -83,11 +83,39 @@ public class CliTests
     }
 
     [Test]
+    public void Trace_TwoModels_WritesTheReport_AndBadDatasetsAreErrors()
+    {
+        using var tmp = new TempDir();
+        var texts = OnnxInterp.Data.SyntheticWorld.Generate(1, OnnxInterp.Data.WorldSize.Family).ToDataset("cities").Statements
+            .Select(s => s.Text + " This statement is: TRUE FALSE");
+        var tokenizerJson = OnnxInterp.Tokenization.BpeTrainer.TrainByteLevel(texts, new OnnxInterp.Tokenization.BpeTrainer.Options(700, ["<s>", "</s>"], "<s>"));
+        foreach (var (name, seed) in new[] { ("base", "1"), ("post", "2") })
+        {
+            Run("sample", "--out", tmp.Sub(name + "-hf"), "--layers", "2", "--seed", seed);
+            // Widen the sample's vocabulary to the trained tokenizer's by writing a fresh checkpoint with it.
+            RandomCheckpoint.Write(tmp.Sub(name + "-hf"), new RandomCheckpointSpec { Layers = 2, Seed = int.Parse(seed), VocabSize = 700 });
+            File.WriteAllText(Path.Combine(tmp.Sub(name + "-hf"), "tokenizer.json"), tokenizerJson);
+            Assert.That(Run("export", tmp.Sub(name + "-hf"), "--out", tmp.Sub(name), "--no-hash").Code, Is.Zero);
+        }
+        var ok = Run("trace", "--base", tmp.Sub("base"), "--post", tmp.Sub("post"), "--dataset", "synthetic:cities", "--max-pairs", "2", "--out", tmp.Sub("report"));
+        Assert.That(ok.Code, Is.EqualTo(ExitCodes.Ok), ok.Err);
+        Assert.That(ok.Out, Does.Contain("base").And.Contain("corr"));
+        Assert.That(File.Exists(Path.Combine(tmp.Sub("report"), "knowledge_cities.json")));
+        Assert.That(Directory.GetFiles(Path.Combine(tmp.Sub("report"), "figures")), Is.Not.Empty);
+
+        var unknown = Run("trace", "--base", tmp.Sub("base"), "--dataset", "synthetic:planets", "--out", tmp.Sub("r2"));
+        Assert.That(unknown.Code, Is.EqualTo(ExitCodes.InvalidInput));
+        Assert.That(unknown.Err, Does.Contain("synthetic:planets"));
+        var missing = Run("trace", "--base", tmp.Sub("base"), "--dataset", tmp.Sub("nope.csv"), "--out", tmp.Sub("r3"));
+        Assert.That(missing.Code, Is.EqualTo(ExitCodes.InvalidInput));
+    }
+
+    [Test]
     public void Help_ListsVerbsWithExamples()
     {
         var help = Run("--help");
         Assert.That(help.Out, Does.Contain("export").And.Contain("run").And.Contain("inspect").And.Contain("sample"));
-        foreach (var verb in new[] { "export", "run", "inspect", "sample" })
+        foreach (var verb in new[] { "export", "run", "inspect", "sample", "trace" })
             Assert.That(Run(verb, "--help").Out, Does.Contain("Examples:"), verb);
     }
 }

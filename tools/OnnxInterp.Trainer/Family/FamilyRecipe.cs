@@ -28,10 +28,7 @@ public static class FamilyRecipe
     /// family memorised the judged labels and judged held-out facts at chance (68% overall); the judging rule has
     /// to be learned from many distinct facts instead.
     /// </summary>
-    public static WorldSize World => new()
-    {
-        Countries = 20, CitiesPerCountry = 30, AnimalsPerClass = 40, Elements = 120, Inventors = 200, Comparisons = 150,
-    };
+    public static WorldSize World => WorldSize.Family;
 
     public static TrainerConfig Model(int vocab) => new()
     {
