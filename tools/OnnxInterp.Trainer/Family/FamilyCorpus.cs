@@ -71,11 +71,17 @@ public sealed class FamilyCorpus
         {
             var ds = SyntheticWorld.StatementDatasets[_rng.Next(SyntheticWorld.StatementDatasets.Count)];
             var judged = _world.Judged(ds);
+            var objects = judged.Select(f => f.Object).Distinct().ToList();
+            bool comparison = ds is SyntheticWorld.LargerThan or SyntheticWorld.SmallerThan;
             var lines = Enumerable.Range(0, _rng.Next(4, 7)).Select(_ =>
             {
                 var f = judged[_rng.Next(judged.Count)];
                 bool truth = _rng.Next(2) == 0;
-                return $"{(truth ? f.True : f.False)} This statement is: {(truth ? "TRUE" : "FALSE")}";
+                // A fresh wrong object each time: no false statement recurs often enough to be memorised, so "FALSE"
+                // has to come from knowing the fact (comparisons keep their one false form; their rule generalises).
+                string statement = truth ? f.True : comparison ? f.False : WithObject(f, objects[_rng.Next(objects.Count)]);
+                if (!truth && statement == f.True) statement = f.False;
+                return $"{statement} This statement is: {(truth ? "TRUE" : "FALSE")}";
             });
             docs.Add(string.Join("\n", lines));
         }
@@ -88,6 +94,13 @@ public sealed class FamilyCorpus
                 docs.Add(prompt + response);
             }
         return docs;
+    }
+
+    /// <summary>The fact's true statement with its object (the last occurrence) replaced.</summary>
+    static string WithObject(WorldFact f, string newObject)
+    {
+        int i = f.True.LastIndexOf(f.Object, StringComparison.Ordinal);
+        return i < 0 ? f.False : f.True[..i] + newObject + f.True[(i + f.Object.Length)..];
     }
 
     /// <summary>One dialogue in a template: the prompt, then the response and the template's end-of-turn marker.</summary>

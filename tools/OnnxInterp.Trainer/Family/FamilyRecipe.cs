@@ -9,7 +9,7 @@ namespace OnnxInterp.Trainer.Family;
 /// <summary>How much to train each member. <see cref="Full"/> makes the shipped family; <see cref="Smoke"/> is for CI.</summary>
 public sealed record FamilyScale(int BaseSteps, int SftSteps, int InstructSteps, int FactDocs, int JudgeDocs, int GenericDocs, int SeqLen, int Batch)
 {
-    public static FamilyScale Full => new(4000, 500, 500, 12000, 2000, 1500, 96, 16);
+    public static FamilyScale Full => new(4000, 500, 500, 10000, 6000, 1500, 96, 16);
     public static FamilyScale Smoke => new(12, 4, 4, 200, 200, 50, 64, 8);
 }
 
