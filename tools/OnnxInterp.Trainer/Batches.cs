@@ -11,38 +11,44 @@ public interface IBatchSource
     TrainingBatch Next();
 }
 
+/// <summary>A training sequence and its per-token loss weights (weight i applies to predicting token i + 1).</summary>
+public sealed record TrainingSequence(int[] Tokens, float[] Weights);
+
 /// <summary>
-/// Batches from token sequences, in a seeded shuffled order that is redrawn each epoch. A sequence longer than
-/// seqLen+1 contributes a seeded random window of seqLen+1 tokens; a shorter one is right-padded with
-/// <paramref name="padId"/> and its padded targets are masked out. Inputs are s[0..T), targets s[1..T].
+/// Batches of right-padded sequences with their loss weights, in a seeded shuffled order redrawn each epoch. A sequence
+/// longer than seqLen+1 contributes a seeded random window of seqLen+1 tokens; a shorter one is right-padded with the
+/// pad id and its padded targets weigh 0. Inputs are s[0..T), targets s[1..T].
 /// </summary>
-public sealed class ShuffledSequenceBatches : IBatchSource
+public sealed class WeightedSequenceBatches : IBatchSource
 {
-    readonly IReadOnlyList<int[]> _sequences;
+    readonly IReadOnlyList<TrainingSequence> _seqs;
     readonly Random _rng;
     readonly int[] _order;
-    readonly int _padId;
+    readonly int _pad;
     int _cursor;
 
-    public int BatchSize { get; }
-    public int SeqLen { get; }
-    public int Epoch { get; private set; }
-
-    public ShuffledSequenceBatches(IReadOnlyList<int[]> sequences, int batchSize, int seqLen, int seed, int padId = 0)
+    public WeightedSequenceBatches(IReadOnlyList<TrainingSequence> sequences, int batchSize, int seqLen, int seed, int padId = 0)
     {
         if (sequences.Count == 0) throw new ArgumentException("no sequences", nameof(sequences));
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be positive");
         if (seqLen <= 0) throw new ArgumentOutOfRangeException(nameof(seqLen), seqLen, "must be positive");
         for (int i = 0; i < sequences.Count; i++)
-            if (sequences[i].Length < 2) throw new ArgumentException($"sequence {i} has {sequences[i].Length} tokens; at least 2 are needed", nameof(sequences));
-        _sequences = sequences;
+        {
+            if (sequences[i].Tokens.Length < 2) throw new ArgumentException($"sequence {i} has {sequences[i].Tokens.Length} tokens; at least 2 are needed", nameof(sequences));
+            if (sequences[i].Weights.Length != sequences[i].Tokens.Length) throw new ArgumentException($"sequence {i} has {sequences[i].Weights.Length} weights for {sequences[i].Tokens.Length} tokens", nameof(sequences));
+        }
+        _seqs = sequences;
         BatchSize = batchSize;
         SeqLen = seqLen;
-        _padId = padId;
+        _pad = padId;
         _rng = new Random(seed);
         _order = Enumerable.Range(0, sequences.Count).ToArray();
         _cursor = _order.Length;
     }
+
+    public int BatchSize { get; }
+    public int SeqLen { get; }
+    public int Epoch { get; private set; }
 
     public TrainingBatch Next()
     {
@@ -58,17 +64,30 @@ public sealed class ShuffledSequenceBatches : IBatchSource
                 _cursor = 0;
                 Epoch++;
             }
-            var s = _sequences[_order[_cursor++]];
-            int start = s.Length > t + 1 ? _rng.Next(s.Length - t) : 0;
-            int len = Math.Min(t, s.Length - start - 1);
+            var s = _seqs[_order[_cursor++]];
+            int start = s.Tokens.Length > t + 1 ? _rng.Next(s.Tokens.Length - t) : 0;
+            int len = Math.Min(t, s.Tokens.Length - start - 1);
             for (int i = 0; i < t; i++)
             {
                 bool real = i < len;
-                ids[b * t + i] = real || i == 0 ? s[start + i] : _padId;
-                targets[b * t + i] = real ? s[start + i + 1] : _padId;
-                mask[b * t + i] = real ? 1f : 0f;
+                ids[b * t + i] = real ? s.Tokens[start + i] : _pad;
+                targets[b * t + i] = real ? s.Tokens[start + i + 1] : _pad;
+                mask[b * t + i] = real ? s.Weights[start + i] : 0f;
             }
         }
         return new TrainingBatch(ids, targets, mask, BatchSize, t);
     }
+}
+
+/// <summary>Batches from plain token sequences, every real token weighted 1 (see <see cref="WeightedSequenceBatches"/>).</summary>
+public sealed class ShuffledSequenceBatches(IReadOnlyList<int[]> sequences, int batchSize, int seqLen, int seed, int padId = 0) : IBatchSource
+{
+    readonly WeightedSequenceBatches _inner = new(
+        sequences.Select(s => new TrainingSequence(s, Enumerable.Repeat(1f, s.Length).ToArray())).ToList(), batchSize, seqLen, seed, padId);
+
+    public int BatchSize => _inner.BatchSize;
+    public int SeqLen => _inner.SeqLen;
+    public int Epoch => _inner.Epoch;
+
+    public TrainingBatch Next() => _inner.Next();
 }

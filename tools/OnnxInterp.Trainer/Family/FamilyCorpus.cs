@@ -3,9 +3,6 @@ using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Trainer.Family;
 
-/// <summary>A training sequence and its per-token loss weights (weight i applies to predicting token i + 1).</summary>
-public sealed record TrainingSequence(int[] Tokens, float[] Weights);
-
 /// <summary>
 /// The texts each member of the family learns from, built from one <see cref="SyntheticWorld"/>:
 /// base: fact statements, "This statement is: TRUE/FALSE" documents over the judged facts, generic text and plain
@@ -146,53 +143,5 @@ public sealed class FamilyCorpus
             seqs.Add(new TrainingSequence(ids, w));
         }
         return seqs.OrderBy(_ => _rng.Next()).ToList();
-    }
-}
-
-/// <summary>Batches of right-padded sequences (windows of long ones) with their loss weights, in a seeded shuffled order.</summary>
-public sealed class WeightedSequenceBatches : IBatchSource
-{
-    readonly IReadOnlyList<TrainingSequence> _seqs;
-    readonly Random _rng;
-    readonly int[] _order;
-    readonly int _pad;
-    int _cursor;
-
-    public WeightedSequenceBatches(IReadOnlyList<TrainingSequence> sequences, int batchSize, int seqLen, int seed, int padId)
-    {
-        if (sequences.Count == 0) throw new ArgumentException("no sequences", nameof(sequences));
-        _seqs = sequences;
-        BatchSize = batchSize;
-        SeqLen = seqLen;
-        _pad = padId;
-        _rng = new Random(seed);
-        _order = Enumerable.Range(0, sequences.Count).ToArray();
-        _cursor = _order.Length;
-    }
-
-    public int BatchSize { get; }
-    public int SeqLen { get; }
-
-    public TrainingBatch Next()
-    {
-        int t = SeqLen;
-        var ids = new int[BatchSize * t];
-        var targets = new int[BatchSize * t];
-        var mask = new float[BatchSize * t];
-        for (int b = 0; b < BatchSize; b++)
-        {
-            if (_cursor == _order.Length) { _rng.Shuffle(_order); _cursor = 0; }
-            var s = _seqs[_order[_cursor++]];
-            int start = s.Tokens.Length > t + 1 ? _rng.Next(s.Tokens.Length - t) : 0;
-            int len = Math.Min(t, s.Tokens.Length - start - 1);
-            for (int i = 0; i < t; i++)
-            {
-                bool real = i < len;
-                ids[b * t + i] = real ? s.Tokens[start + i] : _pad;
-                targets[b * t + i] = real ? s.Tokens[start + i + 1] : _pad;
-                mask[b * t + i] = real ? s.Weights[start + i] : 0f;
-            }
-        }
-        return new TrainingBatch(ids, targets, mask, BatchSize, t);
     }
 }
