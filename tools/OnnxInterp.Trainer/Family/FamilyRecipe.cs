@@ -9,7 +9,7 @@ namespace OnnxInterp.Trainer.Family;
 /// <summary>How much to train each member. <see cref="Full"/> makes the shipped family; <see cref="Smoke"/> is for CI.</summary>
 public sealed record FamilyScale(int BaseSteps, int SftSteps, int InstructSteps, int FactDocs, int JudgeDocs, int GenericDocs, int SeqLen, int Batch)
 {
-    public static FamilyScale Full => new(4000, 500, 500, 10000, 6000, 1500, 96, 16);
+    public static FamilyScale Full => new(5000, 500, 500, 8000, 10000, 1500, 96, 16);
     public static FamilyScale Smoke => new(12, 4, 4, 200, 200, 50, 64, 8);
 }
 
@@ -30,9 +30,10 @@ public static class FamilyRecipe
     /// </summary>
     public static WorldSize World => WorldSize.Family;
 
+    /// <summary>Six layers of 160 (5 query heads over 1 key-value head of 32): room to recall a fact and then compare it.</summary>
     public static TrainerConfig Model(int vocab) => new()
     {
-        Hidden = 192, Intermediate = 512, Layers = 4, Heads = 6, KvHeads = 2, HeadDim = 32, Vocab = vocab, MaxSeq = 256,
+        Hidden = 160, Intermediate = 448, Layers = 6, Heads = 5, KvHeads = 1, HeadDim = 32, Vocab = vocab, MaxSeq = 256,
     };
 
     public static IReadOnlyList<MemberLog> Train(string outRoot, int seed, FamilyScale scale, TextWriter log)
