@@ -59,28 +59,20 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>Opens and validates a file: header bounds, JSON shape, dtypes, and that offsets tile the data section exactly.</summary>
     public static SafetensorsFile Open(string path)
     {
-        SafeFileHandle handle;
-        try
-        {
-            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidFileException($"cannot open safetensors file: {e.Message}", path, inner: e);
-        }
+        var handle = UntrustedFile.OpenRead(path, "safetensors");
         try
         {
             long length = RandomAccess.GetLength(handle);
             if (length < 8) Throw.InvalidFile("file too short for a safetensors header", path, "header_length", length);
             Span<byte> lenBytes = stackalloc byte[8];
-            ReadExactly(handle, lenBytes, 0, path);
+            UntrustedFile.ReadExactly(handle, lenBytes, 0, path);
             ulong headerLen = BinaryPrimitives.ReadUInt64LittleEndian(lenBytes);
             if (headerLen > MaxHeaderBytes)
                 Throw.InvalidFile($"header length exceeds the {MaxHeaderBytes}-byte limit", path, "header_length", headerLen);
             if ((long)headerLen > length - 8)
                 Throw.InvalidFile($"header length runs past the end of the {length}-byte file", path, "header_length", headerLen);
             var header = new byte[(int)headerLen];
-            ReadExactly(handle, header, 8, path);
+            UntrustedFile.ReadExactly(handle, header, 8, path);
             long dataStart = 8 + (long)headerLen;
             var (tensors, metadata) = ParseHeader(header, length - dataStart, path);
             return new SafetensorsFile(path, handle, length, dataStart, tensors, metadata);
@@ -89,17 +81,6 @@ public sealed unsafe class SafetensorsFile : IDisposable
         {
             handle.Dispose();
             throw;
-        }
-    }
-
-    static void ReadExactly(SafeFileHandle h, Span<byte> buffer, long offset, string path)
-    {
-        while (buffer.Length > 0)
-        {
-            int n = RandomAccess.Read(h, buffer, offset);
-            if (n <= 0) Throw.InvalidFile("unexpected end of file", path, "offset", offset);
-            buffer = buffer[n..];
-            offset += n;
         }
     }
 
@@ -222,7 +203,7 @@ public sealed unsafe class SafetensorsFile : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (offset < 0 || offset + destination.Length > tensor.ByteLength)
             Throw.Argument("range outside the tensor", tensor.Name, $"{offset}+{destination.Length} of {tensor.ByteLength}");
-        ReadExactly(_handle, destination, DataStart + tensor.DataBegin + offset, Path);
+        UntrustedFile.ReadExactly(_handle, destination, DataStart + tensor.DataBegin + offset, Path);
     }
 
     /// <summary>Reads a whole floating tensor as fp32.</summary>
@@ -238,26 +219,10 @@ public sealed unsafe class SafetensorsFile : IDisposable
     /// <summary>Reads elements [firstElement, firstElement + destination.Length) of a floating tensor as fp32, in bounded chunks.</summary>
     public void ReadFloat32(TensorInfo t, long firstElement, Span<float> destination)
     {
-        int es = t.DType.Size();
-        const int chunkElements = 1 << 20;
-        // Pooled: streaming a 1 GB embedding in chunks must not leave a gigabyte of chunk buffers for the GC.
-        var buffer = System.Buffers.ArrayPool<byte>.Shared.Rent(Math.Min(destination.Length, chunkElements) * es);
-        try
-        {
-            long done = 0;
-            while (done < destination.Length)
-            {
-                int n = (int)Math.Min(chunkElements, destination.Length - done);
-                var bytes = buffer.AsSpan(0, n * es);
-                CopyTo(t, (firstElement + done) * es, bytes);
-                FloatConversion.ToFloat32(bytes, t.DType, destination.Slice((int)done, n));
-                done += n;
-            }
-        }
-        finally
-        {
-            System.Buffers.ArrayPool<byte>.Shared.Return(buffer);
-        }
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (firstElement < 0 || (firstElement + destination.Length) * t.DType.Size() > t.ByteLength)
+            Throw.Argument("range outside the tensor", t.Name, $"{firstElement}+{destination.Length} of {t.ElementCount}");
+        UntrustedFile.ReadFloat32(_handle, Path, t.DType, DataStart + t.DataBegin + firstElement * t.DType.Size(), destination);
     }
 
     void EnsureMapped()

@@ -77,7 +77,7 @@ public static class SafetensorsWriter
             foreach (var d in e.Shape) if (d < 0) Throw.Argument("negative dimension", e.Name, string.Join(",", e.Shape));
         }
 
-        var header = BuildHeader(entries, metadata);
+        var header = BuildHeader(entries.Select(e => (e.Name, e.DType, e.Shape)).ToList(), metadata);
         AtomicFile.Write(path, stream =>
         {
             Span<byte> len = stackalloc byte[8];
@@ -95,7 +95,11 @@ public static class SafetensorsWriter
         });
     }
 
-    static byte[] BuildHeader(IReadOnlyList<SafetensorsEntry> entries, IReadOnlyDictionary<string, string>? metadata)
+    /// <summary>
+    /// The JSON header for tensors laid out back to back in the given order, padded with spaces so the data section
+    /// starts 8-byte aligned, as the reference writer does. Shared by every writer of safetensors files.
+    /// </summary>
+    internal static byte[] BuildHeader(IReadOnlyList<(string Name, TensorDType DType, long[] Shape)> tensors, IReadOnlyDictionary<string, string>? metadata)
     {
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms))
@@ -108,23 +112,24 @@ public static class SafetensorsWriter
                 w.WriteEndObject();
             }
             long offset = 0;
-            foreach (var e in entries)
+            foreach (var (name, dtype, shape) in tensors)
             {
-                w.WriteStartObject(e.Name);
-                w.WriteString("dtype", e.DType.ToSafetensorsName());
+                long bytes = dtype.Size();
+                foreach (var d in shape) bytes *= d;
+                w.WriteStartObject(name);
+                w.WriteString("dtype", dtype.ToSafetensorsName());
                 w.WriteStartArray("shape");
-                foreach (var d in e.Shape) w.WriteNumberValue(d);
+                foreach (var d in shape) w.WriteNumberValue(d);
                 w.WriteEndArray();
                 w.WriteStartArray("data_offsets");
                 w.WriteNumberValue(offset);
-                w.WriteNumberValue(offset + e.ByteLength);
+                w.WriteNumberValue(offset + bytes);
                 w.WriteEndArray();
                 w.WriteEndObject();
-                offset += e.ByteLength;
+                offset += bytes;
             }
             w.WriteEndObject();
         }
-        // Pad with spaces so the data section starts 8-byte aligned, as the reference writer does.
         int pad = (int)((8 - ms.Length % 8) % 8);
         for (int i = 0; i < pad; i++) ms.WriteByte((byte)' ');
         return ms.ToArray();

@@ -122,7 +122,7 @@ public sealed class ActivationStoreWriter : IDisposable
             temp = System.IO.Path.Combine(parent, $".{leaf}.{Guid.NewGuid():N}.tmp");
             try
             {
-                var header = SafetensorsHeader(infos, td, meta);
+                var header = SafetensorsWriter.BuildHeader(infos.Select(t => (t.Name, td, new long[] { t.Rows, t.Positions, t.Dim })).ToList(), meta);
                 long dataStart = 8 + header.Length;
                 long total = dataStart;
                 foreach (var t in infos) total += t.Rows * t.Positions * t.Dim * elementSize;
@@ -182,44 +182,6 @@ public sealed class ActivationStoreWriter : IDisposable
             Throw.Argument("npy tensor names become file names: '/', '\\', '..' and NUL are not allowed", name, name);
         if (name.IndexOfAny(System.IO.Path.GetInvalidFileNameChars()) >= 0)
             Throw.Argument("tensor name holds a character not allowed in file names", name, name);
-    }
-
-    static byte[] SafetensorsHeader(ActivationStoreTensor[] tensors, TensorDType dtype, IReadOnlyDictionary<string, string>? metadata)
-    {
-        using var ms = new MemoryStream();
-        using (var w = new Utf8JsonWriter(ms))
-        {
-            w.WriteStartObject();
-            if (metadata is { Count: > 0 })
-            {
-                w.WriteStartObject("__metadata__");
-                foreach (var (k, v) in metadata) w.WriteString(k, v);
-                w.WriteEndObject();
-            }
-            long offset = 0;
-            foreach (var t in tensors)
-            {
-                long bytes = t.Rows * t.Positions * t.Dim * dtype.Size();
-                w.WriteStartObject(t.Name);
-                w.WriteString("dtype", dtype.ToSafetensorsName());
-                w.WriteStartArray("shape");
-                w.WriteNumberValue(t.Rows);
-                w.WriteNumberValue(t.Positions);
-                w.WriteNumberValue(t.Dim);
-                w.WriteEndArray();
-                w.WriteStartArray("data_offsets");
-                w.WriteNumberValue(offset);
-                w.WriteNumberValue(offset + bytes);
-                w.WriteEndArray();
-                w.WriteEndObject();
-                offset += bytes;
-            }
-            w.WriteEndObject();
-        }
-        // Space padding so the data section starts 8-byte aligned, as the reference writer does.
-        int pad = (int)((8 - ms.Length % 8) % 8);
-        for (int i = 0; i < pad; i++) ms.WriteByte((byte)' ');
-        return ms.ToArray();
     }
 
     /// <summary>

@@ -105,21 +105,13 @@ public sealed class NpyFile : IDisposable
 
     public static NpyFile Open(string path)
     {
-        SafeFileHandle handle;
-        try
-        {
-            handle = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read, FileOptions.RandomAccess);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new InvalidFileException($"cannot open npy file: {e.Message}", path, inner: e);
-        }
+        var handle = UntrustedFile.OpenRead(path, "npy");
         try
         {
             long length = RandomAccess.GetLength(handle);
             Span<byte> prefix = stackalloc byte[12];
             if (length < 10) Throw.InvalidFile("file too short for an npy header", path, "magic", $"{length} bytes");
-            ReadExactly(handle, prefix[..10], 0, path);
+            UntrustedFile.ReadExactly(handle, prefix[..10], 0, path);
             if (!prefix[..6].SequenceEqual(Magic))
                 Throw.InvalidFile("not an npy file: bad magic string", path, "magic", Convert.ToHexString(prefix[..6]));
             byte major = prefix[6], minor = prefix[7];
@@ -133,7 +125,7 @@ public sealed class NpyFile : IDisposable
             else if ((major == 2 || major == 3) && minor == 0)
             {
                 if (length < 12) Throw.InvalidFile("file too short for an npy header", path, "header_length", $"{length} bytes");
-                ReadExactly(handle, prefix[10..12], 10, path);
+                UntrustedFile.ReadExactly(handle, prefix[10..12], 10, path);
                 headerLen = BinaryPrimitives.ReadUInt32LittleEndian(prefix[8..]);
                 lengthBytes = 4;
             }
@@ -147,7 +139,7 @@ public sealed class NpyFile : IDisposable
             if (headerStart + headerLen > length)
                 Throw.InvalidFile($"header runs past the end of the {length}-byte file", path, "header_length", headerLen);
             var header = new byte[headerLen];
-            ReadExactly(handle, header, headerStart, path);
+            UntrustedFile.ReadExactly(handle, header, headerStart, path);
             // Versions 1 and 2 are latin-1, 3 is UTF-8; every header we accept is ASCII, so reject anything else outright.
             foreach (var b in header)
                 if (b >= 0x80) Throw.InvalidFile("header is not ASCII", path, "header");
@@ -186,35 +178,13 @@ public sealed class NpyFile : IDisposable
 
     static string ShapeText(long[] shape) => "(" + string.Join(", ", shape) + (shape.Length == 1 ? ",)" : ")");
 
-    static void ReadExactly(SafeFileHandle h, Span<byte> buffer, long offset, string path)
-    {
-        while (buffer.Length > 0)
-        {
-            int n = RandomAccess.Read(h, buffer, offset);
-            if (n <= 0) Throw.InvalidFile("unexpected end of file", path, "offset", offset);
-            buffer = buffer[n..];
-            offset += n;
-        }
-    }
-
     /// <summary>Reads elements [firstElement, firstElement + destination.Length) (C order) as fp32, in bounded chunks.</summary>
     public void ReadFloat32(long firstElement, Span<float> destination)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (firstElement < 0 || firstElement + destination.Length > ElementCount)
             Throw.Argument("range outside the array", "elements", $"{firstElement}+{destination.Length} of {ElementCount}");
-        int es = DType.Size();
-        const int chunkElements = 1 << 16;
-        var buffer = new byte[Math.Min(destination.Length, chunkElements) * es];
-        long done = 0;
-        while (done < destination.Length)
-        {
-            int n = (int)Math.Min(chunkElements, destination.Length - done);
-            var bytes = buffer.AsSpan(0, n * es);
-            ReadExactly(_handle, bytes, DataOffset + (firstElement + done) * es, Path);
-            FloatConversion.ToFloat32(bytes, DType, destination.Slice((int)done, n));
-            done += n;
-        }
+        UntrustedFile.ReadFloat32(_handle, Path, DType, DataOffset + firstElement * DType.Size(), destination);
     }
 
     public void Dispose()

@@ -36,8 +36,7 @@ public class HeatmapTests
         Assert.That(PngSize(bytes), Is.EqualTo((900, 600)));
         Assert.That(size, Is.EqualTo((900, 600)));
         using var bmp = SKBitmap.Decode(bytes);
-        Assert.That(bmp, Is.Not.Null);
-        Assert.That((bmp.Width, bmp.Height), Is.EqualTo((900, 600)));
+        Assert.That((bmp.Width, bmp.Height), Is.EqualTo((900, 600)), "the PNG decodes to the requested size");
         Assert.That(Directory.GetFiles(Path.GetDirectoryName(path)!), Is.EqualTo(new[] { path }), "no temporary file left behind");
     }
 

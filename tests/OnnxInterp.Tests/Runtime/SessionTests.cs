@@ -85,7 +85,8 @@ public class SessionTests
     public void Pair_ActivationsFromOneDriveTheOther()
     {
         using var pair = ModelPair.Open(_tmp.Sub("base"), _tmp.Sub("post"));
-        Assert.That(pair.Tokenizer, Is.Not.Null);
+        // The pair's tokenizer is the base folder's: BOS then one token per byte.
+        Assert.That(pair.Tokenizer!.Encode("Hi"), Is.EqualTo(new[] { 256, 72, 105 }));
         var fromBase = pair.Base.Run(new ForwardRequest([Prompts[0]]) { Hooks = ["blocks.1.hook_resid_post"] }).Get("hook_resid_post", 1);
         var post = pair.Post.Run(new ForwardRequest([Prompts[0]]) { Hooks = ["blocks.1.hook_resid_post"] });
         var patched = pair.Post.Run(new ForwardRequest([Prompts[0]])
