@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Internals;
 
 namespace OnnxInterp.Trainer;
 
@@ -14,33 +15,14 @@ public static class CheckpointWriter
     public static void Write(string directory, TinyLlama model, string tokenizerJson, string tokenizerConfigJson)
     {
         if (string.IsNullOrWhiteSpace(directory)) throw new ArgumentException("checkpoint folder must be given", nameof(directory));
-        var full = Path.GetFullPath(directory).TrimEnd(Path.DirectorySeparatorChar);
-        var parent = Path.GetDirectoryName(full) ?? throw new ArgumentException($"'{directory}' has no parent folder", nameof(directory));
-        Directory.CreateDirectory(parent);
-        var name = Path.GetFileName(full);
-        var staging = Path.Combine(parent, $".{name}.{Guid.NewGuid():N}.partial");
-        Directory.CreateDirectory(staging);
-        try
+        AtomicFile.WriteDirectory(directory, staging =>
         {
             File.WriteAllText(Path.Combine(staging, HfCheckpoint.ConfigFile), ConfigJson(model.Config));
             var entries = model.Parameters.Select(p => SafetensorsEntry.FromFloat32(p.Name, p.Shape.Select(s => (long)s).ToArray(), p.Data)).ToList();
             SafetensorsWriter.Write(Path.Combine(staging, HfCheckpoint.SingleFile), entries, new Dictionary<string, string> { ["format"] = "pt" });
             File.WriteAllText(Path.Combine(staging, "tokenizer.json"), tokenizerJson);
             File.WriteAllText(Path.Combine(staging, "tokenizer_config.json"), tokenizerConfigJson);
-            if (Directory.Exists(full))
-            {
-                var old = Path.Combine(parent, $".{name}.{Guid.NewGuid():N}.old");
-                Directory.Move(full, old);
-                Directory.Move(staging, full);
-                Directory.Delete(old, recursive: true);
-            }
-            else Directory.Move(staging, full);
-        }
-        catch
-        {
-            try { Directory.Delete(staging, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            throw;
-        }
+        });
     }
 
     /// <summary>config.json for LlamaForCausalLM; it round-trips through <see cref="ModelConfigReader"/>.</summary>
