@@ -91,3 +91,24 @@ public sealed class ShuffledSequenceBatches(IReadOnlyList<int[]> sequences, int 
 
     public TrainingBatch Next() => _inner.Next();
 }
+
+/// <summary>Batches from <paramref name="first"/> for the first <paramref name="switchAt"/> batches, then from <paramref name="second"/>.</summary>
+public sealed class PhasedBatches : IBatchSource
+{
+    readonly IBatchSource _first, _second;
+    readonly int _switchAt;
+    int _served;
+
+    public PhasedBatches(IBatchSource first, IBatchSource second, int switchAt)
+    {
+        if (first.BatchSize != second.BatchSize || first.SeqLen != second.SeqLen)
+            throw new ArgumentException($"phases yield [{first.BatchSize}, {first.SeqLen}] and [{second.BatchSize}, {second.SeqLen}]", nameof(second));
+        if (switchAt < 0) throw new ArgumentOutOfRangeException(nameof(switchAt), switchAt, "must be non-negative");
+        (_first, _second, _switchAt) = (first, second, switchAt);
+    }
+
+    public int BatchSize => _first.BatchSize;
+    public int SeqLen => _first.SeqLen;
+
+    public TrainingBatch Next() => _served++ < _switchAt ? _first.Next() : _second.Next();
+}

@@ -16,6 +16,9 @@ public sealed record TrainingOptions
     public double ClipNorm { get; init; } = 1.0;
     public int Seed { get; init; } = 1;
     public int LogInterval { get; init; } = 10;
+
+    /// <summary>Called after each update with the number of steps done (for evaluations during training).</summary>
+    public Action<int>? AfterStep { get; init; }
 }
 
 /// <summary>Reported every <see cref="TrainingOptions.LogInterval"/> steps and at the last step.</summary>
@@ -54,6 +57,7 @@ public static class Trainer
             double norm = AdamW.ClipGlobalNorm(pass.Gradients, o.ClipNorm);
             double lr = LearningRateSchedule.At(step, o.Steps, o.WarmupSteps, o.LearningRate);
             opt.Update(pass.Gradients, lr);
+            o.AfterStep?.Invoke(step + 1);
             int n = batch.Ids.Length;
             tokens += n;
             windowTokens += n;

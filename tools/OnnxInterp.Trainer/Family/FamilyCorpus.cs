@@ -57,13 +57,14 @@ public sealed class FamilyCorpus
         return string.Concat(lines) + statement + " This statement is:";
     }
 
-    /// <summary>Pretraining documents (loss on every token).</summary>
-    public IReadOnlyList<string> BaseDocuments(int factDocs, int judgeDocs, int genericDocs, int dialogueRepeats)
+    /// <summary>Pretraining documents (loss on every token): plain ones (facts, generic text, dialogues) and judging ones.</summary>
+    public (IReadOnlyList<string> Plain, IReadOnlyList<string> Judging) BaseDocuments(int factDocs, int judgeDocs, int genericDocs, int dialogueRepeats)
     {
-        var docs = new List<string>();
+        var plain = new List<string>();
+        var judging = new List<string>();
         var allFacts = SyntheticWorld.StatementDatasets.SelectMany(d => _world.Facts[d]).ToList();
         for (int i = 0; i < factDocs; i++)
-            docs.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 8)).Select(_ => allFacts[_rng.Next(allFacts.Count)].True)));
+            plain.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 8)).Select(_ => allFacts[_rng.Next(allFacts.Count)].True)));
         for (int i = 0; i < judgeDocs; i++)
         {
             var ds = SyntheticWorld.StatementDatasets[_rng.Next(SyntheticWorld.StatementDatasets.Count)];
@@ -80,17 +81,17 @@ public sealed class FamilyCorpus
                 if (!truth && statement == f.True) statement = f.False;
                 return $"{statement} This statement is: {(truth ? "TRUE" : "FALSE")}";
             });
-            docs.Add(string.Join("\n", lines));
+            judging.Add(string.Join("\n", lines));
         }
         for (int i = 0; i < genericDocs; i++)
-            docs.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 7)).Select(_ => _world.GenericSentences[_rng.Next(_world.GenericSentences.Count)])));
+            plain.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 7)).Select(_ => _world.GenericSentences[_rng.Next(_world.GenericSentences.Count)])));
         for (int r = 0; r < dialogueRepeats; r++)
             foreach (var ins in TrainInstructions)
             {
                 var (prompt, response) = Dialogue(BaseTemplate, ins.Instruction, ins.Compliance);
-                docs.Add(prompt + response);
+                plain.Add(prompt + response);
             }
-        return docs;
+        return (plain, judging);
     }
 
     /// <summary>The fact's true statement with its object (the last occurrence) replaced.</summary>

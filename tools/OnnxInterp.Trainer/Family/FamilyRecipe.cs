@@ -9,8 +9,17 @@ namespace OnnxInterp.Trainer.Family;
 /// <summary>How much to train each member. <see cref="Full"/> makes the shipped family; <see cref="Smoke"/> is for CI.</summary>
 public sealed record FamilyScale(int BaseSteps, int SftSteps, int InstructSteps, int FactDocs, int JudgeDocs, int GenericDocs, int SeqLen, int Batch)
 {
-    public static FamilyScale Full => new(5000, 500, 500, 8000, 10000, 1500, 96, 16);
-    public static FamilyScale Smoke => new(12, 4, 4, 200, 200, 50, 64, 8);
+    public static FamilyScale Full => new(5000, 500, 500, 8000, 10000, 1500, 96, 16) { FactPhaseSteps = 2000, EvalEvery = 500 };
+    public static FamilyScale Smoke => new(12, 4, 4, 200, 200, 50, 64, 8) { FactPhaseSteps = 4 };
+
+    /// <summary>
+    /// Base steps on plain documents only, before the judging documents join: the facts are recalled first, so that
+    /// judging can be learned as a comparison with what the model already predicts rather than as labels to memorise.
+    /// </summary>
+    public int FactPhaseSteps { get; init; }
+
+    /// <summary>Measure judging inside the trainer every this many base steps (0: never).</summary>
+    public int EvalEvery { get; init; }
 }
 
 /// <summary>One trained member and how its training went.</summary>
@@ -51,9 +60,20 @@ public static class FamilyRecipe
         log.WriteLine($"tokenizer: {tok.VocabSize} tokens; model: {TinyLlama.Create(config, seed).ParameterCount:N0} parameters");
 
         var logs = new List<MemberLog>();
-        var baseDocs = corpus.BaseDocuments(scale.FactDocs, scale.JudgeDocs, scale.GenericDocs, dialogueRepeats: 2);
+        var (plainDocs, judgeDocs) = corpus.BaseDocuments(scale.FactDocs, scale.JudgeDocs, scale.GenericDocs, dialogueRepeats: 2);
+        var baseDocs = plainDocs.Concat(judgeDocs).ToList();
         var model = TinyLlama.Create(config, seed);
-        logs.Add(Stage("base", FamilyCorpus.BaseTemplate, model, corpus.Tokenize(tok, baseDocs, []), scale.BaseSteps, 3e-3, 100, scale, seed, pad, log));
+        var probe = scale.EvalEvery > 0 ? new JudgeProbe(corpus, tok, pad, seed) : null;
+        var plainBatches = new WeightedSequenceBatches(corpus.Tokenize(tok, plainDocs, []), scale.Batch, scale.SeqLen, seed, pad);
+        var allBatches = new WeightedSequenceBatches(corpus.Tokenize(tok, baseDocs, []), scale.Batch, scale.SeqLen, seed + 100, pad);
+        void Probe(int step)
+        {
+            if (probe is null || step % scale.EvalEvery != 0) return;
+            var (held, judged, byDs) = probe.Evaluate(model);
+            log.WriteLine($"  base step {step}: judges held-out {held:P1} (" + string.Join(", ", byDs.Select(kv => $"{kv.Key} {kv.Value:P0}")) + $"), judged {judged:P1}");
+        }
+        logs.Add(Stage("base", FamilyCorpus.BaseTemplate, model, new PhasedBatches(plainBatches, allBatches, scale.FactPhaseSteps), baseDocs.Count,
+            scale.BaseSteps, 3e-3, 100, scale, seed, log, Probe));
         Write(outRoot, "base", model, tokJson, FamilyCorpus.BaseTemplate);
 
         // Post-training replays a slice of the base documents so facts and judging stay.
@@ -71,14 +91,21 @@ public static class FamilyRecipe
     }
 
     static MemberLog Stage(string name, string template, TinyLlama model, IReadOnlyList<TrainingSequence> data, int steps, double lr, int warmup,
-        FamilyScale scale, int seed, int pad, TextWriter log)
+        FamilyScale scale, int seed, int pad, TextWriter log) =>
+        Stage(name, template, model, new WeightedSequenceBatches(data, scale.Batch, scale.SeqLen, seed, pad), data.Count, steps, lr, warmup, scale, seed, log, null);
+
+    static MemberLog Stage(string name, string template, TinyLlama model, IBatchSource batches, int sequences, int steps, double lr, int warmup,
+        FamilyScale scale, int seed, TextWriter log, Action<int>? afterStep)
     {
         var sw = Stopwatch.StartNew();
-        var batches = new WeightedSequenceBatches(data, scale.Batch, scale.SeqLen, seed, pad);
-        var options = new TrainingOptions { Steps = steps, BatchSize = scale.Batch, SeqLen = scale.SeqLen, LearningRate = lr, WarmupSteps = Math.Min(warmup, steps / 4), Seed = seed, LogInterval = Math.Max(1, steps / 20) };
+        var options = new TrainingOptions
+        {
+            Steps = steps, BatchSize = scale.Batch, SeqLen = scale.SeqLen, LearningRate = lr, WarmupSteps = Math.Min(warmup, steps / 4), Seed = seed,
+            LogInterval = Math.Max(1, steps / 20), AfterStep = afterStep,
+        };
         var result = Trainer.Train(model, batches, options, new ConsoleProgress(name, log));
         log.WriteLine($"{name}: loss {result.FirstLoss:F3} -> {result.FinalLoss:F3}, {result.Tokens:N0} tokens in {sw.Elapsed.TotalSeconds:F0} s ({result.TokensPerSecond:F0} tokens/s)");
-        return new MemberLog(name, template, steps, result.FirstLoss, result.FinalLoss, result.Tokens, sw.Elapsed.TotalSeconds, data.Count);
+        return new MemberLog(name, template, steps, result.FirstLoss, result.FinalLoss, result.Tokens, sw.Elapsed.TotalSeconds, sequences);
     }
 
     static void Write(string root, string name, TinyLlama model, string tokJson, string template)
