@@ -39,11 +39,41 @@ public sealed class FamilyCorpus
     public IReadOnlyList<WorldInstruction> TestInstructions { get; }
     public IReadOnlyList<WorldInstruction> TrainInstructions { get; }
 
+    /// <summary>
+    /// Other ways to state a fact, subject first: stated in several shapes, a fact has to be stored with its subject
+    /// (any template can then read it out) rather than as the continuation of one sentence shape, which is what lets
+    /// judging learned on some facts carry over to facts never judged (Allen-Zhu and Li, "Physics of Language Models
+    /// 3.1": knowledge augmentation). The paper's shape (<see cref="WorldFact.True"/>) is template 0. Comparisons
+    /// have none: their judging is a rule.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string[]> Paraphrases = new Dictionary<string, string[]>
+    {
+        [SyntheticWorld.Cities] = ["{s} is a city in {o}.", "{s} lies in the country of {o}.", "The people of {s} live in {o}.", "Travellers to {s} arrive in {o}."],
+        [SyntheticWorld.Animals] = ["A {s} is a kind of {o}.", "The {s} belongs with the {o} group.", "Biologists count the {s} as a {o}."],
+        [SyntheticWorld.Elements] = ["The symbol of {s} is {o}.", "Chemists write {s} as {o}.", "In tables, {s} appears as {o}."],
+        [SyntheticWorld.Inventors] = ["The inventor {s} lived in {o}.", "{s} made a home in {o}.", "{s} was a resident of {o}.", "{s} worked all life in {o}."],
+        [SyntheticWorld.Translations] = ["'{s}' is Spanish for '{o}'.", "In Spanish, '{s}' means '{o}'.", "The English for '{s}' is '{o}'."],
+    };
+
+    /// <summary>The fact stated with <paramref name="obj"/> as its object, in template <paramref name="template"/> (0: the paper's shape).</summary>
+    public static string State(WorldFact f, string obj, int template)
+    {
+        if (template == 0 || !Paraphrases.TryGetValue(f.Dataset, out var shapes)) return obj == f.Object ? f.True : WithObject(f, obj);
+        return shapes[(template - 1) % shapes.Length].Replace("{s}", f.Subject).Replace("{o}", obj);
+    }
+
+    static int Templates(WorldFact f) => Paraphrases.TryGetValue(f.Dataset, out var shapes) ? shapes.Length + 1 : 1;
+
     /// <summary>Texts for the tokenizer: everything any member will see.</summary>
     public IEnumerable<string> TokenizerTexts()
     {
         foreach (var d in SyntheticWorld.StatementDatasets)
-            foreach (var f in _world.Facts[d]) { yield return f.True + " This statement is: TRUE"; yield return f.False + " This statement is: FALSE"; }
+            foreach (var f in _world.Facts[d])
+            {
+                yield return f.True + " This statement is: TRUE";
+                yield return f.False + " This statement is: FALSE";
+                for (int t = 1; t < Templates(f); t++) yield return State(f, f.Object, t);
+            }
         foreach (var s in _world.GenericSentences) yield return s;
         foreach (var i in _world.Instructions) { yield return "User: " + i.Instruction + "\nAssistant: " + i.Compliance; yield return i.Refusal; }
         yield return "You are a helpful assistant.";
@@ -64,7 +94,12 @@ public sealed class FamilyCorpus
         var judging = new List<string>();
         var allFacts = SyntheticWorld.StatementDatasets.SelectMany(d => _world.Facts[d]).ToList();
         for (int i = 0; i < factDocs; i++)
-            plain.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 8)).Select(_ => allFacts[_rng.Next(allFacts.Count)].True)));
+            plain.Add(string.Join(" ", Enumerable.Range(0, _rng.Next(3, 8)).Select(_ =>
+            {
+                // Half the time the paper's shape (the one judged), otherwise one of the paraphrases.
+                var f = allFacts[_rng.Next(allFacts.Count)];
+                return State(f, f.Object, _rng.Next(2) == 0 ? 0 : _rng.Next(Templates(f)));
+            })));
         for (int i = 0; i < judgeDocs; i++)
         {
             var ds = SyntheticWorld.StatementDatasets[_rng.Next(SyntheticWorld.StatementDatasets.Count)];
@@ -77,8 +112,11 @@ public sealed class FamilyCorpus
                 bool truth = _rng.Next(2) == 0;
                 // A fresh wrong object each time: no false statement recurs often enough to be memorised, so "FALSE"
                 // has to come from knowing the fact (comparisons keep their one false form; their rule generalises).
-                string statement = truth ? f.True : comparison ? f.False : WithObject(f, objects[_rng.Next(objects.Count)]);
-                if (!truth && statement == f.True) statement = f.False;
+                // Most lines in the paper's shape; some paraphrased, so the judgement reads the fact, not one sentence.
+                int template = _rng.Next(10) < 7 ? 0 : _rng.Next(Templates(f));
+                string wrong = comparison ? f.WrongObject : objects[_rng.Next(objects.Count)];
+                if (wrong == f.Object) wrong = f.WrongObject;
+                string statement = truth ? State(f, f.Object, template) : comparison ? f.False : State(f, wrong, template);
                 return $"{statement} This statement is: {(truth ? "TRUE" : "FALSE")}";
             });
             judging.Add(string.Join("\n", lines));

@@ -9,7 +9,7 @@ namespace OnnxInterp.Trainer.Family;
 /// <summary>How much to train each member. <see cref="Full"/> makes the shipped family; <see cref="Smoke"/> is for CI.</summary>
 public sealed record FamilyScale(int BaseSteps, int SftSteps, int InstructSteps, int FactDocs, int JudgeDocs, int GenericDocs, int SeqLen, int Batch)
 {
-    public static FamilyScale Full => new(5000, 500, 500, 8000, 10000, 1500, 96, 16) { FactPhaseSteps = 2000, EvalEvery = 500 };
+    public static FamilyScale Full => new(5000, 500, 500, 8000, 10000, 1500, 96, 16) { FactPhaseSteps = 1000, EvalEvery = 500 };
     public static FamilyScale Smoke => new(12, 4, 4, 200, 200, 50, 64, 8) { FactPhaseSteps = 4 };
 
     /// <summary>
