@@ -85,7 +85,7 @@ public static class DirectionSelection
     /// <summary>
     /// Scores every candidate in <paramref name="meanDifferences"/> ([position][layer], positions
     /// <paramref name="positions"/>, layers <paramref name="layers"/>) on the validation prompts and chooses one.
-    /// Candidates in pruned layers are not evaluated (they could not be chosen).
+    /// Candidates in pruned layers are evaluated only when no other candidate has finite scores.
     /// </summary>
     public static DirectionSelectionResult Run(ModelSession session, IReadOnlyList<int[]> harmful, IReadOnlyList<int[]> harmless,
         float[][][] meanDifferences, IReadOnlyList<int> layers, IReadOnlyList<int> positions, IReadOnlyList<int> refusalTokens,
@@ -94,31 +94,46 @@ public static class DirectionSelection
     {
         int n = session.Manifest.Config.NumLayers;
         int keep = KeptLayers(n, options.PruneLayerFraction);
-        var evaluated = layers.Select((l, i) => (l, i)).Where(x => x.l < keep).ToList();
-        if (evaluated.Count == 0) evaluated = layers.Select((l, i) => (l, i)).ToList();
         double baseHarmful = RefusalLogits.MeanLogOdds(session, harmful, refusalTokens, null, padTokenId, batchSize, cancellation);
         var baseHarmlessLogits = RefusalLogits.LastLogits(session, harmless, null, padTokenId, batchSize, cancellation);
         double baseHarmless = baseHarmlessLogits.Average(l => RefusalLogits.LogOdds(l, refusalTokens));
-        var scores = new List<CandidateScore>();
-        int total = positions.Count * evaluated.Count, done = 0;
-        for (int pi = 0; pi < positions.Count; pi++)
-            foreach (var (layer, li) in evaluated)
-            {
-                var dir = new RefusalDirection("", layer, positions[pi], meanDifferences[pi][li]);
-                if (dir.Norm == 0)
+        var grid = layers.Select((l, i) => (Layer: l, Index: i)).ToList();
+        var unpruned = grid.Where(x => x.Layer < keep).ToList();
+        var pruned = grid.Where(x => x.Layer >= keep).ToList();
+        int total = positions.Count * unpruned.Count, done = 0;
+
+        List<CandidateScore> Score(List<(int Layer, int Index)> which)
+        {
+            var scores = new List<CandidateScore>();
+            for (int pi = 0; pi < positions.Count; pi++)
+                foreach (var (layer, li) in which)
                 {
-                    scores.Add(new CandidateScore(layer, positions[pi], double.NaN, double.NaN, double.NaN));
+                    var dir = new RefusalDirection("", layer, positions[pi], meanDifferences[pi][li]);
+                    // A zero difference (e.g. the embeddings of tokens every prompt shares) defines no direction.
+                    if (dir.Norm == 0)
+                    {
+                        scores.Add(new CandidateScore(layer, positions[pi], double.NaN, double.NaN, double.NaN));
+                        progress?.Report((++done, total));
+                        continue;
+                    }
+                    var ablation = dir.Ablation(n);
+                    var ablatedHarmless = RefusalLogits.LastLogits(session, harmless, ablation, padTokenId, batchSize, cancellation);
+                    double kl = ablatedHarmless.Select((q, i) => RefusalLogits.Kl(baseHarmlessLogits[i], q)).Average();
+                    double abl = RefusalLogits.MeanLogOdds(session, harmful, refusalTokens, ablation, padTokenId, batchSize, cancellation);
+                    double add = RefusalLogits.MeanLogOdds(session, harmless, refusalTokens, [dir.Addition(additionCoefficient, additionScale)], padTokenId, batchSize, cancellation);
+                    scores.Add(new CandidateScore(layer, positions[pi], abl, add, kl));
                     progress?.Report((++done, total));
-                    continue;
                 }
-                var ablation = dir.Ablation(n);
-                var ablatedHarmless = RefusalLogits.LastLogits(session, harmless, ablation, padTokenId, batchSize, cancellation);
-                double kl = ablatedHarmless.Select((q, i) => RefusalLogits.Kl(baseHarmlessLogits[i], q)).Average();
-                double abl = RefusalLogits.MeanLogOdds(session, harmful, refusalTokens, ablation, padTokenId, batchSize, cancellation);
-                double add = RefusalLogits.MeanLogOdds(session, harmless, refusalTokens, [dir.Addition(additionCoefficient, additionScale)], padTokenId, batchSize, cancellation);
-                scores.Add(new CandidateScore(layer, positions[pi], abl, add, kl));
-                progress?.Report((++done, total));
-            }
+            return scores;
+        }
+
+        // Pruned layers cannot be chosen while an unpruned candidate has finite scores, so they are evaluated only when none has.
+        var scores = Score(unpruned);
+        if (!scores.Any(c => double.IsFinite(c.AblationScore) && double.IsFinite(c.AdditionScore) && double.IsFinite(c.Kl)))
+        {
+            total += positions.Count * pruned.Count;
+            scores.AddRange(Score(pruned));
+        }
         var (chosen, marked, relaxed) = Choose(scores, n, options);
         return new DirectionSelectionResult(chosen.Layer, chosen.Position, baseHarmful, baseHarmless, marked, relaxed, refusalTokens);
     }

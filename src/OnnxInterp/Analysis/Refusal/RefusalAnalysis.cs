@@ -75,14 +75,16 @@ public static class RefusalAnalysis
 
         var directions = models.Select(m => FindDirection(m, split, o, progress, cancellation)).ToList();
         var cells = new List<RefusalCell>();
+        int perModel = 2 + 2 * models.Count;
         foreach (var m in models)
         {
+            int done = 0;
             var harmful = m.Prompts.Encode(split.Test.Harmful);
             var harmless = m.Prompts.Encode(split.Test.Harmless);
             int layers = m.Session.Manifest.Config.NumLayers;
             RefusalCell Evaluate(RefusalIntervention kind, ModelDirection? d, bool onHarmful)
             {
-                progress?.Report(new RefusalProgress($"{kind} {(onHarmful ? "harmful" : "harmless")}{(d is null ? "" : " with " + d.Model + "'s direction")}", m.Name, cells.Count, 2 + 2 * models.Count));
+                progress?.Report(new RefusalProgress($"{kind} {(onHarmful ? "harmful" : "harmless")}{(d is null ? "" : " with " + d.Model + "'s direction")}", m.Name, done++, perModel));
                 IReadOnlyList<Intervention>? ivs = kind switch
                 {
                     RefusalIntervention.Ablation => d!.Direction.Ablation(layers),

@@ -11,12 +11,23 @@ namespace OnnxInterp.Analysis.Refusal;
 public static class RefusalLogits
 {
     /// <summary>
-    /// The default refusal tokens: the first token of each of Arditi et al.'s refusal phrases, as an answer's first
-    /// word and after a space (templates that end in "Assistant:" answer with a leading space). For Llama-3 this is
-    /// their 'I'; for the family, 'I', 'As' and their spaced forms.
+    /// The default refusal tokens: the first token of each of Arditi et al.'s refusal phrases, as an answer's first word
+    /// and after a space (templates that end in "Assistant:" answer with a leading space), kept only when that token is
+    /// a whole word of the phrase ("I" of "I'm sorry", not "ĠA" of " As an AI"), as their hand-picked lists are: Llama-3's
+    /// 'I', Qwen's 'I' and 'As'. When no phrase starts with a whole-word token, every first token is used.
     /// </summary>
-    public static IReadOnlyList<int> DefaultTokens(HfTokenizer tokenizer, IReadOnlyList<string>? phrases = null) =>
-        Tokens(tokenizer, (phrases ?? RefusalScore.SubstringPhrases).SelectMany(p => new[] { p, " " + p }));
+    public static IReadOnlyList<int> DefaultTokens(HfTokenizer tokenizer, IReadOnlyList<string>? phrases = null)
+    {
+        var texts = (phrases ?? RefusalScore.SubstringPhrases).SelectMany(p => new[] { p, " " + p }).ToList();
+        var whole = texts.Where(t =>
+        {
+            var enc = tokenizer.Encode(t, addSpecialTokens: false);
+            if (enc.Length == 0) return false;
+            var first = tokenizer.Decode([enc[0]]);
+            return first.Length > 0 && t.StartsWith(first, StringComparison.Ordinal) && (first.Length == t.Length || !char.IsLetter(t[first.Length]));
+        }).ToList();
+        return Tokens(tokenizer, whole.Count > 0 ? whole : texts);
+    }
 
     /// <summary>The distinct first tokens of the given texts.</summary>
     public static IReadOnlyList<int> Tokens(HfTokenizer tokenizer, IEnumerable<string> texts)
