@@ -1,0 +1,149 @@
+using OnnxInterp.Export;
+using OnnxInterp.Internals;
+using OnnxInterp.Runtime;
+
+namespace OnnxInterp.Analysis.Refusal;
+
+/// <summary>How activation addition scales the direction.</summary>
+public enum AdditionScale
+{
+    /// <summary>c · (mean(harmful) − mean(harmless)), un-normalised: Arditi et al.'s activation addition (c = 1).</summary>
+    MeanDifference,
+
+    /// <summary>c · r with r of unit norm: the paper's steering (its c is tuned per model).</summary>
+    UnitDirection,
+}
+
+/// <summary>
+/// A refusal direction of one model: the difference of the mean <c>blocks.{Layer}.hook_resid_pre</c> over harmful and
+/// over harmless instructions at <see cref="Position"/> (counted from the end of the prompt, −1 = last token).
+/// <see cref="Unit"/> is r, the normalised difference.
+/// </summary>
+public sealed record RefusalDirection(string Model, int Layer, int Position, float[] MeanDifference)
+{
+    /// <summary>‖mean(harmful) − mean(harmless)‖.</summary>
+    public double Norm => Math.Sqrt(MeanDifference.Sum(x => (double)x * x));
+
+    /// <summary>r = the mean difference over its norm.</summary>
+    public float[] Unit
+    {
+        get
+        {
+            double n = Norm;
+            if (n == 0) Throw.Argument("the mean difference is zero: the direction is undefined", "direction", $"{Model} layer {Layer} position {Position}");
+            return MeanDifference.Select(x => (float)(x / n)).ToArray();
+        }
+    }
+
+    /// <summary>cos(r_a, r_b).</summary>
+    public static double Cosine(RefusalDirection a, RefusalDirection b)
+    {
+        if (a.MeanDifference.Length != b.MeanDifference.Length)
+            Throw.Argument("the directions have different dimensions", "direction", $"{a.MeanDifference.Length} vs {b.MeanDifference.Length}");
+        double dot = 0;
+        for (int i = 0; i < a.MeanDifference.Length; i++) dot += (double)a.MeanDifference[i] * b.MeanDifference[i];
+        return dot / (a.Norm * b.Norm);
+    }
+
+    /// <summary>
+    /// Directional ablation: r projected out of resid_pre, resid_mid and resid_post of every layer, at every position
+    /// (in generation, the generated ones too). This equals Arditi et al.'s hooks on the block input and the attention
+    /// and MLP outputs: with those three free of r, so is every residual stream.
+    /// </summary>
+    public IReadOnlyList<Intervention> Ablation(int layers)
+    {
+        if (layers < 1) Throw.Argument("must be at least 1", "layers", layers);
+        float[][] r = [Unit];
+        var list = new List<Intervention>(3 * layers);
+        for (int l = 0; l < layers; l++)
+            foreach (var kind in new[] { HookKind.ResidPre, HookKind.ResidMid, HookKind.ResidPost })
+                list.Add(Intervention.ProjectOut(HookPoint.NameOf(kind, l), r));
+        return list;
+    }
+
+    /// <summary>
+    /// Activation addition at this direction's layer (<c>blocks.{Layer}.hook_resid_pre</c>), at every position:
+    /// + coefficient · the mean difference (Arditi et al.) or · r (the paper), per <paramref name="scale"/>. A negative
+    /// coefficient subtracts.
+    /// </summary>
+    public Intervention Addition(float coefficient = 1f, AdditionScale scale = AdditionScale.MeanDifference) =>
+        Intervention.Add(HookPoint.NameOf(HookKind.ResidPre, Layer), scale == AdditionScale.MeanDifference ? MeanDifference : Unit, coefficient);
+}
+
+/// <summary>
+/// Mean differences of <c>blocks.{l}.hook_resid_pre</c> between harmful and harmless prompts, for a grid of layers
+/// and positions (Arditi et al.'s candidate directions), accumulated in double precision.
+/// </summary>
+public static class RefusalDirections
+{
+    /// <summary>
+    /// The mean differences at every layer in <paramref name="layers"/> and every position in <paramref name="positions"/>
+    /// (negative: from the end of each prompt): [position][layer] → vector of the hidden size.
+    /// </summary>
+    public static float[][][] MeanDifferences(ModelSession session, IReadOnlyList<int[]> harmful, IReadOnlyList<int[]> harmless,
+        IReadOnlyList<int> layers, IReadOnlyList<int> positions, int padTokenId, int batchSize = 32, CancellationToken cancellation = default)
+    {
+        var a = MeanActivations(session, harmful, layers, positions, padTokenId, batchSize, cancellation);
+        var b = MeanActivations(session, harmless, layers, positions, padTokenId, batchSize, cancellation);
+        return a.Select((perLayer, p) => perLayer.Select((v, l) => v.Select((x, i) => (float)(x - b[p][l][i])).ToArray()).ToArray()).ToArray();
+    }
+
+    /// <summary>mean(harmful) − mean(harmless) of activation vectors, accumulated in double precision.</summary>
+    public static float[] MeanDifference(IReadOnlyList<float[]> harmful, IReadOnlyList<float[]> harmless)
+    {
+        if (harmful.Count == 0 || harmless.Count == 0) Throw.Argument("both classes need at least one activation", "activations", $"{harmful.Count} harmful, {harmless.Count} harmless");
+        int d = harmful[0].Length;
+        var diff = new double[d];
+        foreach (var (set, sign) in new[] { (harmful, 1.0), (harmless, -1.0) })
+            foreach (var v in set)
+            {
+                if (v.Length != d) Throw.Argument($"every activation must have {d} values", "activations", v.Length);
+                for (int i = 0; i < d; i++) diff[i] += sign * v[i] / set.Count;
+            }
+        return diff.Select(x => (float)x).ToArray();
+    }
+
+    /// <summary>Mean resid_pre over the prompts: [position][layer][d] in double precision.</summary>
+    public static double[][][] MeanActivations(ModelSession session, IReadOnlyList<int[]> prompts, IReadOnlyList<int> layers,
+        IReadOnlyList<int> positions, int padTokenId, int batchSize = 32, CancellationToken cancellation = default)
+    {
+        var c = session.Manifest.Config;
+        if (prompts.Count == 0) Throw.Argument("no prompts", "prompts", 0);
+        if (layers.Count == 0) Throw.Argument("no layers", "layers", 0);
+        if (positions.Count == 0) Throw.Argument("no positions", "positions", 0);
+        if (batchSize < 1) Throw.Argument("must be at least 1", "batch_size", batchSize);
+        foreach (var l in layers)
+            if ((uint)l >= (uint)c.NumLayers) Throw.Argument($"layer outside 0..{c.NumLayers - 1}", "layer", l);
+        int shortest = prompts.Min(p => p.Length);
+        foreach (var p in positions)
+            if (p >= 0 || -p > shortest) Throw.Argument($"position must lie in -{shortest}..-1 (counted from the end of the shortest prompt)", "position", p);
+        int d = c.HiddenSize;
+        var sums = positions.Select(_ => layers.Select(_ => new double[d]).ToArray()).ToArray();
+        var hooks = layers.Select(l => HookPoint.NameOf(HookKind.ResidPre, l)).ToList();
+        for (int start = 0; start < prompts.Count; start += batchSize)
+        {
+            var batch = prompts.Skip(start).Take(batchSize).ToList();
+            var r = session.Run(ForwardRequest.FromPrompts(batch, padTokenId) with
+            {
+                Hooks = hooks,
+                CapturePositions = positions.ToArray(),
+                LogitPositions = [-1],
+            }, cancellation);
+            for (int li = 0; li < layers.Count; li++)
+            {
+                var t = r.Cache[hooks[li]];
+                for (int b = 0; b < batch.Count; b++)
+                    for (int pi = 0; pi < positions.Count; pi++)
+                    {
+                        var v = t.Vector(b, pi);
+                        var s = sums[pi][li];
+                        for (int i = 0; i < d; i++) s[i] += v[i];
+                    }
+            }
+        }
+        foreach (var perLayer in sums)
+            foreach (var s in perLayer)
+                for (int i = 0; i < d; i++) s[i] /= prompts.Count;
+        return sums;
+    }
+}

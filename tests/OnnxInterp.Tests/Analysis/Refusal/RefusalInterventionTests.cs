@@ -1,0 +1,132 @@
+using System.Numerics.Tensors;
+using OnnxInterp.Analysis.Refusal;
+using OnnxInterp.Runtime;
+using OnnxInterp.Tests.Reference;
+using OnnxInterp.Tests.Support;
+
+namespace OnnxInterp.Tests.Analysis.Refusal;
+
+/// <summary>Directional ablation and activation addition, checked on activations captured from a tiny random checkpoint.</summary>
+public class RefusalInterventionTests
+{
+    static TempDir _tmp = null!;
+    static ModelSession _model = null!;
+    const int Layers = 3, Hidden = 64;
+
+    static readonly int[][] Prompts = [[5, 17, 42, 8, 91, 3], [60, 2, 33], [12, 12, 70, 45]];
+
+    [OneTimeSetUp]
+    public void SetUp()
+    {
+        _tmp = new TempDir();
+        var ckpt = TinyCheckpointFactory.Create(new TinyCheckpointSpec { NumLayers = Layers, HiddenSize = Hidden, Seed = 77 });
+        _model = ModelSession.Open(TestCheckpoints.Export(ckpt, _tmp));
+    }
+
+    [OneTimeTearDown]
+    public void TearDown()
+    {
+        _model.Dispose();
+        _tmp.Dispose();
+    }
+
+    static float[] RandomVector(int seed, double scale = 1)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, Hidden).Select(_ => (float)((rng.NextDouble() * 2 - 1) * scale)).ToArray();
+    }
+
+    static ForwardResult Run(IReadOnlyList<Intervention>? interventions) =>
+        _model.Run(ForwardRequest.FromPrompts(Prompts) with { Hooks = ["blocks.*.hook_resid_*"], Interventions = interventions });
+
+    static IEnumerable<(string Hook, int Row, int Pos)> RealPositions(ForwardResult r)
+    {
+        var mask = ForwardRequest.FromPrompts(Prompts).AttentionMask!;
+        foreach (var hook in r.Cache.Keys)
+            for (int b = 0; b < Prompts.Length; b++)
+                for (int s = 0; s < mask[b].Length; s++)
+                    if (mask[b][s] == 1) yield return (hook, b, s);
+    }
+
+    [Test]
+    public void Ablation_EveryResidualHookAtEveryPosition_HasNoComponentAlongR()
+    {
+        var direction = new RefusalDirection("m", 1, -1, RandomVector(1, 3));
+        var r = direction.Unit;
+        var plain = Run(null);
+        var ablated = Run(direction.Ablation(Layers));
+        Assert.That(ablated.Cache.Keys.Count(k => k.Contains("hook_resid_")), Is.EqualTo(3 * Layers));
+
+        double before = 0, after = 0;
+        foreach (var (hook, b, s) in RealPositions(ablated))
+        {
+            var h = ablated.Cache[hook].Vector(b, s);
+            double norm = Math.Sqrt(TensorPrimitives.Dot<float>(h, h));
+            after = Math.Max(after, Math.Abs(TensorPrimitives.Dot<float>(h, r)) / norm);
+            var p = plain.Cache[hook].Vector(b, s);
+            before = Math.Max(before, Math.Abs(TensorPrimitives.Dot<float>(p, r)) / Math.Sqrt(TensorPrimitives.Dot<float>(p, p)));
+        }
+        Assert.That(before, Is.GreaterThan(0.05), "without ablation the activations do have an r component");
+        Assert.That(after, Is.LessThan(1e-5), "max |h·r| / |h| over every residual hook and real position");
+    }
+
+    [Test]
+    public void Ablation_AtTheFirstHook_EqualsTheHandProjection()
+    {
+        var direction = new RefusalDirection("m", 0, -1, RandomVector(2));
+        var r = direction.Unit;
+        var plain = Run(null).Cache["blocks.0.hook_resid_pre"];
+        var ablated = Run(direction.Ablation(Layers)).Cache["blocks.0.hook_resid_pre"];
+        for (int b = 0; b < Prompts.Length; b++)
+            for (int s = 0; s < plain.Shape[1]; s++)
+            {
+                var h = plain.Vector(b, s).ToArray();
+                double dot = 0;
+                for (int i = 0; i < Hidden; i++) dot += (double)h[i] * r[i];
+                var expected = h.Select((x, i) => (float)(x - dot * r[i])).ToArray();
+                Assert.That(Compare.MaxAbsDiff(ablated.Vector(b, s), expected), Is.LessThan(1e-5), $"row {b} position {s}");
+            }
+    }
+
+    [Test]
+    public void Ablation_DuringGeneration_EqualsFullForwardsWithTheAblation()
+    {
+        var direction = new RefusalDirection("m", 1, -1, RandomVector(3, 4));
+        var ablation = direction.Ablation(Layers);
+        var generated = _model.Generate(Prompts, new GenerationOptions { MaxNewTokens = 5, StopTokens = [], Interventions = ablation });
+        for (int b = 0; b < Prompts.Length; b++)
+        {
+            var seq = Prompts[b].ToList();
+            for (int i = 0; i < 5; i++)
+            {
+                var logits = _model.Run(new ForwardRequest([seq.ToArray()]) { Interventions = ablation }).Logits;
+                seq.Add(TensorPrimitives.IndexOfMax(logits.Vector(0, seq.Count - 1)));
+            }
+            Assert.That(generated.Tokens[b], Is.EqualTo(seq.Skip(Prompts[b].Length).ToArray()), $"row {b}");
+        }
+    }
+
+    [TestCase(AdditionScale.MeanDifference, 1f)]
+    [TestCase(AdditionScale.UnitDirection, -6f)]
+    public void Addition_AtLayerL_LeavesEveryHookBeforeLUnchanged_AndShiftsResidPreOfL(AdditionScale scale, float coefficient)
+    {
+        const int layer = 2;
+        var direction = new RefusalDirection("m", layer, -1, RandomVector(4, 2));
+        var added = scale == AdditionScale.MeanDifference ? direction.MeanDifference : direction.Unit;
+        var plain = Run(null);
+        var steered = Run([direction.Addition(coefficient, scale)]);
+        foreach (var hook in plain.Cache.Keys)
+        {
+            int l = int.Parse(hook.Split('.')[1]);
+            if (l < layer)
+                Assert.That(steered.Cache[hook].Data, Is.EqualTo(plain.Cache[hook].Data), hook);
+        }
+        var pre = $"blocks.{layer}.hook_resid_pre";
+        foreach (var (_, b, s) in RealPositions(plain).Where(x => x.Hook == pre))
+        {
+            var expected = plain.Cache[pre].Vector(b, s).ToArray().Select((x, i) => x + coefficient * added[i]).ToArray();
+            Assert.That(Compare.MaxAbsDiff(steered.Cache[pre].Vector(b, s), expected), Is.LessThan(1e-4), $"row {b} position {s}");
+        }
+        Assert.That(Compare.MaxAbsDiff(steered.Cache[$"blocks.{layer}.hook_resid_post"].Data, plain.Cache[$"blocks.{layer}.hook_resid_post"].Data), Is.GreaterThan(0.1));
+    }
+}
