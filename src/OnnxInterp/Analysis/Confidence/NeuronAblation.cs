@@ -126,7 +126,7 @@ public static class NeuronAblation
         foreach (var t in new[] { trueToken, falseToken })
             if ((uint)t >= (uint)c.VocabSize) Throw.Argument($"answer token outside the vocabulary of {c.VocabSize}", "answer", t);
         int layer = c.NumLayers - 1, d = c.HiddenSize, vocab = c.VocabSize, width = c.IntermediateSize;
-        string mlpHook = MlpHook(layer), residHook = ResidHook(layer);
+        string mlpHook = MlpHook(layer);
 
         var tokensOf = prompts.Select(p => p.Tokens).ToList();
         var means = MeanActivations(session, tokensOf, neurons, o, cancellation);
@@ -147,7 +147,6 @@ public static class NeuronAblation
         for (int first = 0; first < prompts.Count; first += perBatch)
         {
             var batch = prompts.Skip(first).Take(perBatch).ToList();
-            var rows = batch.SelectMany(p => Enumerable.Repeat(p.Tokens, rowsPer)).ToList();
             var interventions = new List<Intervention>();
             for (int v = 0; v < variants.Count; v++)
             {
@@ -155,11 +154,7 @@ public static class NeuronAblation
                 interventions.AddRange(Replace(mlpHook, width, variants[v].Select(k => neurons[k]).ToList(),
                     variants[v].Select(k => means[k]).ToList(), targetRows));
             }
-            var request = ForwardRequest.FromPrompts(rows) with { Hooks = [mlpHook, residHook], Interventions = interventions };
-            var r = session.Run(request, cancellation);
-            var logits = r.Logits;
-            var resid = r.Cache[residHook];
-            var acts = r.Cache[mlpHook];
+            var (logits, resid, acts, actStride) = Forward(session, batch, rowsPer, interventions, cancellation);
             int seq = logits.Shape[1];
             for (int p = 0; p < batch.Count; p++)
             {
@@ -170,7 +165,7 @@ public static class NeuronAblation
                     var hc = resid.Vector(clean, s);
                     double h0 = Entropy(lc, buf), n0 = TensorPrimitives.Norm(hc);
                     double rms = Math.Sqrt(TensorPrimitives.Dot(hc, hc) / d + weights.RmsNormEps);
-                    var ac = acts.Vector(clean, s);
+                    var ac = acts.Vector(p * actStride, s);
                     cleanH += h0;
                     cleanN += n0;
                     scored++;
@@ -217,6 +212,38 @@ public static class NeuronAblation
         }
         return new ModelAblation(model, prompts.Count, checked((int)scored), cleanH / scored, cleanN / scored, cleanAnsH / prompts.Count,
             Calibration.Compute(cleanAnswers, o.Bins), result);
+    }
+
+    /// <summary>
+    /// Logits and final residuals of every row (prompt p's clean row is p × rowsPer, its variants follow) and the clean
+    /// MLP activations (prompt p at row p × stride). With per-layer graphs, the layers below the last run once per
+    /// prompt and only the last layer and the head run per variant (the rows agree bit for bit with a full pass);
+    /// otherwise every row runs the whole model.
+    /// </summary>
+    static (FloatTensor Logits, FloatTensor Resid, FloatTensor Acts, int ActStride) Forward(ModelSession session, List<JudgingPrompt> batch,
+        int rowsPer, List<Intervention> interventions, CancellationToken cancellation)
+    {
+        var c = session.Manifest.Config;
+        int layer = c.NumLayers - 1;
+        string mlpHook = MlpHook(layer), residHook = ResidHook(layer), preHook = HookPoint.NameOf(HookKind.ResidPre, layer);
+        var rows = ForwardRequest.FromPrompts(batch.SelectMany(p => Enumerable.Repeat(p.Tokens, rowsPer)).ToList());
+        if (!session.HasLayerGraphs)
+        {
+            var r = session.Run(rows with { Hooks = [mlpHook, residHook], Interventions = interventions }, cancellation);
+            return (r.Logits, r.Cache[residHook], r.Cache[mlpHook], rowsPer);
+        }
+        var clean = session.Run(ForwardRequest.FromPrompts(batch.Select(p => p.Tokens).ToList()) with { Hooks = [preHook, mlpHook], LogitPositions = [-1] },
+            cancellation);
+        var pre = clean.Cache[preHook];
+        int seq = pre.Shape[1], d = pre.Shape[2];
+        var hidden = FloatTensor.Zeros(batch.Count * rowsPer, seq, d);
+        for (int p = 0; p < batch.Count; p++)
+            for (int j = 0; j < rowsPer; j++)
+                pre.Data.AsSpan(p * seq * d, seq * d).CopyTo(hidden.Data.AsSpan((p * rowsPer + j) * seq * d));
+        var past = FloatTensor.Zeros(hidden.Shape[0], c.NumKvHeads, 0, c.HeadDim);
+        var mask = rows.AttentionMask!;
+        var post = session.RunLayer(layer, hidden, past, past, mask, ForwardRequest.DefaultPositions(mask), interventions, cancellation);
+        return (session.RunHead(post, cancellation), post, clean.Cache[mlpHook], 1);
     }
 
     /// <summary>z_k = U (g ⊙ w_out,k) over the vocabulary: a neuron's logit contribution per unit activation per unit 1/rms.</summary>

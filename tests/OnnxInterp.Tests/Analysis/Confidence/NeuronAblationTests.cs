@@ -15,6 +15,7 @@ public class NeuronAblationTests
     TempDir _tmp = null!;
     TinyCheckpoint _ckpt = null!;
     ModelSession _session = null!;
+    ModelSession _monolithic = null!;
     LastLayerWeights _weights = null!;
 
     [OneTimeSetUp]
@@ -25,12 +26,18 @@ public class NeuronAblationTests
         var dir = TestCheckpoints.Export(_ckpt, _tmp, new ExportOptions { HashSource = false });
         _session = ModelSession.Open(dir);
         _weights = LastLayerWeights.Read(dir);
+        // Without per-layer graphs every ablated row runs the whole model.
+        var mono = _tmp.Sub("onnx-mono");
+        ModelExporter.Export(_tmp.Sub("hf"), mono, new ExportOptions { HashSource = false, LayerGraphs = false });
+        _monolithic = ModelSession.Open(mono);
+        Assert.That((_session.HasLayerGraphs, _monolithic.HasLayerGraphs), Is.EqualTo((true, false)));
     }
 
     [OneTimeTearDown]
     public void TearDown()
     {
         _session.Dispose();
+        _monolithic.Dispose();
         _tmp.Dispose();
     }
 
@@ -85,12 +92,14 @@ public class NeuronAblationTests
 
     static double Norm(double[] x) => Math.Sqrt(x.Sum(v => v * v));
 
-    [Test]
-    public void Run_Changes_MatchTheReferenceForwardPass()
+    [TestCase(true)]
+    [TestCase(false)]
+    public void Run_Changes_MatchTheReferenceForwardPass(bool layerGraphs)
     {
         var prompts = Prompts();
         const int trueId = 5, falseId = 6;
-        var result = NeuronAblation.Run("tiny", _session, _weights, Neurons, prompts, trueId, falseId, new AblationOptions { BatchRows = 10 });
+        var result = NeuronAblation.Run("tiny", layerGraphs ? _session : _monolithic, _weights, Neurons, prompts, trueId, falseId,
+            new AblationOptions { BatchRows = 10 });
         Assert.That(result.Rows.Select(r => r.Label), Is.EqualTo(new[] { "3", "40", "77", "all" }));
         Assert.That(result.Tokens, Is.EqualTo(6 + 8 + 4));
 
