@@ -39,6 +39,7 @@ public static class Cli
         root.Subcommands.Add(SampleCommand.Create(ctx));
         root.Subcommands.Add(TraceCommand.Create(ctx));
         root.Subcommands.Add(RefusalCommand.Create(ctx));
+        root.Subcommands.Add(EntropyCommand.Create(ctx));
         return root;
     }
 

@@ -1,0 +1,94 @@
+using OnnxInterp.Data;
+using OnnxInterp.Internals;
+using OnnxInterp.Runtime;
+using OnnxInterp.Tokenization;
+
+namespace OnnxInterp.Analysis.Confidence;
+
+/// <summary>A model taking part (the first is the base): its last-layer weights and, for the ablation, its session.</summary>
+public sealed record ConfidenceModel(string Name, LastLayerWeights Weights, ModelSession? Session = null);
+
+/// <summary>The statements the ablation and calibration run on: a dataset, its few-shot examples and the shared tokenizer.</summary>
+public sealed record ConfidenceData(StatementDataset Dataset, IReadOnlyList<(string Statement, bool True)> FewShot, HfTokenizer Tokenizer);
+
+public sealed record ConfidenceOptions
+{
+    public EntropyNeuronOptions Selection { get; init; } = new();
+    public AblationOptions Ablation { get; init; } = new();
+
+    /// <summary>Judge at most this many statements (a seeded shuffle of the dataset); null judges all.</summary>
+    public int? MaxStatements { get; init; } = 200;
+
+    public int Seed { get; init; } = 1;
+    public string TrueAnswer { get; init; } = " TRUE";
+    public string FalseAnswer { get; init; } = " FALSE";
+}
+
+/// <summary>Where a run is: the model, the stage ("weights", "means", "ablation") and how far.</summary>
+public sealed record ConfidenceProgress(string Model, string Stage, int Done, int Total);
+
+/// <summary>Everything the confidence analysis measured; <see cref="Ablations"/> is null when no data was given.</summary>
+public sealed record ConfidenceResult(
+    ConfidenceOptions Options,
+    IReadOnlyList<EntropyNeuronSet> Models,
+    IReadOnlyList<EntropyNeuronOverlap> Overlaps,
+    string? Dataset,
+    IReadOnlyList<ModelAblation>? Ablations);
+
+/// <summary>
+/// The confidence analysis: entropy neurons of each model's last layer from its weights (the paper's Table 14:
+/// overlap, IoU and the |norm / ln LogitVar| differences for every pair of models), then, beyond the paper, what the
+/// neurons do: mean-ablate each model's own entropy neurons over the judging prompts of a dataset and measure the
+/// change in output entropy, final residual norm and TRUE/FALSE confidence, beside each model's calibration (ECE).
+/// </summary>
+public static class ConfidenceAnalysis
+{
+    public static ConfidenceResult Run(IReadOnlyList<ConfidenceModel> models, ConfidenceData? data = null, ConfidenceOptions? options = null,
+        IProgress<ConfidenceProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        var o = options ?? new ConfidenceOptions();
+        if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in models)
+        {
+            if (!names.Add(m.Name)) Throw.Argument("two models share a name", "models", m.Name);
+            var w = m.Weights;
+            var b = models[0].Weights;
+            if (w.Neurons != b.Neurons || w.Hidden != b.Hidden || w.Vocab != b.Vocab)
+                throw new IncompatibleModelsException("the models differ in shape", w.Source, "neurons x hidden x vocab",
+                    $"{models[0].Name}: {b.Neurons}x{b.Hidden}x{b.Vocab}, {m.Name}: {w.Neurons}x{w.Hidden}x{w.Vocab}");
+        }
+
+        var sets = new List<EntropyNeuronSet>();
+        foreach (var m in models)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            sets.Add(EntropyNeurons.Find(m.Name, m.Weights, o.Selection));
+            progress?.Report(new ConfidenceProgress(m.Name, "weights", 1, 1));
+        }
+        var overlaps = new List<EntropyNeuronOverlap>();
+        for (int i = 0; i < sets.Count; i++)
+            for (int j = i + 1; j < sets.Count; j++)
+                overlaps.Add(EntropyNeuronOverlap.Compare(sets[i], sets[j]));
+
+        if (data is null) return new ConfidenceResult(o, sets, overlaps, null, null);
+
+        var missing = models.FirstOrDefault(m => m.Session is null);
+        if (missing is not null) Throw.Argument("the ablation needs an exported model (a session) for every model", "models", missing.Name);
+        int trueId = FirstToken(data.Tokenizer, o.TrueAnswer), falseId = FirstToken(data.Tokenizer, o.FalseAnswer);
+        if (trueId == falseId) Throw.Argument("the two answers start with the same token for this tokenizer", "answer", $"'{o.TrueAnswer}' / '{o.FalseAnswer}'");
+        var prompts = JudgingPrompts.Build(data.Dataset, data.FewShot, data.Tokenizer, o.MaxStatements, o.Seed);
+        var ablations = new List<ModelAblation>();
+        for (int i = 0; i < models.Count; i++)
+            ablations.Add(NeuronAblation.Run(models[i].Name, models[i].Session!, models[i].Weights, sets[i].Indices, prompts, trueId, falseId,
+                o.Ablation, progress, cancellation));
+        return new ConfidenceResult(o, sets, overlaps, data.Dataset.Name, ablations);
+    }
+
+    static int FirstToken(HfTokenizer tok, string text)
+    {
+        var ids = tok.Encode(text, addSpecialTokens: false);
+        if (ids.Length == 0) Throw.Argument("the answer encodes to no token", "answer", text);
+        return ids[0];
+    }
+}
