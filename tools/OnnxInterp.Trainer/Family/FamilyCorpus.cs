@@ -163,13 +163,22 @@ public sealed class FamilyCorpus
     }
 
     /// <summary>Tokenizes documents (loss everywhere) and dialogues (loss on the response only), shuffled together.</summary>
+    /// <summary>
+    /// Loss weight of predicting " TRUE" or " FALSE" in a document: one answer token among ~15 of its line would
+    /// otherwise carry a fifteenth of the judging signal, and the judgement is learned last, as labels, after the facts.
+    /// </summary>
+    public const float AnswerWeight = 8f;
+
     public IReadOnlyList<TrainingSequence> Tokenize(HfTokenizer tok, IEnumerable<string> documents, IEnumerable<(string Prompt, string Response)> dialogues)
     {
         var seqs = new List<TrainingSequence>();
+        int trueId = tok.Encode(" TRUE", addSpecialTokens: false).Single(), falseId = tok.Encode(" FALSE", addSpecialTokens: false).Single();
         foreach (var d in documents)
         {
             var ids = tok.Encode(d).Append(tok.TokenToId(Eos)!.Value).ToArray();
-            seqs.Add(new TrainingSequence(ids, Enumerable.Repeat(1f, ids.Length).ToArray()));
+            var w = new float[ids.Length];
+            for (int i = 0; i < ids.Length; i++) w[i] = i + 1 < ids.Length && (ids[i + 1] == trueId || ids[i + 1] == falseId) ? AnswerWeight : 1f;
+            seqs.Add(new TrainingSequence(ids, w));
         }
         foreach (var (prompt, response) in dialogues)
         {
