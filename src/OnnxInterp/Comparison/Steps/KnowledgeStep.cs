@@ -62,8 +62,14 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
                 .Concat(result.Transfers.Select(m => Matrix(m, "transfer"))).ToArray()),
             ["comparisons"] = ComparisonJson.ToNode(result.Comparisons),
         };
-        var summary = result.Comparisons.Select((c, i) => new SummaryItem(
-            $"knowledge map corr, {c.A} vs {c.B}", c.Corr, $"knowledge.{part.Id}.comparisons[a={c.A},b={c.B}].corr")).ToList();
+        // Headlines: each post-trained model's map against the base's, and the base's states patched into it.
+        var summary = new List<SummaryItem>();
+        foreach (var post in models.Skip(1))
+        {
+            foreach (var (a, b, label) in new[] { (models[0].Name, post.Name, "knowledge map corr"), (post.Name, $"{models[0].Name}->{post.Name}", "transfer corr") })
+                if (result.Comparisons.FirstOrDefault(c => c.A == a && c.B == b) is { } row)
+                    summary.Add(new SummaryItem($"{label}, {a} vs {b}", row.Corr, $"knowledge.{part.Id}.comparisons[a={a},b={b}].corr"));
+        }
         return new StepOutput(json, KnowledgeReport.Markdown(result)) { Summary = summary };
     }
 
