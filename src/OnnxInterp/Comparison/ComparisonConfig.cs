@@ -42,7 +42,7 @@ public sealed record ComparisonConfig
     /// <summary>Overrides of each analysis's options, by analysis name, as JSON objects (merged over the analysis's defaults).</summary>
     public IReadOnlyDictionary<string, JsonObject> AnalysisOptions { get; init; } = new Dictionary<string, JsonObject>();
 
-    static readonly string[] CoreKeys = ["datasets", "worldSeed", "analyses", "dType", "execution"];
+    static readonly string[] CoreKeys = ["datasets", "worldSeed", "analyses", "dtype", "execution"];
 
     /// <summary>Reads a config file over <paramref name="baseConfig"/> (the defaults when null). Unknown keys are errors naming the key.</summary>
     public static ComparisonConfig Load(string path, ComparisonConfig? baseConfig = null, IReadOnlyCollection<string>? analysisNames = null)
@@ -78,7 +78,7 @@ public sealed record ComparisonConfig
                         break;
                     case "worldSeed": c = c with { WorldSeed = value!.GetValue<int>() }; break;
                     case "analyses": c = c with { Analyses = value?.Deserialize<List<string>>() }; break;
-                    case "dType": c = c with { DType = value!.GetValue<string>() }; break;
+                    case "dtype": c = c with { DType = value!.GetValue<string>() }; break;
                     case "execution":
                         if (value is not JsonObject e) { Bad(file, key, value, "must be an object"); break; }
                         foreach (var (k, v) in e)
@@ -138,7 +138,7 @@ public sealed record ComparisonConfig
 
     void Validate(string? file)
     {
-        if (DType is not ("fp32" or "fp16")) Bad(file, "dType", DType, "must be fp32 or fp16");
+        if (DType is not ("fp32" or "fp16")) Bad(file, "dtype", DType, "must be fp32 or fp16");
         if (Execution.Provider is not ("cpu" or "cuda" or "auto")) Bad(file, "execution.provider", Execution.Provider, "must be cpu, cuda or auto");
         if (Execution.Threads < 0) Bad(file, "execution.threads", Execution.Threads, "must be 0 (ONNX Runtime chooses) or positive");
         if (Datasets.Count == 0) Bad(file, "datasets", "[]", "at least one dataset is needed");

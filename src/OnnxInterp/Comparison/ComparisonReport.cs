@@ -51,8 +51,10 @@ public static partial class ComparisonReport
         var models = results["models"]!.AsArray();
         var tool = results["tool"]!;
         md.AppendLine($"# {title}").AppendLine();
+        var version = tool["version"]!.GetValue<string>();
+        if (version.IndexOf('+') is int plus and > 0 && version.Length > plus + 8) version = version[..(plus + 8)]; // 1.0.0+commit, abbreviated
         md.AppendLine($"Base model **{models[0]!["name"]}**, post-trained {string.Join(", ", models.Skip(1).Select(m => $"**{m!["name"]}**"))}" +
-            $"{(models.Count == 1 ? "none" : "")}. onnxinterp {tool["version"]}, ONNX Runtime {tool["onnxRuntime"]}, .NET {tool["dotnet"]}. " +
+            $"{(models.Count == 1 ? "none" : "")}. onnxinterp {version}, ONNX Runtime {tool["onnxRuntime"]}, .NET {tool["dotnet"]}. " +
             "Every number in this report, the full configuration and the model hashes are in `results.json`.").AppendLine();
 
         md.AppendLine("## Models").AppendLine();
@@ -64,7 +66,7 @@ public static partial class ComparisonReport
             var hash = m["hash"]!.GetValue<string>();
             var template = Cell(m["chatTemplate"]) is { Length: > 0 } t ? t : "plain";
             var role = i == 0 ? "base" : "post-trained";
-            md.AppendLine($"| {Cell(m["name"])} | {role} | {m["format"]} | {m["architecture"]} | {m["layers"]} | {m["hiddenSize"]} | {m["dType"]} | {template} | `{hash[..Math.Min(hash.Length, 19)]}…` |");
+            md.AppendLine($"| {Cell(m["name"])} | {role} | {m["format"]} | {m["architecture"]} | {m["layers"]} | {m["hiddenSize"]} | {m["dtype"]} | {template} | `{hash[..Math.Min(hash.Length, 19)]}…` |");
         }
         md.AppendLine();
 

@@ -176,7 +176,7 @@ public static class ComparisonRunner
             ["part"] = part.Id,
             ["options"] = options.DeepClone(),
             ["worldSeed"] = config.WorldSeed,
-            ["dType"] = config.DType,
+            ["dtype"] = config.DType,
             ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
             {
                 ["name"] = m.Name, ["hash"] = m.Hash, ["tokenizer"] = m.TokenizerHash, ["chatTemplate"] = m.ChatTemplate,
@@ -194,7 +194,7 @@ public static class ComparisonRunner
             ["datasets"] = ComparisonJson.ToNode(config.Datasets),
             ["worldSeed"] = config.WorldSeed,
             ["analyses"] = ComparisonJson.ToNode(steps.Select(s => s.Name).ToList()),
-            ["dType"] = config.DType,
+            ["dtype"] = config.DType,
             ["execution"] = ComparisonJson.ToNode(config.Execution),
         };
         foreach (var s in steps) configNode[s.Name] = options[s.Name].DeepClone();

@@ -50,6 +50,7 @@ public sealed record ResolvedModel
     public required string Architecture { get; init; }
     public required int Layers { get; init; }
     public required int HiddenSize { get; init; }
+    [System.Text.Json.Serialization.JsonPropertyName("dtype")]
     public required string DType { get; init; }
 
     /// <summary>The chat template the model was tuned with (tokenizer_config.json's onnxinterp_chat_template), when known.</summary>
