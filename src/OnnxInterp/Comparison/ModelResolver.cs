@@ -95,6 +95,7 @@ public sealed class ModelResolver(string? cacheDirectory = null)
         if (!File.Exists(Path.Combine(target, ModelManifest.FileName)))
         {
             cancellation.ThrowIfCancellationRequested();
+            RemoveAbandoned(key);
             log?.Invoke($"exporting {spec.Name} ({dir}) to the cache {target}");
             var staging = Path.Combine(CacheDirectory, "exports", $".{key}.{Guid.NewGuid():N}.partial");
             try
@@ -121,6 +122,23 @@ public sealed class ModelResolver(string? cacheDirectory = null)
             log?.Invoke($"{spec.Name}: using the cached export {target}");
         }
         return Describe(spec, dir, "checkpoint", target, checkpointHash, ModelManifest.Read(target));
+    }
+
+    /// <summary>
+    /// A killed export leaves its staging folder; one whose files were not written for a day cannot belong to a running
+    /// export (an export writes continuously), so it is removed.
+    /// </summary>
+    void RemoveAbandoned(string key)
+    {
+        var exports = Path.Combine(CacheDirectory, "exports");
+        if (!Directory.Exists(exports)) return;
+        foreach (var d in Directory.GetDirectories(exports, $".{key}.*.partial"))
+        {
+            var newest = Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories).Select(File.GetLastWriteTimeUtc)
+                .Append(Directory.GetLastWriteTimeUtc(d)).Max();
+            if (DateTime.UtcNow - newest < TimeSpan.FromDays(1)) continue;
+            try { Directory.Delete(d, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
     }
 
     ResolvedModel Describe(ModelSpec spec, string source, string format, string exported, string hash, ModelManifest m) => new()

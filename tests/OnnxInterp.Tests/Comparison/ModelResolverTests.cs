@@ -49,6 +49,27 @@ public class ModelResolverTests
     }
 
     [Test]
+    public void Resolve_AbandonedStagingFolder_RemovedOnlyWhenStale()
+    {
+        using var tmp = new TempDir();
+        RandomCheckpoint.Write(tmp.Sub("hf"), new RandomCheckpointSpec { Layers = 1, Seed = 5 });
+        var key = Path.GetFileName(new ModelResolver(tmp.Sub("probe")).Resolve(new ModelSpec("m", tmp.Sub("hf"))).Exported);
+        var exports = Path.Combine(tmp.Sub("cache"), "exports");
+        var stale = Path.Combine(exports, $".{key}.killed.partial");
+        var fresh = Path.Combine(exports, $".{key}.running.partial");
+        foreach (var d in new[] { stale, fresh })
+        {
+            Directory.CreateDirectory(d);
+            File.WriteAllText(Path.Combine(d, "model.onnx.data"), "x");
+        }
+        File.SetLastWriteTimeUtc(Path.Combine(stale, "model.onnx.data"), DateTime.UtcNow.AddDays(-2));
+        Directory.SetLastWriteTimeUtc(stale, DateTime.UtcNow.AddDays(-2));
+        new ModelResolver(tmp.Sub("cache")).Resolve(new ModelSpec("m", tmp.Sub("hf")));
+        Assert.That(Directory.Exists(stale), Is.False);
+        Assert.That(Directory.Exists(fresh), Is.True, "a staging folder written recently may be another run's export");
+    }
+
+    [Test]
     public void Resolve_ExportedFolder_UsedInPlaceWithItsSourceHash()
     {
         using var tmp = new TempDir();
