@@ -16,6 +16,12 @@ public static class ExitCodes
 
     /// <summary>The run failed for another reason (an ONNX Runtime error, an I/O failure, a bug).</summary>
     public const int Failure = 3;
+
+    /// <summary>`audit`: the comparison ran, and at least one rule of the policy failed.</summary>
+    public const int PolicyViolated = 4;
+
+    /// <summary>Stopped by Ctrl-C (128 + SIGINT, as shells report it) after cleaning up; a rerun of `compare` resumes.</summary>
+    public const int Cancelled = 130;
 }
 
 /// <summary>Builds the `onnxinterp` command tree and runs it; verbs are thin layers over the library.</summary>
@@ -27,12 +33,12 @@ public static class Cli
         Recursive = true,
     };
 
-    public static RootCommand Build(TextWriter output, TextWriter error)
+    public static RootCommand Build(TextWriter output, TextWriter error, CancellationToken cancellation = default)
     {
         var root = new RootCommand("onnxinterp: compare a base LLM with its post-trained versions over ONNX Runtime.\n" +
             "Export Hugging Face checkpoints to ONNX with hook I/O, capture and patch the residual stream.");
         root.Options.Add(Verbose);
-        var ctx = new CliContext(output, error);
+        var ctx = new CliContext(output, error) { Cancellation = cancellation };
         root.Subcommands.Add(ExportCommand.Create(ctx));
         root.Subcommands.Add(RunCommand.Create(ctx));
         root.Subcommands.Add(InspectCommand.Create(ctx));
@@ -40,12 +46,16 @@ public static class Cli
         root.Subcommands.Add(TraceCommand.Create(ctx));
         root.Subcommands.Add(RefusalCommand.Create(ctx));
         root.Subcommands.Add(EntropyCommand.Create(ctx));
+        root.Subcommands.Add(TransferCommand.Create(ctx));
+        root.Subcommands.Add(CompareCommand.Create(ctx));
+        root.Subcommands.Add(DemoCommand.Create(ctx));
+        root.Subcommands.Add(AuditCommand.Create(ctx));
         return root;
     }
 
-    public static int Run(string[] args, TextWriter output, TextWriter error)
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
     {
-        var root = Build(output, error);
+        var root = Build(output, error, cancellation);
         var parse = root.Parse(args);
         return parse.Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
@@ -56,6 +66,32 @@ public sealed class CliContext(TextWriter output, TextWriter error)
 {
     public TextWriter Out { get; } = output;
     public TextWriter Err { get; } = error;
+
+    /// <summary>Like <see cref="Guard(ParseResult, Func{int})"/>, with a token that Ctrl-C cancels (a second Ctrl-C kills the process).</summary>
+    public int Guard(ParseResult parse, Func<CancellationToken, int> body)
+    {
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(Cancellation);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            if (cts.IsCancellationRequested) return;
+            e.Cancel = true;
+            Err.WriteLine();
+            Err.WriteLine("stopping: finishing cleanup (press Ctrl-C again to kill)");
+            cts.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return Guard(parse, () => body(cts.Token));
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+
+    /// <summary>Cancels verbs as Ctrl-C does (tests use it).</summary>
+    public CancellationToken Cancellation { get; init; }
 
     public int Guard(ParseResult parse, Func<int> body)
     {
@@ -73,7 +109,7 @@ public sealed class CliContext(TextWriter output, TextWriter error)
         catch (OperationCanceledException)
         {
             Err.WriteLine("cancelled");
-            return ExitCodes.Failure;
+            return ExitCodes.Cancelled;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

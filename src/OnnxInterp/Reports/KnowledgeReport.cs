@@ -20,10 +20,9 @@ public static class KnowledgeReport
         Directory.CreateDirectory(directory);
         var figures = Path.Combine(directory, "figures");
         Directory.CreateDirectory(figures);
-        string Safe(string name) => string.Concat(name.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_')).Replace("->", "_to_");
         foreach (var m in r.Matrices.Concat(r.Transfers))
         {
-            string stem = $"knowledge_{r.Dataset}_{Safe(m.Model.Replace("->", "_to_"))}";
+            string stem = MatrixStem(r, m);
             KnowledgeCsv.Write(Path.Combine(directory, stem + ".csv"), m);
             Heatmap.WritePng(Path.Combine(figures, stem + ".png"), m.Normalized().Values, m.PositionLabels,
                 $"{m.Model}: {r.Dataset} (normalised, {m.Pairs} pairs)", r.Options.Metric.ToString(), diverging: false, range: (0, 1));
@@ -33,7 +32,7 @@ public static class KnowledgeReport
             var a = r.Matrices[0];
             var b = r.Matrices[i];
             var d = KnowledgeComparison.Compare(a, b).Difference;
-            Heatmap.WritePng(Path.Combine(figures, $"knowledge_{r.Dataset}_{Safe(b.Model)}_minus_{Safe(a.Model)}.png"), d, a.PositionLabels,
+            Heatmap.WritePng(Path.Combine(figures, DifferenceStem(r, a, b) + ".png"), d, a.PositionLabels,
                 $"{b.Model} − {a.Model}: {r.Dataset} (normalised)", "difference", diverging: true);
         }
         var json = new
@@ -58,5 +57,47 @@ public static class KnowledgeReport
             comparisons = r.Comparisons,
         };
         AtomicFile.WriteAllText(Path.Combine(directory, $"knowledge_{r.Dataset}.json"), JsonSerializer.Serialize(json, Json));
+    }
+
+    static string Safe(string name) => string.Concat(name.Replace("->", "_to_").Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+
+    /// <summary>File name (without extension) of a matrix's CSV and heatmap.</summary>
+    public static string MatrixStem(KnowledgeResult r, KnowledgeMatrix m) => $"knowledge_{r.Dataset}_{Safe(m.Model)}";
+
+    /// <summary>File name (without extension) of the heatmap of b − a.</summary>
+    public static string DifferenceStem(KnowledgeResult r, KnowledgeMatrix a, KnowledgeMatrix b) => $"knowledge_{r.Dataset}_{Safe(b.Model)}_minus_{Safe(a.Model)}";
+
+    /// <summary>
+    /// The analysis as a report section: curation, the paper's Table 1, where each matrix peaks, and the heatmaps
+    /// (referenced as figures/NAME.png, as <see cref="Write"/> names them).
+    /// </summary>
+    public static string Markdown(KnowledgeResult r)
+    {
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        var md = new System.Text.StringBuilder();
+        md.Append(inv, $"{r.Curation.Pairs.Count} true/false pairs curated from `{r.Dataset}` (statements differing only in the subject, ");
+        md.Append(inv, $"{r.SubjectTokens} subject and {r.ObjectTokens} object tokens); {r.Prompts.Count} traced. Metric: {r.Options.Metric}. ");
+        md.AppendLine("Matrices are [layers × positions] of the metric after patching the true run's state into the false run, " +
+            "averaged over pairs and normalised as the paper does; transfers patch one model's states into another.").AppendLine();
+        md.AppendLine("| A | B | corr | max abs diff | max abs diff (subject, object) |");
+        md.AppendLine("| --- | --- | --- | --- | --- |");
+        foreach (var c in r.Comparisons)
+            md.AppendLine(inv, $"| {c.A} | {c.B} | {c.Corr:0.000} | {c.MaxAbsDiff:0.000} | {c.MaxAbsDiffK:0.000} |");
+        md.AppendLine();
+        md.AppendLine("| matrix | pairs | peak (raw) | layer | position |");
+        md.AppendLine("| --- | --- | --- | --- | --- |");
+        foreach (var m in r.Matrices.Concat(r.Transfers))
+        {
+            var (pl, pp) = (0, 0);
+            for (int l = 0; l < m.Layers; l++)
+                for (int p = 0; p < m.Positions; p++)
+                    if (m.Values[l, p] > m.Values[pl, pp]) (pl, pp) = (l, p);
+            md.AppendLine(inv, $"| {m.Model} | {m.Pairs} | {m.Values[pl, pp]:0.000} | {pl} | {m.PositionLabels[pp].Replace("|", "\\|")} |");
+        }
+        md.AppendLine();
+        var images = r.Matrices.Concat(r.Transfers).Select(m => $"![{m.Model}](figures/{MatrixStem(r, m)}.png)")
+            .Concat(r.Matrices.Skip(1).Select(b => $"![{b.Model} − {r.Matrices[0].Model}](figures/{DifferenceStem(r, r.Matrices[0], b)}.png)"));
+        md.AppendLine(string.Join("\n", images));
+        return md.ToString();
     }
 }

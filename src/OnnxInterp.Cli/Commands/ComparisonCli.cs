@@ -1,0 +1,138 @@
+using System.CommandLine;
+using System.Diagnostics;
+using OnnxInterp.Comparison;
+
+namespace OnnxInterp.Cli.Commands;
+
+/// <summary>The options `compare`, `demo`, `audit` and `transfer` share, and how they become a <see cref="ComparisonConfig"/>.</summary>
+sealed class ComparisonOptions
+{
+    public readonly Option<string?> Config = new("--config") { Description = "A JSON config file (see docs/results-schema.md, \"config\"); command-line options override it." };
+    public readonly Option<string[]> Set = new("--set") { Description = "Override one setting, PATH=VALUE (e.g. knowledge.maxPairs=20, worldSeed=2); repeatable." };
+    public readonly Option<string[]> Datasets = new("--datasets") { Description = "Datasets, comma-separated: synthetic:NAME (the synthetic world) or statement CSV paths.", AllowMultipleArgumentsPerToken = true };
+    public readonly Option<string[]> Only = new("--only") { Description = $"Run only these analyses, comma-separated (known: {string.Join(", ", ComparisonSteps.Names)})." };
+    public readonly Option<string?> CacheDir = new("--cache-dir") { Description = $"Export cache for Hugging Face checkpoints (default ${ModelResolver.CacheVariable} or ~/.cache/onnxinterp)." };
+    public readonly Option<string?> Provider = new("--provider") { Description = "cpu (default), cuda, or auto (CUDA when it loads, else CPU)." };
+    public readonly Option<int?> Threads = new("--threads") { Description = "Intra-op threads per session (default: ONNX Runtime's choice)." };
+
+    public ComparisonOptions(bool datasets = true, bool only = true)
+    {
+        Provider.AcceptOnlyFromAmong("cpu", "cuda", "auto");
+        All = new Option[] { Config, Set }
+            .Concat(datasets ? [Datasets] : [])
+            .Concat(only ? [Only] : [])
+            .Concat([CacheDir, Provider, Threads]).ToList();
+    }
+
+    public IReadOnlyList<Option> All { get; }
+
+    public void AddTo(Command cmd)
+    {
+        foreach (var o in All) cmd.Options.Add(o);
+    }
+
+    /// <summary>Defaults ← <paramref name="start"/> ← --config ← <paramref name="layer"/> ← command-line options ← --set.</summary>
+    public ComparisonConfig Build(ParseResult parse, ComparisonConfig? start = null, System.Text.Json.Nodes.JsonObject? layer = null)
+    {
+        var c = start ?? new ComparisonConfig();
+        if (parse.GetValue(Config) is { } file) c = ComparisonConfig.Load(file, c);
+        if (layer is not null) c = ComparisonConfig.Merge(c, layer, "policy config", ComparisonSteps.Names);
+        if (All.Contains(Datasets) && Split(parse.GetValue(Datasets)) is { Count: > 0 } ds) c = c with { Datasets = ds };
+        if (All.Contains(Only) && Split(parse.GetValue(Only)) is { Count: > 0 } only) c = c with { Analyses = only };
+        if (parse.GetValue(Provider) is { } p) c = c with { Execution = c.Execution with { Provider = p } };
+        if (parse.GetValue(Threads) is { } t) c = c.Set($"execution.threads={t}");
+        foreach (var s in parse.GetValue(Set) ?? []) c = c.Set(s);
+        return c;
+    }
+
+    static List<string> Split(string[]? values) =>
+        (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
+}
+
+static class ComparisonCli
+{
+    /// <summary>--base and --post as model specs: NAME=DIR, or DIR (the base is named "base", the others after their folders).</summary>
+    public static IReadOnlyList<ModelSpec> Models(string baseDir, IEnumerable<string>? posts)
+    {
+        var list = new List<ModelSpec> { ModelSpec.Parse(baseDir, "base") };
+        foreach (var p in posts ?? [])
+        {
+            var folder = Path.GetFileName(Path.GetFullPath(p).TrimEnd(Path.DirectorySeparatorChar));
+            list.Add(ModelSpec.Parse(p, folder is { Length: > 0 } f ? f : $"post{list.Count}"));
+        }
+        return list;
+    }
+
+    /// <summary>Runs a comparison with progress on stderr, then prints where the report is and its headline numbers.</summary>
+    public static ComparisonOutcome Run(CliContext ctx, ComparisonRequest request, CancellationToken cancellation)
+    {
+        var printer = new ProgressPrinter(ctx.Err);
+        try
+        {
+            var outcome = ComparisonRunner.Run(request, printer, line => printer.Log(line), cancellation);
+            printer.Done();
+            ctx.Out.WriteLine($"report written to {Path.Combine(outcome.OutputDirectory, "report.html")} " +
+                $"({outcome.Ran} step{(outcome.Ran == 1 ? "" : "s")} run, {outcome.Resumed} resumed from the journal)");
+            foreach (var item in outcome.Results["summary"]!.AsArray())
+                ctx.Out.WriteLine($"  {item!["label"],-50} {item["part"],-14} {ComparisonReport.Number(item["value"]!.GetValue<double>())}");
+            return outcome;
+        }
+        catch (OperationCanceledException)
+        {
+            printer.Done();
+            ctx.Err.WriteLine($"finished steps are kept in {Path.Combine(Path.GetFullPath(request.OutputDirectory), ResultsJournal.FolderName)}; run the same command again to resume");
+            throw;
+        }
+    }
+}
+
+/// <summary>
+/// Progress with an ETA on stderr: one line rewritten in place on a terminal, otherwise a line at each step and at most
+/// every 10 seconds (so CI logs stay short).
+/// </summary>
+sealed class ProgressPrinter(TextWriter err) : IProgress<ComparisonProgress>
+{
+    readonly bool _live = ReferenceEquals(err, Console.Error) && !Console.IsErrorRedirected;
+    readonly Stopwatch _sinceLine = Stopwatch.StartNew();
+    string? _lastStep;
+    int _width;
+
+    public void Report(ComparisonProgress p)
+    {
+        var eta = p.TotalEta ?? p.StepEta;
+        var text = p.Status switch
+        {
+            StepStatus.Resumed => $"[{p.Step}/{p.Steps}] {p.Name}: done earlier (journal)",
+            StepStatus.Finished => $"[{p.Step}/{p.Steps}] {p.Name}: done in {Format(p.Elapsed)}",
+            _ => $"[{p.Step}/{p.Steps}] {p.Name} {p.Fraction * 100,3:F0}% {p.Detail}" + (eta is { } e ? $"  ETA {Format(e)}" : ""),
+        };
+        if (_live)
+        {
+            err.Write("\r" + text.PadRight(_width));
+            _width = text.Length;
+            if (p.Status != StepStatus.Running) { err.WriteLine(); _width = 0; }
+            return;
+        }
+        bool newStep = p.Name != _lastStep;
+        if (p.Status != StepStatus.Running || newStep || _sinceLine.Elapsed.TotalSeconds >= 10)
+        {
+            err.WriteLine(text);
+            _sinceLine.Restart();
+        }
+        _lastStep = p.Name;
+    }
+
+    public void Log(string line)
+    {
+        if (_live && _width > 0) { err.WriteLine(); _width = 0; }
+        err.WriteLine(line);
+    }
+
+    public void Done()
+    {
+        if (_live && _width > 0) err.WriteLine();
+        _width = 0;
+    }
+
+    static string Format(TimeSpan t) => t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : t.TotalMinutes >= 1 ? $"{(int)t.TotalMinutes}m{t.Seconds:D2}s" : $"{t.TotalSeconds:F0}s";
+}

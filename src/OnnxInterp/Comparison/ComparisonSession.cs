@@ -1,0 +1,143 @@
+using System.Security.Cryptography;
+using OnnxInterp.Analysis.Knowledge;
+using OnnxInterp.Data;
+using OnnxInterp.Internals;
+using OnnxInterp.Runtime;
+using OnnxInterp.Tokenization;
+
+namespace OnnxInterp.Comparison;
+
+/// <summary>A model in the comparison: where it came from, and its session (opened on first use, disposed by the run).</summary>
+public sealed class ComparisonModel
+{
+    readonly Func<ModelSession> _open;
+    ModelSession? _session;
+
+    internal ComparisonModel(ResolvedModel resolved, Func<ModelSession> open)
+    {
+        Resolved = resolved;
+        _open = open;
+    }
+
+    public ResolvedModel Resolved { get; }
+    public string Name => Resolved.Name;
+    public string Directory => Resolved.Exported;
+
+    /// <summary>The chat template to prompt it with: the one it was tuned with when known, else "plain".</summary>
+    public string ChatTemplate => Resolved.ChatTemplate ?? "plain";
+
+    public ModelSession Session => _session ??= _open();
+
+    internal bool IsOpen => _session is not null;
+
+    internal void Close()
+    {
+        _session?.Dispose();
+        _session = null;
+    }
+}
+
+/// <summary>A statement dataset read for a comparison, with the few-shot examples the knowledge prompts use.</summary>
+public sealed record ComparisonDataset(string Id, string Spec, StatementDataset Data, IReadOnlyList<(string Statement, bool True)>? FewShot);
+
+/// <summary>The shared state of one comparison run: models, tokenizer, world, datasets. Disposing closes the sessions.</summary>
+sealed class ComparisonSession : IDisposable
+{
+    readonly Dictionary<string, ComparisonDataset> _datasets = new(StringComparer.Ordinal);
+    SyntheticWorld? _world;
+    HfTokenizer? _tokenizer;
+    bool _checked;
+
+    public ComparisonSession(ComparisonConfig config, IReadOnlyList<ResolvedModel> models, Action<string>? warn)
+    {
+        Config = config;
+        var session = new SessionConfig
+        {
+            Provider = config.Execution.Provider switch { "cuda" => ExecutionProviderKind.Cuda, "auto" => ExecutionProviderKind.Auto, _ => ExecutionProviderKind.Cpu },
+            Threads = config.Execution.Threads,
+        };
+        Models = models.Select(m => new ComparisonModel(m, () =>
+        {
+            var s = ModelSession.Open(m.Exported, session, warn);
+            return s;
+        })).ToList();
+    }
+
+    public ComparisonConfig Config { get; }
+    public IReadOnlyList<ComparisonModel> Models { get; }
+
+    /// <summary>Opens every session and checks once that the models can be compared (vocabulary, sizes, hooks).</summary>
+    public void CheckCompatible()
+    {
+        if (_checked) return;
+        foreach (var m in Models.Skip(1)) ModelPair.CheckCompatible(Models[0].Session, m.Session);
+        _checked = true;
+    }
+
+    public HfTokenizer Tokenizer
+    {
+        get
+        {
+            CheckCompatible();
+            return _tokenizer ??= HfTokenizer.FromDirectory(Models[0].Directory);
+        }
+    }
+
+    public SyntheticWorld World => _world ??= SyntheticWorld.Generate(Config.WorldSeed, WorldSize.Family);
+
+    public const string SyntheticPrefix = "synthetic:";
+
+    /// <summary>The part id of a dataset spec: the synthetic dataset's name, or the CSV's file name without extension.</summary>
+    public static string DatasetId(string spec) =>
+        spec.StartsWith(SyntheticPrefix, StringComparison.Ordinal) ? spec[SyntheticPrefix.Length..] : Path.GetFileNameWithoutExtension(spec);
+
+    /// <summary>What identifies a dataset's content for the journal: the world seed for synthetic ones, the file's SHA-256 for CSVs.</summary>
+    public static string DatasetFingerprint(string spec, int worldSeed)
+    {
+        if (spec.StartsWith(SyntheticPrefix, StringComparison.Ordinal)) return $"{spec}@world{worldSeed}";
+        if (!File.Exists(spec)) Throw.Argument("dataset file does not exist", "datasets", spec);
+        using var fs = File.OpenRead(spec);
+        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(fs));
+    }
+
+    public static void CheckDatasetSpec(string spec)
+    {
+        if (spec.StartsWith(SyntheticPrefix, StringComparison.Ordinal))
+        {
+            var name = spec[SyntheticPrefix.Length..];
+            if (!SyntheticWorld.StatementDatasets.Contains(name))
+                Throw.Argument($"unknown synthetic dataset; known: {string.Join(", ", SyntheticWorld.StatementDatasets.Select(d => SyntheticPrefix + d))}", "datasets", spec);
+        }
+        else if (!File.Exists(spec))
+        {
+            Throw.Argument("dataset file does not exist (give a statement CSV or synthetic:NAME)", "datasets", spec);
+        }
+    }
+
+    public ComparisonDataset Dataset(string spec)
+    {
+        if (_datasets.TryGetValue(spec, out var known)) return known;
+        CheckDatasetSpec(spec);
+        ComparisonDataset d;
+        if (spec.StartsWith(SyntheticPrefix, StringComparison.Ordinal))
+        {
+            var name = spec[SyntheticPrefix.Length..];
+            d = new ComparisonDataset(name, spec, World.ToDataset(name, heldOutOnly: false), World.FewShot(name));
+        }
+        else
+        {
+            var data = StatementDataset.Read(spec);
+            IReadOnlyList<(string, bool)>? fewShot = TracingPrompts.PaperExamples.TryGetValue(data.Name, out var ex)
+                ? ex.True.Select(t => (t, true)).Concat(ex.False.Select(f => (f, false))).ToList()
+                : null;
+            d = new ComparisonDataset(DatasetId(spec), spec, data, fewShot);
+        }
+        _datasets[spec] = d;
+        return d;
+    }
+
+    public void Dispose()
+    {
+        foreach (var m in Models) m.Close();
+    }
+}

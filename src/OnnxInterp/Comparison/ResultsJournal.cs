@@ -1,0 +1,115 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using OnnxInterp.Internals;
+
+namespace OnnxInterp.Comparison;
+
+/// <summary>A finished step as the journal keeps it: enough to rebuild its part of the report without running it again.</summary>
+public sealed record JournalEntry
+{
+    public required string Key { get; init; }
+    public required string Analysis { get; init; }
+    public required string Part { get; init; }
+    public required JsonNode Results { get; init; }
+    public required string Markdown { get; init; }
+    public IReadOnlyList<SummaryItem> Summary { get; init; } = [];
+
+    /// <summary>PNG file names in the entry's figures/ folder.</summary>
+    public IReadOnlyList<string> Figures { get; init; } = [];
+
+    /// <summary>Other files the step wrote, relative to the entry's folder.</summary>
+    public IReadOnlyList<string> DataFiles { get; init; } = [];
+
+    /// <summary>How long the step took when it ran (not part of results.json).</summary>
+    public double Seconds { get; init; }
+}
+
+/// <summary>
+/// REPORT_DIR/.journal: one NAME.json per finished step (NAME = analysis or analysis.part) and a NAME/ folder of its files.
+/// The folder is moved into place first and the JSON written atomically last, so a JSON whose key matches always has
+/// its files; a step interrupted half-way leaves only a *.partial folder, removed on the next run.
+/// </summary>
+public sealed class ResultsJournal
+{
+    public const string FolderName = ".journal";
+
+    public ResultsJournal(string reportDirectory)
+    {
+        Directory = Path.Combine(Path.GetFullPath(reportDirectory), FolderName);
+        System.IO.Directory.CreateDirectory(Directory);
+        foreach (var stale in System.IO.Directory.GetDirectories(Directory, "*.partial"))
+        {
+            try { System.IO.Directory.Delete(stale, recursive: true); } catch (IOException) { }
+        }
+    }
+
+    public string Directory { get; }
+
+    public static string Stem(string analysis, string part)
+    {
+        var safe = string.Concat(part.Select(c => char.IsLetterOrDigit(c) || c is '-' or '_' or '.' ? c : '_'));
+        return part.Length == 0 ? analysis : $"{analysis}.{safe}";
+    }
+
+    public string FilesOf(string analysis, string part) => Path.Combine(Directory, Stem(analysis, part));
+
+    /// <summary>The entry for this step when it finished with the same key; null when it must run.</summary>
+    public JournalEntry? TryRead(string analysis, string part, string key)
+    {
+        var path = Path.Combine(Directory, Stem(analysis, part) + ".json");
+        if (!File.Exists(path) || !System.IO.Directory.Exists(FilesOf(analysis, part))) return null;
+        try
+        {
+            var e = JsonSerializer.Deserialize<JournalEntry>(File.ReadAllText(path), ComparisonJson.Strict);
+            return e is not null && e.Key == key && e.Analysis == analysis && e.Part == part ? e : null;
+        }
+        catch (JsonException)
+        {
+            return null; // a damaged entry is run again
+        }
+    }
+
+    /// <summary>A fresh folder for a step to write into; <see cref="Commit"/> moves it into place.</summary>
+    public string BeginFiles(string analysis, string part)
+    {
+        var staging = Path.Combine(Directory, $".{Stem(analysis, part)}.{Guid.NewGuid():N}.partial");
+        System.IO.Directory.CreateDirectory(Path.Combine(staging, "figures"));
+        return staging;
+    }
+
+    public void Abandon(string staging)
+    {
+        try { if (System.IO.Directory.Exists(staging)) System.IO.Directory.Delete(staging, recursive: true); }
+        catch (IOException) { }
+    }
+
+    /// <summary>Records a finished step: lists its files, moves them into place, then writes the entry.</summary>
+    public JournalEntry Commit(string staging, string analysis, string part, string key, StepOutput output, double seconds)
+    {
+        var figuresDir = Path.Combine(staging, "figures");
+        var figures = System.IO.Directory.GetFiles(figuresDir).Select(Path.GetFileName).OfType<string>().Order(StringComparer.Ordinal).ToList();
+        if (figures.FirstOrDefault(f => !f.EndsWith(".png", StringComparison.Ordinal)) is { } odd)
+            throw new InvalidOperationException($"step {analysis} wrote a figure that is not a PNG: {odd}");
+        var data = System.IO.Directory.GetFiles(staging, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(staging, f))
+            .Where(f => !f.StartsWith("figures" + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal).ToList();
+        var entry = new JournalEntry
+        {
+            Key = key, Analysis = analysis, Part = part,
+            // Round-trip through text so a fresh result and a resumed one are the same JSON.
+            Results = JsonNode.Parse(output.Results.ToJsonString(ComparisonJson.Strict))!,
+            Markdown = output.Markdown, Summary = output.Summary, Figures = figures, DataFiles = data, Seconds = seconds,
+        };
+        var target = FilesOf(analysis, part);
+        if (System.IO.Directory.Exists(target))
+        {
+            var old = Path.Combine(Directory, $".{Stem(analysis, part)}.{Guid.NewGuid():N}.partial");
+            System.IO.Directory.Move(target, old);
+            Abandon(old);
+        }
+        System.IO.Directory.Move(staging, target);
+        AtomicFile.WriteAllText(Path.Combine(Directory, Stem(analysis, part) + ".json"), JsonSerializer.Serialize(entry, ComparisonJson.Strict));
+        return entry;
+    }
+}

@@ -1,0 +1,143 @@
+using System.Text.Json.Nodes;
+using OnnxInterp.Cli;
+using OnnxInterp.Tests.Comparison;
+using OnnxInterp.Tests.Support;
+
+namespace OnnxInterp.Tests.Cli;
+
+/// <summary>compare, transfer, audit and demo as a user meets them: exit codes, messages, files.</summary>
+public class ComparisonCliTests
+{
+    TempDir _tmp = null!;
+
+    [OneTimeSetUp]
+    public void SetUp()
+    {
+        _tmp = new TempDir();
+        ComparisonRunnerTests.WriteTinyPair(_tmp.Path);
+    }
+
+    [OneTimeTearDown]
+    public void TearDown() => _tmp.Dispose();
+
+    static (int Code, string Out, string Err) Run(params string[] args) => Run(CancellationToken.None, args);
+
+    static (int Code, string Out, string Err) Run(CancellationToken ct, params string[] args)
+    {
+        var o = new StringWriter();
+        var e = new StringWriter();
+        int code = OnnxInterp.Cli.Cli.Run(args, o, e, ct);
+        return (code, o.ToString(), e.ToString());
+    }
+
+    string[] Tiny(string verb, string outDir, params string[] more) =>
+        [verb, "--base", _tmp.Sub("base"), "--post", _tmp.Sub("post"), "--out", outDir, "--cache-dir", _tmp.Sub("cache"),
+         "--datasets", "synthetic:cities", "--set", "knowledge.maxPairs=2", "--set", "knowledge.trueAnswer=TRUE", "--set", "knowledge.falseAnswer=FALSE", .. more];
+
+    [Test]
+    public void Audit_ViolatedPolicy_ExitsFourWithTheReason_SatisfiedPolicyExitsZero()
+    {
+        var strict = _tmp.Sub("strict.json");
+        File.WriteAllText(strict, """
+            { "rules": [ { "metric": "knowledge.cities.comparisons[a=base,b=post].corr", "min": 1.5, "description": "impossible on random models" },
+                         { "metric": "knowledge.cities.pairsTraced", "min": 2, "max": 2 } ] }
+            """);
+        var report = _tmp.Sub("audit");
+        var failed = Run(Tiny("audit", report, "--policy", strict, "--summary-json", _tmp.Sub("verdict.json")));
+        Assert.That(failed.Code, Is.EqualTo(ExitCodes.PolicyViolated), failed.Err);
+        Assert.That(failed.Err, Does.Contain("FAIL knowledge.cities.comparisons[a=base,b=post].corr: knowledge.cities.comparisons[a=base,b=post].corr = ")
+            .And.Contain("is below the minimum 1.5 (impossible on random models)")
+            .And.Contain("audit failed: 1 of 2 rules violated"));
+        Assert.That(failed.Out, Does.Contain("PASS knowledge.cities.pairsTraced"));
+        var verdict = JsonNode.Parse(File.ReadAllText(_tmp.Sub("verdict.json")))!;
+        Assert.That((verdict["schema"]!.GetValue<string>(), verdict["passed"]!.GetValue<bool>(), verdict["failed"]!.GetValue<int>()),
+            Is.EqualTo(("onnxinterp-audit/1", false, 1)));
+        Assert.That(verdict["results"]!.GetValue<string>(), Is.EqualTo(Path.Combine(report, "results.json")));
+
+        var lenient = _tmp.Sub("lenient.json");
+        File.WriteAllText(lenient, """{ "rules": [ { "metric": "knowledge.*.comparisons[*].corr", "min": -1, "max": 1 } ] }""");
+        var passed = Run(Tiny("audit", report, "--policy", lenient));
+        Assert.That(passed.Code, Is.EqualTo(ExitCodes.Ok), passed.Err);
+        Assert.That(passed.Out, Does.Contain("(0 steps run, 1 resumed from the journal)").And.Contain("audit passed: 1 rule"));
+
+        // The same verdict from the results file alone.
+        var offline = Run("audit", "--results", Path.Combine(report, "results.json"), "--policy", strict);
+        Assert.That(offline.Code, Is.EqualTo(ExitCodes.PolicyViolated));
+    }
+
+    [Test]
+    public void Transfer_TinyCheckpoints_WritesTheKnowledgeSectionWithTransfers()
+    {
+        var outDir = _tmp.Sub("transfer");
+        var r = Run(Tiny("transfer", outDir, "--max-pairs", "2"));
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Ok), r.Err);
+        var results = JsonNode.Parse(File.ReadAllText(Path.Combine(outDir, "results.json")))!;
+        Assert.That(results["config"]!["analyses"]!.AsArray().Select(a => a!.GetValue<string>()), Is.EqualTo(new[] { "knowledge" }));
+        var kinds = results["knowledge"]!["cities"]!["matrices"]!.AsArray().Select(m => m!["model"]!.GetValue<string>());
+        Assert.That(kinds, Is.EqualTo(new[] { "base", "post", "base->post", "post->base" }));
+        Assert.That(File.Exists(Path.Combine(outDir, "figures", "knowledge_cities_base_to_post.png")));
+        Assert.That(r.Out, Does.Contain("transfer corr, post vs base->post"));
+        Assert.That(r.Err, Does.Contain("[1/1] knowledge.cities: done in"), "progress on stderr");
+    }
+
+    [Test]
+    public void Compare_Cancelled_ExitsWithTheCancelCodeAndTellsHowToResume()
+    {
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        var r = Run(cts.Token, Tiny("compare", _tmp.Sub("cancelled")));
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Cancelled));
+        Assert.That(r.Err, Does.Contain("run the same command again to resume").And.Contain("cancelled"));
+    }
+
+    [TestCase("compare")]
+    [TestCase("demo")]
+    [TestCase("audit")]
+    [TestCase("transfer")]
+    public void Help_EveryComparisonVerb_HasExamples(string verb)
+    {
+        var r = Run(verb, "--help");
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.Ok));
+        Assert.That(r.Out, Does.Contain("Examples:").And.Contain($"onnxinterp {verb}"));
+    }
+
+    [Test]
+    public void Mistakes_GiveMessagesAndExitCodes_NotStackTraces()
+    {
+        var cases = new (string[] Args, int Code, string Message)[]
+        {
+            (["compare", "--base", _tmp.Sub("nope"), "--post", _tmp.Sub("post"), "--out", _tmp.Sub("x")], ExitCodes.InvalidInput, "error: model folder does not exist (field 'base'"),
+            (Tiny("compare", _tmp.Sub("x"), "--set", "knowledge.maxPair=3"), ExitCodes.InvalidInput, "error: unknown option of the knowledge analysis"),
+            (Tiny("compare", _tmp.Sub("x"), "--only", "astrology"), ExitCodes.InvalidInput, "error: unknown analysis; known: knowledge"),
+            (Tiny("compare", _tmp.Sub("x"), "--config", _tmp.Sub("missing.json")), ExitCodes.InvalidInput, "error: config file does not exist"),
+            (Tiny("compare", _tmp.Sub("x"), "--datasets", "synthetic:planets"), ExitCodes.InvalidInput, "error: unknown synthetic dataset"),
+            (["compare", "--base", _tmp.Sub("base"), "--out", _tmp.Sub("x")], ExitCodes.Usage, "--post"),
+            (["demo", "--models", _tmp.Sub("base"), "--out", _tmp.Sub("x")], ExitCodes.InvalidInput, "error: no model family here"),
+            (["audit", "--policy", _tmp.Sub("nope.json"), "--results", _tmp.Sub("r.json")], ExitCodes.InvalidInput, "error: policy file does not exist"),
+            (["audit", "--policy", WritePolicy(), "--out", _tmp.Sub("x")], ExitCodes.InvalidInput, "error: give --base and --post"),
+        };
+        foreach (var (args, code, message) in cases)
+        {
+            var r = Run(args);
+            Assert.That(r.Code, Is.EqualTo(code), string.Join(" ", args) + "\n" + r.Err);
+            Assert.That(r.Err, Does.Contain(message).And.Not.Contain("   at "), string.Join(" ", args));
+        }
+        Assert.That(Directory.Exists(_tmp.Sub("x")), Is.False, "no report folder for a failed start");
+    }
+
+    string WritePolicy()
+    {
+        var p = _tmp.Sub("p.json");
+        File.WriteAllText(p, """{ "rules": [ { "metric": "knowledge.cities.pairsTraced", "min": 1 } ] }""");
+        return p;
+    }
+
+    [Test]
+    public void Demo_NoFamilyAnywhere_SaysTheFamilyIsNotShipped()
+    {
+        if (ShippedFamily.Root is not null) Assert.Ignore("a family is available here; the message is for builds without one");
+        var r = Run("demo", "--out", _tmp.Sub("demo"));
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.InvalidInput));
+        Assert.That(r.Err, Does.StartWith("error: the tiny model family is not shipped in this build"));
+    }
+}
