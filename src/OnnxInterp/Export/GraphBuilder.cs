@@ -7,6 +7,8 @@ namespace OnnxInterp.Export;
 enum OnnxType
 {
     Float = 1,
+    UInt8 = 2,
+    Int32 = 6,
     Int64 = 7,
     Bool = 9,
     Float16 = 10,
@@ -23,6 +25,9 @@ sealed class GraphBuilder
     int _counter;
 
     public GraphProto Graph => _graph;
+
+    /// <summary>ONNX Runtime's contrib-op domain (MatMulNBits, GroupQueryAttention, RotaryEmbedding, SkipSimplifiedLayerNormalization).</summary>
+    public const string MicrosoftDomain = "com.microsoft";
 
     /// <summary>A fresh value name with a readable stem.</summary>
     public string Fresh(string stem)
@@ -148,6 +153,8 @@ sealed class GraphBuilder
             Graph = _graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        if (_graph.Node.Any(n => n.Domain == MicrosoftDomain))
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
         foreach (var (k, v) in metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
         return model;
     }
