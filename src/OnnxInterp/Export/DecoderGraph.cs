@@ -36,7 +36,7 @@ interface IWeightSink
 /// Emits the Llama-family decoder (Llama, Mistral, Qwen2) as plain ONNX ops with a KV cache, hook outputs and
 /// injection inputs. Semantics follow transformers' eager implementation; see the tests' reference forward pass.
 /// </summary>
-sealed class DecoderGraph
+sealed partial class DecoderGraph
 {
     readonly GraphBuilder _g;
     readonly ModelConfig _c;
@@ -90,16 +90,20 @@ sealed class DecoderGraph
         _seq = g.Op("Gather", [inputShape, g.ConstScalarInt64(1)], null, null, ("axis", 0L));
         if (layers)
         {
-            BuildRotary();
+            if (_o.Fused) BuildRotaryCaches();
+            else BuildRotary();
             BuildMasks();
+            if (_o.Fused) BuildAttentionLengths();
         }
 
         string? embed = fromTokens || (withHead && _c.TieWordEmbeddings) ? _w.Weight(WeightNames.Embed, WeightLayout.AsIs, WeightNames.Embed) : null;
         string h = fromTokens ? g.Op("Gather", [embed!, "input_ids"], null, null, ("axis", 0L)) : HiddenInput;
-        for (int l = first; l <= last; l++) h = Layer(l, h);
+        string? normed = null;
+        if (_o.Fused) (h, normed) = FusedLayers(first, last, h, withHead);
+        else for (int l = first; l <= last; l++) h = Layer(l, h);
         if (!withHead) return;
 
-        string normed = RmsNorm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm));
+        normed ??= Norm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm));
         g.Output("logits", OnnxType.Float, "batch_size", "sequence_length", _c.VocabSize);
         if (_o.Quantization is { Head: true } q)
         {
@@ -146,7 +150,7 @@ sealed class DecoderGraph
         _sin = CastTo(sin);
     }
 
-    /// <summary>Additive masks [B, 1, 1, S, T]: 0 where query i may see key j, the lowest float elsewhere.</summary>
+    /// <summary>Additive masks [B, 1, 1, S, T] ([B, 1, S, T] when fused): 0 where query i may see key j, the lowest float elsewhere.</summary>
     void BuildMasks()
     {
         var g = _g;
@@ -173,7 +177,8 @@ sealed class DecoderGraph
     {
         var g = _g;
         var m = g.Op("Where", [allowed, g.ConstFloat(0f, OnnxType.Float), g.ConstFloat(float.MinValue, OnnxType.Float)]);
-        return g.Op("Unsqueeze", [m, g.ConstInt64(1, 2)]);  // [B, 1, 1, S, T]
+        // [B, 1, 1, S, T] for the grouped MatMul of the plain graph; [B, 1, S, T] as GroupQueryAttention's attention_bias.
+        return _o.Fused ? g.Op("Unsqueeze", [m, g.ConstInt64(1)]) : g.Op("Unsqueeze", [m, g.ConstInt64(1, 2)]);
     }
 
     string CastTo(string x) => _t == OnnxType.Float ? x : _g.Op("Cast", [x], null, null, ("to", (long)_t));
@@ -253,16 +258,21 @@ sealed class DecoderGraph
         var attn = Linear(ctxFlat, W(l, "self_attn.o_proj.weight"), [W(l, "self_attn.o_proj.weight")], q, _c.HiddenSize, bo);
         var mid = Hook(HookKind.ResidMid, l, g.Op("Add", [h, attn]), _c.HiddenSize);
 
-        // MLP: down(silu(gate(x)) * up(x)), gate and up fused into one product.
         var n2 = RmsNorm(mid, _w.Weight(W(l, "post_attention_layernorm.weight"), WeightLayout.AsIs, W(l, "post_attention_layernorm.weight")));
+        return Hook(HookKind.ResidPost, l, g.Op("Add", [mid, Mlp(l, n2)]), _c.HiddenSize);
+    }
+
+    /// <summary>down(silu(gate(x)) * up(x)), gate and up fused into one product, with the MLP hook on the activation.</summary>
+    string Mlp(int l, string x)
+    {
+        var g = _g;
         string? bgu = _c.MlpBias ? _w.Weight(W(l, "mlp.gate_up_proj.bias"), WeightLayout.AsIs, W(l, "mlp.gate_proj.bias"), W(l, "mlp.up_proj.bias")) : null;
-        var gu = Linear(n2, W(l, "mlp.gate_up_proj.weight"), [W(l, "mlp.gate_proj.weight"), W(l, "mlp.up_proj.weight")], _c.HiddenSize, 2 * _c.IntermediateSize, bgu);
+        var gu = Linear(x, W(l, "mlp.gate_up_proj.weight"), [W(l, "mlp.gate_proj.weight"), W(l, "mlp.up_proj.weight")], _c.HiddenSize, 2 * _c.IntermediateSize, bgu);
         var gate_up = g.Ops("Split", [gu, g.ConstInt64(_c.IntermediateSize, _c.IntermediateSize)], [g.Fresh("gate"), g.Fresh("up")], null, ("axis", -1L));
         var act = g.Op("Mul", [g.Op("Mul", [gate_up[0], g.Op("Sigmoid", [gate_up[0]])]), gate_up[1]]);
         act = Hook(HookKind.MlpPost, l, act, _c.IntermediateSize);
         string? bd = _c.MlpBias ? _w.Weight(W(l, "mlp.down_proj.bias"), WeightLayout.AsIs, W(l, "mlp.down_proj.bias")) : null;
-        var mlp = Linear(act, W(l, "mlp.down_proj.weight"), [W(l, "mlp.down_proj.weight")], _c.IntermediateSize, _c.HiddenSize, bd);
-        return Hook(HookKind.ResidPost, l, g.Op("Add", [mid, mlp]), _c.HiddenSize);
+        return Linear(act, W(l, "mlp.down_proj.weight"), [W(l, "mlp.down_proj.weight")], _c.IntermediateSize, _c.HiddenSize, bd);
     }
 
     /// <summary>x·cos + rotate_half(x)·sin, with rotate_half(x) = [−x₂, x₁] over the two halves of the head.</summary>

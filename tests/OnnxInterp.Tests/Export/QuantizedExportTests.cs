@@ -45,7 +45,7 @@ public class QuantizedExportTests
     }
 
     /// <summary>Every linear weight (and the untied head) replaced by dequantize(quantize(w)), read back from the bytes per the spec.</summary>
-    static Dictionary<string, float[]> Dequantized(TinyCheckpoint ckpt, WeightQuantization q)
+    internal static Dictionary<string, float[]> Dequantized(TinyCheckpoint ckpt, WeightQuantization q)
     {
         var w = new Dictionary<string, float[]>(ckpt.Weights);
         foreach (var (name, shape) in ckpt.Shapes)
