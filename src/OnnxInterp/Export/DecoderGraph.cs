@@ -285,37 +285,10 @@ sealed partial class DecoderGraph
         return g.Op("Add", [g.Op("Mul", [x, _cos]), g.Op("Mul", [rot, _sin])]);
     }
 
-    /// <summary>
-    /// Inserts the injection sub-graph (when enabled) and exposes the result as an output (when enabled). The last
-    /// injection op writes the hook's output name directly, so capture costs no copy. Residual hooks get the
-    /// projection inputs; the MLP hook (the widest tensor) only scale and shift, which is all neuron ablation needs.
-    /// </summary>
     string Hook(HookKind kind, int layer, string h, int dim)
     {
-        var g = _g;
         var hook = HookPoint.Create(kind, layer, dim);
         _hooks.Add(hook);
-        string? output = _o.HookOutputs ? hook.Output : null;
-        if (output is not null) g.Output(hook.Output, _t, "batch_size", "sequence_length", dim);
-        if (!_o.InjectionInputs)
-            return output is null ? h : g.Op("Identity", [h], output);
-
-        // Defaults are initializers that share the input's name: omitted inputs cost one broadcast op each.
-        string x = h;
-        if (hook.HasProjection)
-        {
-            g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ProjInput);
-            g.Input(hook.ProjInput, _t, null, null, dim);
-            g.ConstFloats([1f], _t, [1, 1, 1], hook.ProjMaskInput);
-            g.Input(hook.ProjMaskInput, _t, null, null, 1);
-            var pT = g.Op("Transpose", [hook.ProjInput], null, null, ("perm", new long[] { 0, 2, 1 }));
-            var coeff = g.Op("Mul", [g.Op("MatMul", [h, pT]), hook.ProjMaskInput]);
-            x = g.Op("Sub", [h, g.Op("MatMul", [coeff, hook.ProjInput])]);
-        }
-        g.ConstFloats([1f], _t, [1, 1, 1], hook.ScaleInput);
-        g.Input(hook.ScaleInput, _t, null, null, null);
-        g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ShiftInput);
-        g.Input(hook.ShiftInput, _t, null, null, dim);
-        return g.Op("Add", [g.Op("Mul", [x, hook.ScaleInput]), hook.ShiftInput], output);
+        return HookEmitter.Emit(_g, hook, h, _t, _o.HookOutputs, _o.InjectionInputs);
     }
 }

@@ -41,6 +41,9 @@ public sealed record ModelManifest
     /// <summary>The graph uses ONNX Runtime's fused contrib ops (GroupQueryAttention, RotaryEmbedding, (Skip)SimplifiedLayerNormalization).</summary>
     public bool Fused { get; init; }
 
+    /// <summary>For folders written by `onnxinterp hook`: the source graph, the pattern its stream matched and where the config came from.</summary>
+    public string? HookedFrom { get; init; }
+
     /// <summary>Per-layer graphs (layer_{l}.onnx), when exported; they share <see cref="DataFile"/>.</summary>
     public IReadOnlyList<string>? LayerFiles { get; init; }
 
