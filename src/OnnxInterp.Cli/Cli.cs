@@ -50,6 +50,7 @@ public static class Cli
         root.Subcommands.Add(CompareCommand.Create(ctx));
         root.Subcommands.Add(DemoCommand.Create(ctx));
         root.Subcommands.Add(AuditCommand.Create(ctx));
+        root.Subcommands.Add(HookCommand.Create(ctx));
         return root;
     }
 

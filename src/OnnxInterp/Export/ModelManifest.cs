@@ -35,6 +35,15 @@ public sealed record ModelManifest
     public required IReadOnlyList<string> Inputs { get; init; }
     public required IReadOnlyList<string> Outputs { get; init; }
 
+    /// <summary>How the linear layers' weights are quantized (MatMulNBits); null for float weights.</summary>
+    public WeightQuantization? Quantization { get; init; }
+
+    /// <summary>The graph uses ONNX Runtime's fused contrib ops (GroupQueryAttention, RotaryEmbedding, (Skip)SimplifiedLayerNormalization).</summary>
+    public bool Fused { get; init; }
+
+    /// <summary>For folders written by `onnxinterp hook`: the source graph, the pattern its stream matched and where the config came from.</summary>
+    public string? HookedFrom { get; init; }
+
     /// <summary>Per-layer graphs (layer_{l}.onnx), when exported; they share <see cref="DataFile"/>.</summary>
     public IReadOnlyList<string>? LayerFiles { get; init; }
 

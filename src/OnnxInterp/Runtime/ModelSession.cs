@@ -82,6 +82,7 @@ public sealed class ModelSession : IDisposable
     public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default)
     {
         cancellation.ThrowIfCancellationRequested();
+        if (Manifest.Fused && RowByRow.Needed(request)) return RowByRow.Run(request, one => Run(one, cancellation));
         var ids = request.InputIds;
         int batch = ids.Length;
         if (batch == 0) Throw.Argument("empty batch", "input_ids", 0);
