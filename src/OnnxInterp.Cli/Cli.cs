@@ -38,6 +38,7 @@ public static class Cli
         root.Subcommands.Add(InspectCommand.Create(ctx));
         root.Subcommands.Add(SampleCommand.Create(ctx));
         root.Subcommands.Add(TraceCommand.Create(ctx));
+        root.Subcommands.Add(TruthCommand.Create(ctx));
         return root;
     }
 
