@@ -66,7 +66,10 @@ public sealed record TruthOptions
     /// <summary>Multiplies the added direction (the paper's intervention_coefficient).</summary>
     public double InterventionScale { get; init; } = 1.0;
 
-    /// <summary>Use at most this many true and this many false statements (the first ones) for the intervention; null: all.</summary>
+    /// <summary>
+    /// Use at most this many true and this many false statements for the intervention (the first ones that are not
+    /// few-shot examples); null: all.
+    /// </summary>
     public int? MaxInterventionStatements { get; init; }
 
     public int BatchSize { get; init; } = 32;
@@ -267,16 +270,15 @@ public static class TruthAnalysis
         var vectors = directions.Select(d => d.Select(x => (float)x).ToArray()).ToList();
 
         var statements = target.Data.Statements;
-        var trues = statements.Where(s => s.Label == 1);
-        var falses = statements.Where(s => s.Label == 0);
+        var (truePrompts, skippedTrue) = TruthIntervention.BuildPrompts(statements.Where(s => s.Label == 1), target.FewShot!, tokenizer, o.Seed, o.Reading);
+        var (falsePrompts, skippedFalse) = TruthIntervention.BuildPrompts(statements.Where(s => s.Label == 0), target.FewShot!, tokenizer, o.Seed, o.Reading);
         if (o.MaxInterventionStatements is int max)
         {
+            // After leaving out the examples' own statements (a synthetic dataset's first ones).
             if (max <= 0) Throw.Argument("the statement limit must be positive", "max_intervention_statements", max);
-            trues = trues.Take(max);
-            falses = falses.Take(max);
+            truePrompts = truePrompts.Take(max).ToList();
+            falsePrompts = falsePrompts.Take(max).ToList();
         }
-        var (truePrompts, skippedTrue) = TruthIntervention.BuildPrompts(trues, target.FewShot!, tokenizer, o.Seed, o.Reading);
-        var (falsePrompts, skippedFalse) = TruthIntervention.BuildPrompts(falses, target.FewShot!, tokenizer, o.Seed, o.Reading);
         if (truePrompts.Count == 0 || falsePrompts.Count == 0)
             Throw.Argument("no true or no false statement of the intervention dataset is left for the intervention", "intervention_dataset", target.Name);
 
