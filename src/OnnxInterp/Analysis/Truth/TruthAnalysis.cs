@@ -142,8 +142,8 @@ public sealed record TruthResult(
 }
 
 /// <summary>
-/// The truthfulness analysis (the paper's §truthfulness and its code): last-token activations of the bare statements at
-/// every layer, each dataset centred on its own; the direction t = mean(true) − mean(false) per layer and its cosine
+/// The truthfulness analysis (the paper's §truthfulness and its code): last-token activations of the bare statements
+/// (or, with <see cref="TruthReading.Judgement"/>, of the few-shot prompts) at every layer, each dataset centred on its own; the direction t = mean(true) − mean(false) per layer and its cosine
 /// across models; mass-mean and logistic probes by leave-one-dataset-out accuracy; the base probe transferred to each
 /// post-trained model (Table 2); and the direction of each model added to / subtracted from each model's few-shot
 /// prompts (Table 3).
@@ -163,6 +163,7 @@ public static class TruthAnalysis
         foreach (int l in layers) if ((uint)l >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "layers", l);
         if (layers.Count == 0) Throw.Argument("at least one layer is needed", "layers", 0);
         if (o.Layer is int pl && !layers.Contains(pl)) Throw.Argument("the probe layer must be among the collected layers", "layer", pl);
+        CheckInterventionOptions(o, datasets, numLayers);
 
         if (o.MaxStatementsPerDataset is <= 0) Throw.Argument("the statement limit must be positive", "max_statements_per_dataset", o.MaxStatementsPerDataset);
         datasets = datasets.Select(d => o.MaxStatementsPerDataset is int k && d.Data.Statements.Count > k
@@ -225,6 +226,23 @@ public static class TruthAnalysis
             evaluation, layers, probeLayer, probes, cosines, pooledDirections[pi], transfer, intervention, o);
     }
 
+    /// <summary>Fails before any model runs when the intervention's options cannot work.</summary>
+    static void CheckInterventionOptions(TruthOptions o, IReadOnlyList<TruthDataset> datasets, int numLayers)
+    {
+        if (!(o.LogisticC > 0) || double.IsInfinity(o.LogisticC)) Throw.Argument("C must be positive and finite", "logistic_c", o.LogisticC);
+        if (!o.Intervene) return;
+        if (o.InterventionDataset is { } name)
+        {
+            var target = datasets.FirstOrDefault(d => d.Name == name)
+                ?? throw new InvalidArgumentException($"the intervention dataset is not among the datasets ({string.Join(", ", datasets.Select(d => d.Name))})", "intervention_dataset", name);
+            if (target.FewShot is not { Count: > 0 }) Throw.Argument("the intervention dataset has no few-shot examples", "intervention_dataset", name);
+        }
+        if (o.InterventionFirstLayer is int first && (uint)first >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "intervention_first_layer", first);
+        if (o.InterventionLastLayer is int last && (uint)last >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "intervention_last_layer", last);
+        if (!double.IsFinite(o.InterventionScale)) Throw.Argument("the scale must be finite", "intervention_scale", o.InterventionScale);
+        if (o.MaxInterventionStatements is <= 0) Throw.Argument("the statement limit must be positive", "max_intervention_statements", o.MaxInterventionStatements);
+    }
+
     static TokenizedDataset Tokenize(TruthDataset d, HfTokenizer tokenizer, TruthOptions o)
     {
         if (o.Reading == TruthReading.Statement)
@@ -239,29 +257,18 @@ public static class TruthAnalysis
     static InterventionResult? Intervene(IReadOnlyList<TruthDataset> datasets, HfTokenizer tokenizer, IReadOnlyList<TruthModel> models,
         ActivationSet[][][] acts, int pi, int probeLayer, int numLayers, TruthOptions o, IProgress<TruthProgress>? progress, CancellationToken cancellation)
     {
-        TruthDataset? target;
-        if (o.InterventionDataset is { } name)
-        {
-            target = datasets.FirstOrDefault(d => d.Name == name)
-                ?? throw new InvalidArgumentException($"the intervention dataset is not among the datasets ({string.Join(", ", datasets.Select(d => d.Name))})", "intervention_dataset", name);
-            if (target.FewShot is not { Count: > 0 }) Throw.Argument("the intervention dataset has no few-shot examples", "intervention_dataset", name);
-        }
-        else
-        {
-            target = datasets.FirstOrDefault(d => d.FewShot is { Count: > 0 });
-            if (target is null) return null;
-        }
+        var target = o.InterventionDataset is { } name ? datasets.First(d => d.Name == name) : datasets.FirstOrDefault(d => d.FewShot is { Count: > 0 });
+        if (target is null) return null;
         int first = o.InterventionFirstLayer ?? Math.Max(0, probeLayer - (TruthOptions.DefaultInterventionLayers - 1));
         int last = o.InterventionLastLayer ?? probeLayer;
-        if ((uint)first >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "intervention_first_layer", first);
-        if ((uint)last >= (uint)numLayers || last < first) Throw.Argument($"layer outside {first}..{numLayers - 1}", "intervention_last_layer", last);
-        if (!double.IsFinite(o.InterventionScale)) Throw.Argument("the scale must be finite", "intervention_scale", o.InterventionScale);
+        if (last < first) Throw.Argument($"the last layer comes before the first ({first})", "intervention_last_layer", last);
         var layers = Enumerable.Range(first, last - first + 1).ToList();
         int trueId = FirstToken(tokenizer, o.TrueAnswer), falseId = FirstToken(tokenizer, o.FalseAnswer);
         if (trueId == falseId) Throw.Argument("the two answers start with the same token for this tokenizer", "answer", $"'{o.TrueAnswer}' / '{o.FalseAnswer}'");
 
-        // As the paper: the direction is learnt on the other datasets, at the probe layer, and added as is. Its code
-        // scales the unit direction by the projection of mean(true) − mean(false) on it, which for t is t itself.
+        // As the paper: the direction is learnt on the other datasets (on the target itself when it is the only one), at
+        // the probe layer, and added as is. Its code scales the unit direction by the projection of mean(true) − mean(false)
+        // on it, which for t is t itself.
         int ti = datasets.Select(d => d.Name).ToList().IndexOf(target.Name);
         var sources = datasets.Count > 1 ? Enumerable.Range(0, datasets.Count).Where(i => i != ti).ToList() : [ti];
         var directions = Enumerable.Range(0, models.Count)
@@ -275,7 +282,6 @@ public static class TruthAnalysis
         if (o.MaxInterventionStatements is int max)
         {
             // After leaving out the examples' own statements (a synthetic dataset's first ones).
-            if (max <= 0) Throw.Argument("the statement limit must be positive", "max_intervention_statements", max);
             truePrompts = truePrompts.Take(max).ToList();
             falsePrompts = falsePrompts.Take(max).ToList();
         }

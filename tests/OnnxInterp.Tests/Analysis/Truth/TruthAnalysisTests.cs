@@ -213,6 +213,10 @@ public class TruthAnalysisTests
             Throws.TypeOf<InvalidArgumentException>().With.Property("Field").EqualTo("intervention_dataset"));
         Assert.That(() => TruthAnalysis.Run(datasets, _tokenizer, models, new TruthOptions { Logistic = false, Layer = 1, InterventionFirstLayer = 1, InterventionLastLayer = 0 }),
             Throws.TypeOf<InvalidArgumentException>().With.Property("Field").EqualTo("intervention_last_layer"));
+        Assert.That(() => TruthAnalysis.Run(datasets, _tokenizer, models, new TruthOptions { InterventionFirstLayer = 9 }),
+            Throws.TypeOf<InvalidArgumentException>().With.Property("Field").EqualTo("intervention_first_layer"));
+        Assert.That(() => TruthAnalysis.Run(datasets, _tokenizer, models, new TruthOptions { LogisticC = 0 }),
+            Throws.TypeOf<InvalidArgumentException>().With.Property("Field").EqualTo("logistic_c"));
         var oneClass = datasets[0] with { Data = datasets[0].Data with { Statements = datasets[0].Data.Statements.Where(s => s.Label == 1).ToList() } };
         Assert.That(() => TruthAnalysis.Run([oneClass], _tokenizer, models),
             Throws.TypeOf<InvalidArgumentException>().With.Property("Value").EqualTo("cities"));
