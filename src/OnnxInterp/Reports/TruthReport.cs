@@ -19,7 +19,7 @@ public static class TruthReport
         var figures = Path.Combine(directory, "figures");
         Directory.CreateDirectory(figures);
         foreach (var p in r.Probes)
-            AtomicFile.Write(Path.Combine(figures, $"truth_probe_accuracy_{Safe(p.Model)}.png"), fs => fs.Write(AccuracyPlot(p, r.ProbeLayer, r.Evaluation)));
+            AtomicFile.Write(Path.Combine(figures, $"truth_probe_accuracy_{Safe(p.Model)}.png"), fs => fs.Write(AccuracyPlot(p, r.ProbeLayer, $"{r.Options.Reading.ToString().ToLowerInvariant()} reading, {r.Evaluation}")));
         var json = new
         {
             models = r.Models,
@@ -102,7 +102,7 @@ public static class TruthReport
     }
 
     /// <summary>PNG bytes: held-out accuracy per layer of both probes, chance at 0.5, the probe layer marked.</summary>
-    public static byte[] AccuracyPlot(ModelProbes probes, int probeLayer, string evaluation, int width = 800, int height = 500)
+    public static byte[] AccuracyPlot(ModelProbes probes, int probeLayer, string subtitle, int width = 800, int height = 500)
     {
         using var plot = new Plot();
         double[] xs = probes.Layers.Select(l => (double)l.Layer).ToArray();
@@ -125,7 +125,7 @@ public static class TruthReport
         var layer = plot.Add.VerticalLine(probeLayer);
         layer.LineColor = Colors.Gray.WithAlpha(0.6);
         layer.LegendText = $"probe layer {probeLayer}";
-        plot.Title($"{probes.Model}: truth probe accuracy ({evaluation})");
+        plot.Title($"{probes.Model}: truth probe accuracy ({subtitle})");
         plot.XLabel("Layer");
         plot.YLabel("Held-out accuracy");
         var ticks = new ScottPlot.TickGenerators.NumericManual();
