@@ -51,15 +51,86 @@ public sealed class ModelSession : IDisposable
         var cfg = config ?? new SessionConfig();
         var modelPath = Path.Combine(directory, manifest.ModelFile);
         if (!File.Exists(modelPath)) Throw.InvalidFile("model file named by the manifest is missing", modelPath);
+        var session = Load(modelPath, cfg, warn);
+        try
+        {
+            CheckAgainstGraph(manifest, session, Path.Combine(directory, ModelManifest.FileName));
+            return new ModelSession(directory, manifest, session, cfg);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Checks the graph's external-data references (they must stay inside the model folder) and opens it; every ORT load
+    /// failure becomes an <see cref="InvalidFileException"/> naming the file.
+    /// </summary>
+    static InferenceSession Load(string path, SessionConfig cfg, Action<string>? warn)
+    {
+        OnnxFileCheck.Validate(path);
         using var options = CreateOptions(cfg, warn);
         try
         {
-            var session = new InferenceSession(modelPath, options);
-            return new ModelSession(directory, manifest, session, cfg);
+            return new InferenceSession(path, options);
         }
         catch (OnnxRuntimeException e)
         {
-            throw new InvalidFileException($"ONNX Runtime could not load the model: {e.Message}", modelPath, inner: e);
+            throw new InvalidFileException($"ONNX Runtime could not load the graph: {e.Message}", path, inner: e);
+        }
+    }
+
+    /// <summary>The manifest describes the graph: every name it lists exists there with the element type and sizes it says.</summary>
+    static void CheckAgainstGraph(ModelManifest m, InferenceSession session, string manifestPath)
+    {
+        // Injection inputs with defaults are overridable initializers, which ORT lists apart from the plain inputs.
+        var inputs = session.InputMetadata.Concat(session.OverridableInitializerMetadata).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+        var outputs = session.OutputMetadata;
+        var c = m.Config;
+        var elem = m.DType == ExportDType.Fp16 ? TensorElementType.Float16 : TensorElementType.Float;
+        void Need(IReadOnlyDictionary<string, NodeMetadata> where, string name, string field, TensorElementType? type = null, params (int Axis, int Size)[] sizes)
+        {
+            if (!where.TryGetValue(name, out var meta))
+                Throw.Mismatch($"the graph has no {(ReferenceEquals(where, inputs) ? "input" : "output")} of this name", manifestPath, field, name);
+            if (!meta.IsTensor) Throw.Mismatch($"the graph's '{name}' is not a tensor", manifestPath, field, name);
+            // Inputs are fed in the export's type; outputs are read back from fp32 or fp16 alike.
+            if (type is { } t && meta.ElementDataType != t && !(ReferenceEquals(where, outputs) && meta.ElementDataType is TensorElementType.Float or TensorElementType.Float16))
+                Throw.Mismatch($"the graph's '{name}' holds {meta.ElementDataType}, the manifest implies {t}", manifestPath, field, name);
+            foreach (var (axis, size) in sizes)
+            {
+                var dims = meta.Dimensions;
+                int a = axis < 0 ? dims.Length + axis : axis;
+                if (a < 0 || a >= dims.Length || (dims[a] >= 0 && dims[a] != size))
+                    Throw.Mismatch($"the graph's '{name}' has shape [{string.Join(",", dims)}], the manifest implies size {size} on axis {axis}", manifestPath, field, name);
+            }
+        }
+        foreach (var name in m.Inputs) Need(inputs, name, "inputs");
+        foreach (var name in m.Outputs) Need(outputs, name, "outputs");
+        foreach (var name in (string[])["input_ids", "attention_mask", "position_ids"]) Need(inputs, name, "inputs");
+        Need(outputs, "logits", "outputs", elem, (-1, c.VocabSize));
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            Need(inputs, DecoderGraph.PastKey(l), "config.numLayers", elem, (1, c.NumKvHeads), (3, c.HeadDim));
+            Need(inputs, DecoderGraph.PastValue(l), "config.numLayers", elem, (1, c.NumKvHeads), (3, c.HeadDim));
+        }
+        foreach (var h in m.Hooks)
+        {
+            if (m.HookOutputs)
+            {
+                // Run asks for hooks by name; the manifest's output name must be that name.
+                if (h.Output != h.Name) Throw.Mismatch("a hook's output must carry the hook's name", manifestPath, "hooks." + h.Name, h.Output);
+                Need(outputs, h.Name, "hooks." + h.Name, elem, (-1, h.Dim));
+            }
+            if (m.InjectionInputs)
+            {
+                if (h.Injection is null) Throw.Mismatch("injectionInputs is true but the hook names no injection inputs", manifestPath, "hooks." + h.Name);
+                Need(inputs, h.Injection.Scale, "hooks." + h.Name, elem);
+                Need(inputs, h.Injection.Shift, "hooks." + h.Name, elem, (-1, h.Dim));
+                if (h.Injection.Proj is { } p) Need(inputs, p, "hooks." + h.Name, elem);
+                if (h.Injection.ProjMask is { } pm) Need(inputs, pm, "hooks." + h.Name, elem);
+            }
         }
     }
 
@@ -155,6 +226,11 @@ public sealed class ModelSession : IDisposable
             {
                 throw new OperationCanceledException(cancellation);
             }
+            catch (OnnxRuntimeException e)
+            {
+                // Inputs were checked above: a graph that loads but cannot run is a broken file.
+                throw new InvalidFileException($"ONNX Runtime could not run the graph: {e.Message}", Path.Combine(Directory, Manifest.ModelFile), inner: e);
+            }
             using var _ = results;
             var logitRows = PositionRows(request.LogitPositions, seq, "logit_positions");
             var hookRows = PositionRows(request.CapturePositions, seq, "capture_positions");
@@ -195,9 +271,7 @@ public sealed class ModelSession : IDisposable
         {
             if (_parts[index] is { } s) return s;
             var file = index < Manifest.Config.NumLayers ? Manifest.LayerFiles![index] : Manifest.HeadFile!;
-            using var options = CreateOptions(_config, null);
-            try { return _parts[index] = new InferenceSession(Path.Combine(Directory, file), options); }
-            catch (OnnxRuntimeException e) { throw new InvalidFileException($"ONNX Runtime could not load the graph: {e.Message}", Path.Combine(Directory, file), inner: e); }
+            return _parts[index] = Load(Path.Combine(Directory, file), _config, null);
         }
     }
 
@@ -238,7 +312,7 @@ public sealed class ModelSession : IDisposable
                 if (inj.ProjMask is { } pm) inputs.Add((h.ProjMask!, ToOrt(pm)));
             }
         }
-        return RunPart(Part(layer), inputs, HookPoint.NameOf(HookKind.ResidPost, layer), cancellation);
+        return RunPart(Part(layer), Path.Combine(Directory, Manifest.LayerFiles![layer]), inputs, HookPoint.NameOf(HookKind.ResidPost, layer), cancellation);
     }
 
     /// <summary>The final norm and unembedding on hidden states [B, S, d]: logits [B, S, V].</summary>
@@ -246,10 +320,10 @@ public sealed class ModelSession : IDisposable
     {
         if (hidden.Rank != 3 || hidden.Shape[2] != Manifest.Config.HiddenSize)
             Throw.Argument($"hidden states must be [B, S, {Manifest.Config.HiddenSize}]", "hidden", string.Join(",", hidden.Shape));
-        return RunPart(Part(Manifest.Config.NumLayers), [(DecoderGraph.HiddenInput, ToOrt(hidden))], "logits", cancellation);
+        return RunPart(Part(Manifest.Config.NumLayers), Path.Combine(Directory, Manifest.HeadFile!), [(DecoderGraph.HiddenInput, ToOrt(hidden))], "logits", cancellation);
     }
 
-    static FloatTensor RunPart(InferenceSession session, List<(string Name, OrtValue Value)> inputs, string output, CancellationToken cancellation)
+    static FloatTensor RunPart(InferenceSession session, string file, List<(string Name, OrtValue Value)> inputs, string output, CancellationToken cancellation)
     {
         cancellation.ThrowIfCancellationRequested();
         try
@@ -259,6 +333,7 @@ public sealed class ModelSession : IDisposable
             IDisposableReadOnlyCollection<OrtValue> results;
             try { results = session.Run(runOptions, inputs.Select(i => i.Name).ToList(), inputs.Select(i => i.Value).ToList(), [output]); }
             catch (OnnxRuntimeException) when (cancellation.IsCancellationRequested) { throw new OperationCanceledException(cancellation); }
+            catch (OnnxRuntimeException e) { throw new InvalidFileException($"ONNX Runtime could not run the graph: {e.Message}", file, inner: e); }
             using var _ = results;
             return FromOrt(results[0]);
         }
