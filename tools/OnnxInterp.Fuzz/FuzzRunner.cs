@@ -76,7 +76,7 @@ public static class FuzzRunner
             seeds.Add(dir);
         }
         // A valid seed must be accepted, or the run measures nothing.
-        foreach (var dir in seeds) target.Read(dir);
+        foreach (var dir in seeds) ReadAndUse(target, dir, out _);
 
         var seedBytes = seeds.Select(FolderBytes).ToArray();
         var work = new Work(workRoot, seeds);
@@ -152,10 +152,8 @@ public static class FuzzRunner
         long allocated = 0;
         var thread = new Thread(() =>
         {
-            long before = GC.GetAllocatedBytesForCurrentThread();
-            try { target.Read(dir); }
+            try { ReadAndUse(target, dir, out allocated); }
             catch (Exception e) { error = e; }
-            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         }, maxStackSize: 16 << 20) { IsBackground = true, Name = "fuzz-read" };
         var clock = Stopwatch.StartNew();
         thread.Start();
@@ -189,6 +187,23 @@ public static class FuzzRunner
 
         if (m.Extra is not null) work.Discard(m.Seed, delete: true);
         else work.Restore(m.Seed, m.File);
+    }
+
+    /// <summary>Runs the read (measuring its managed allocation) and then the use, disposing what the read opened.</summary>
+    static void ReadAndUse(FuzzTarget target, string dir, out long allocated)
+    {
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        object? opened;
+        try { opened = target.Read(dir); }
+        finally { allocated = GC.GetAllocatedBytesForCurrentThread() - before; }
+        try
+        {
+            if (opened is not null) target.Use?.Invoke(opened);
+        }
+        finally
+        {
+            (opened as IDisposable)?.Dispose();
+        }
     }
 
     static void Fail(FuzzReport report, FuzzOptions options, string reason, Mutant m, string dir, string detail)

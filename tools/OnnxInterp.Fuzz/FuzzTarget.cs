@@ -28,8 +28,18 @@ public sealed class FuzzTarget
     /// <summary>Mutants of the written seed folders (index i is <see cref="Seeds"/>[i]).</summary>
     public required Func<IReadOnlyList<string>, Gen<Mutant>> Mutants { get; init; }
 
-    /// <summary>Reads the folder with the reader under test; must dispose what it opens.</summary>
-    public required Action<string> Read { get; init; }
+    /// <summary>
+    /// Reads the folder with the reader under test and returns what it opened (disposed by the runner when it is
+    /// <see cref="IDisposable"/>). Its managed allocation is what the allocation bound applies to.
+    /// </summary>
+    public required Func<string, object?> Read { get; init; }
+
+    /// <summary>
+    /// Uses what <see cref="Read"/> returned (encode a string, run the model, read rows): it must throw nothing but typed
+    /// errors and finish in time, but its allocation is not bounded by the input's size (a normalizer may legitimately
+    /// grow text, a model's activations are as large as its config says).
+    /// </summary>
+    public Action<object>? Use { get; init; }
 
     public override string ToString() => Name;
 }

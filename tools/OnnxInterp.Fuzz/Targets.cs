@@ -12,9 +12,9 @@ public static class Targets
 {
     const string Sample = "Hello wörld! The city of Paris is in France. 12345 <|begin_of_text|> user  [CLS] 😀\tend";
 
-    static void UseTokenizer(string dir)
+    static void UseTokenizer(object tokenizer)
     {
-        var t = HfTokenizer.FromDirectory(dir);
+        var t = (HfTokenizer)tokenizer;
         var ids = t.Encode(Sample);
         t.Decode(ids);
         t.Decode(ids, skipSpecialTokens: true);
@@ -29,7 +29,8 @@ public static class Targets
         Description = "HfTokenizer.FromDirectory, then encode and decode a string",
         Seeds = [new("byte-level", Seeds.ByteLevelTokenizer), new("sentencepiece", Seeds.SentencePieceTokenizer), new("metaspace", Seeds.MetaspaceTokenizer)],
         Mutants = dirs => Join(dirs.Select((d, i) => Mutations.Of(i, d, "tokenizer.json", (4, Mutations.Json), (1, Mutations.Raw))).ToArray()),
-        Read = UseTokenizer,
+        Read = HfTokenizer.FromDirectory,
+        Use = UseTokenizer,
     };
 
     public static readonly FuzzTarget TokenizerConfig = new()
@@ -42,7 +43,8 @@ public static class Targets
             Mutations.Of(0, dirs[0], "generation_config.json", (4, Mutations.Json), (1, Mutations.Raw)),
             Mutations.Of(1, dirs[1], "tokenizer_config.json", (4, Mutations.Json), (1, Mutations.Raw)),
             Mutations.Of(2, dirs[2], "tokenizer_config.json", (4, Mutations.Json), (1, Mutations.Raw))),
-        Read = UseTokenizer,
+        Read = HfTokenizer.FromDirectory,
+        Use = UseTokenizer,
     };
 
     public static readonly FuzzTarget Dataset = new()
@@ -54,9 +56,9 @@ public static class Targets
         Read = dir => StatementDataset.Read(Path.Combine(dir, "cities.csv")),
     };
 
-    static void UseStore(string path)
+    static void UseStore(object store)
     {
-        using var s = ActivationStoreReader.Open(path);
+        var s = (ActivationStoreReader)store;
         foreach (var t in s.Tensors) s.ReadRows(t.Name, 0, (int)Math.Min(s.Rows, 4));
         foreach (var (k, v) in s.Metadata) _ = k.Length + v.Length;
     }
@@ -70,7 +72,8 @@ public static class Targets
             Mutations.Of(0, dirs[0], "store/blocks.0.hook_resid_post.npy", (3, Mutations.Npy), (2, Mutations.Raw)),
             Mutations.Of(0, dirs[0], "store/blocks.1.mlp.hook_post.npy", (3, Mutations.Npy), (2, Mutations.Raw)),
             Mutations.Of(0, dirs[0], "store/metadata.json", (3, Mutations.Json), (1, Mutations.Raw))),
-        Read = dir => UseStore(Path.Combine(dir, "store")),
+        Read = dir => ActivationStoreReader.Open(Path.Combine(dir, "store")),
+        Use = UseStore,
     };
 
     public static readonly FuzzTarget SafetensorsStore = new()
@@ -79,12 +82,13 @@ public static class Targets
         Description = "ActivationStoreReader.Open on a safetensors store, then read every row",
         Seeds = [new("safetensors-f16", Seeds.SafetensorsStore)],
         Mutants = dirs => Mutations.Of(0, dirs[0], "store.safetensors", (3, Mutations.SafetensorsHeader), (2, Mutations.Raw)),
-        Read = dir => UseStore(Path.Combine(dir, "store.safetensors")),
+        Read = dir => ActivationStoreReader.Open(Path.Combine(dir, "store.safetensors")),
+        Use = UseStore,
     };
 
-    static void UseCheckpoint(string dir)
+    static void UseCheckpoint(object checkpoint)
     {
-        using var c = HfCheckpoint.Open(dir);
+        var c = (HfCheckpoint)checkpoint;
         foreach (var name in c.TensorNames.Take(3)) c.ReadFloat32(name);
     }
 
@@ -99,7 +103,8 @@ public static class Targets
             Mutations.Of(1, dirs[1], "config.json", (4, Mutations.Json), (1, Mutations.Raw)),
             Mutations.Of(1, dirs[1], "model.safetensors.index.json", (4, Mutations.Json), (1, Mutations.Raw)),
             Mutations.Of(1, dirs[1], "model-00001-of-00002.safetensors", (3, Mutations.SafetensorsHeader), (2, Mutations.Raw))),
-        Read = UseCheckpoint,
+        Read = HfCheckpoint.Open,
+        Use = UseCheckpoint,
     };
 
     public static readonly FuzzTarget Manifest = new()
@@ -111,9 +116,9 @@ public static class Targets
         Read = dir => ModelManifest.Read(dir),
     };
 
-    static void UseModel(string dir)
+    static void UseModel(object session)
     {
-        using var s = ModelSession.Open(dir, new SessionConfig { Threads = 1 });
+        var s = (ModelSession)session;
         s.Run(new ForwardRequest([[1, 2, 3]]) { Hooks = ["*"], LogitPositions = [-1] });
     }
 
@@ -126,7 +131,8 @@ public static class Targets
             (6, Gen.OneOf(OnnxMutations.Of(0, dirs[0]), OnnxMutations.Of(1, dirs[1]))),
             (2, Mutations.Of(0, dirs[0], ModelManifest.FileName, (1, Mutations.Json))),
             (1, Mutations.Of(0, dirs[0], "model.onnx.data", (1, Truncate)))),
-        Read = UseModel,
+        Read = dir => ModelSession.Open(dir, new SessionConfig { Threads = 1 }),
+        Use = UseModel,
     };
 
     static (string, byte[]) Truncate(byte[] seed, Random rng)

@@ -202,9 +202,14 @@ public sealed class HfTokenizer
         }
         _prefix = [.. prefix];
         _suffix = [.. suffix];
+        foreach (var (id, token) in _prefix.Concat(_suffix))
+            if (!_idToToken.ContainsKey(id))
+                throw new InvalidFileException("The post-processor adds an id that is not in the vocabulary", jsonPath, "post_processor", $"{token} = {id}");
 
         // The BPE model, on Microsoft.ML.Tokenizers.
-        var specialTokens = added.Where(a => !_modelVocab.ContainsKey(a.Content)).ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
+        // Two added tokens may share a content (tokenizer.json and tokenizer_config.json disagree): the later wins, as above.
+        var specialTokens = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var a in added.Where(a => !_modelVocab.ContainsKey(a.Content))) specialTokens[a.Content] = a.Id;
         try
         {
             _bpe = BpeTokenizer.Create(new BpeOptions(_modelVocab)
@@ -249,7 +254,8 @@ public sealed class HfTokenizer
         try
         {
             using var stream = File.OpenRead(modelPath);
-            var special = added.Count == 0 ? null : added.ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
+            Dictionary<string, int>? special = null;
+            foreach (var a in added) (special ??= new(StringComparer.Ordinal))[a.Content] = a.Id;
             _sp = LlamaTokenizer.Create(stream, _spAddBos, _spAddEos, special);
         }
         catch (Exception e) when (e is not OnnxInterpException and not IOException)
