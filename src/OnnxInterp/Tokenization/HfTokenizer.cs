@@ -158,6 +158,7 @@ public sealed class HfTokenizer
         }
         foreach (var a in config.AddedTokens)
             if (!added.Any(x => x.Id == a.Id)) added.Add(a);
+        added = FirstOfEachContent(added);
 
         foreach (var (token, id) in _modelVocab) { _idToToken.TryAdd(id, token); _tokenToId[token] = id; }
         foreach (var a in added)
@@ -207,9 +208,7 @@ public sealed class HfTokenizer
                 throw new InvalidFileException("The post-processor adds an id that is not in the vocabulary", jsonPath, "post_processor", $"{token} = {id}");
 
         // The BPE model, on Microsoft.ML.Tokenizers.
-        // Two added tokens may share a content (tokenizer.json and tokenizer_config.json disagree): the later wins, as above.
-        var specialTokens = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (var a in added.Where(a => !_modelVocab.ContainsKey(a.Content))) specialTokens[a.Content] = a.Id;
+        var specialTokens = added.Where(a => !_modelVocab.ContainsKey(a.Content)).ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
         try
         {
             _bpe = BpeTokenizer.Create(new BpeOptions(_modelVocab)
@@ -248,14 +247,14 @@ public sealed class HfTokenizer
         }
         foreach (var a in config.AddedTokens)
             if (!added.Any(x => x.Id == a.Id)) added.Add(a);
+        added = FirstOfEachContent(added);
 
         _spAddBos = config.AddBosSet ? config.AddBos : true;
         _spAddEos = config.AddEosSet && config.AddEos;
         try
         {
             using var stream = File.OpenRead(modelPath);
-            Dictionary<string, int>? special = null;
-            foreach (var a in added) (special ??= new(StringComparer.Ordinal))[a.Content] = a.Id;
+            var special = added.Count == 0 ? null : added.ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
             _sp = LlamaTokenizer.Create(stream, _spAddBos, _spAddEos, special);
         }
         catch (Exception e) when (e is not OnnxInterpException and not IOException)
@@ -284,6 +283,16 @@ public sealed class HfTokenizer
         (BosTokenId, EosTokenIds, PadTokenId) = SpecialIds(config, generationPath);
         BosTokenId ??= _sp.BeginningOfSentenceId;
         if (EosTokenIds.Count == 0) EosTokenIds = [_sp.EndOfSentenceId];
+    }
+
+    /// <summary>
+    /// An added token listed twice with different ids (tokenizer.json against tokenizer_config.json, or twice in one
+    /// file) keeps its first id, as transformers does: it adds a config token only when its content is not known yet.
+    /// </summary>
+    static List<Added> FirstOfEachContent(List<Added> added)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        return added.Where(a => seen.Add(a.Content)).ToList();
     }
 
     int TokenToIdOrThrow(string token, ConfigInfo config, string field) =>
