@@ -18,6 +18,8 @@ options:
   --work DIR            scratch folder (default: a folder under the system temp folder, removed at the end)
 """;
 
+if (args.Length > 0 && args[0] == CaptureChild.Verb) return CaptureChild.Run(args[1..]);
+
 var opts = new Dictionary<string, string?>(StringComparer.Ordinal);
 for (int i = 0; i < args.Length; i++)
 {
