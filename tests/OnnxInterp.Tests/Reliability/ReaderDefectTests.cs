@@ -77,6 +77,32 @@ public class ReaderDefectTests
         Assert.That((e.Field, e.Value), Is.EqualTo(("post_processor", "<|begin_of_text|> = 99999")));
     }
 
+    [TestCase("pre_tokenizer")]
+    [TestCase("normalizer")]
+    public void Tokenizer_CatastrophicRegex_TimesOutAsInvalidFile(string where)
+    {
+        using var tmp = new TempDir();
+        var evil = new JsonObject { ["Regex"] = "(a+)+$" };
+        var dir = Tokenizer(tmp, o =>
+        {
+            if (where == "pre_tokenizer") o["pre_tokenizer"]!["pretokenizers"]![0]!["pattern"] = evil;
+            else o["normalizer"] = new JsonObject { ["type"] = "Replace", ["pattern"] = evil, ["content"] = "b" };
+        });
+        var saved = CodePointRegex.UntrustedTimeout;
+        CodePointRegex.UntrustedTimeout = TimeSpan.FromMilliseconds(200);
+        try
+        {
+            var tok = HfTokenizer.FromDirectory(dir);   // regexes take the timeout when built
+            // Was a RegexMatchTimeoutException after 10 s (pre-tokenizer) or a hang (the normalizer had no timeout).
+            var e = Assert.Throws<InvalidFileException>(() => tok.Encode(new string('a', 40) + "!"))!;
+            Assert.That((e.Field, e.Value), Is.EqualTo(($"{(where == "pre_tokenizer" ? "pre_tokenizer.pretokenizers[0]" : "normalizer")}.pattern.Regex", "(a+)+$")));
+        }
+        finally
+        {
+            CodePointRegex.UntrustedTimeout = saved;
+        }
+    }
+
     [Test]
     public void StoreMetadata_NullValue_InvalidFile()
     {
