@@ -7,7 +7,7 @@ namespace OnnxInterp.Tests.Reliability;
 /// The bounded fuzz pass of every untrusted-file reader (tools/OnnxInterp.Fuzz runs the long one): structure-aware and
 /// raw mutants of valid seeds may be accepted or refused with an <see cref="OnnxInterpException"/>, nothing else, each
 /// within 20 s and, for the read itself, within 32 × its input's bytes + 32 MiB of managed allocation.
-/// About 30 s in all on an idle 2-core machine.
+/// About 30 s in all at the rates measured on a lightly loaded 2-core machine (5 min with a load average of 30).
 /// </summary>
 public class FuzzTests
 {
