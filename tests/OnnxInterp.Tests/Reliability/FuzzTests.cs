@@ -7,14 +7,14 @@ namespace OnnxInterp.Tests.Reliability;
 /// The bounded fuzz pass of every untrusted-file reader (tools/OnnxInterp.Fuzz runs the long one): structure-aware and
 /// raw mutants of valid seeds may be accepted or refused with an <see cref="OnnxInterpException"/>, nothing else, each
 /// within 20 s and, for the read itself, within 32 × its input's bytes + 32 MiB of managed allocation.
-/// About 30 s in all at the rates measured on a lightly loaded 2-core machine (5 min with a load average of 30).
+/// 5,100 inputs: 14 s measured on the 2-core machine, but several minutes when other jobs kept it saturated.
 /// </summary>
 public class FuzzTests
 {
     static readonly (string Target, int Iterations)[] Budget =
     [
-        ("tokenizer.json", 1200), ("tokenizer_config.json", 600), ("dataset.csv", 1200), ("activations.npy", 1500),
-        ("activations.safetensors", 1500), ("checkpoint", 1000), ("manifest.json", 400), ("model.onnx", 150),
+        ("tokenizer.json", 800), ("tokenizer_config.json", 400), ("dataset.csv", 800), ("activations.npy", 1000),
+        ("activations.safetensors", 1000), ("checkpoint", 700), ("manifest.json", 300), ("model.onnx", 100),
     ];
 
     static IEnumerable<TestCaseData> Cases() => Budget.Select(b => new TestCaseData(b.Target, b.Iterations).SetArgDisplayNames(b.Target));
