@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Make a tiny random checkpoint, export it to ONNX with hook I/O, inspect it and capture the residual stream.
-# (Until the demo on the embedded model family lands, this is the README's first command.)
+# (The README starts with the demo on the embedded family; this is the smallest tour of export, inspect and capture.)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-out/quickstart}
