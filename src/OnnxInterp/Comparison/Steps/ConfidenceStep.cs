@@ -58,10 +58,11 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
 
     public override StepOutput Run(StepContext context, ConfidenceStepOptions options, StepPart part)
     {
-        var tokenizer = context.Tokenizer; // checks first that the models can be compared
+        // Weights only: no session opens (the analysis checks the weights' shapes); else the tokenizer checks the models first.
         ConfidenceData? data = null;
         if (part.Dataset is { } spec)
         {
+            var tokenizer = context.Tokenizer;
             var (dataset, fewShot) = Statements(context, spec);
             data = new ConfidenceData(dataset, fewShot, tokenizer);
         }
