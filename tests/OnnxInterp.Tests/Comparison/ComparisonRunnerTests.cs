@@ -338,6 +338,17 @@ public partial class ComparisonRunnerTests
     }
 
     [Test]
+    public void Run_RefusalLayerBeyondTheModels_NamesTheOptionAndKeepsNoEntry()
+    {
+        var outDir = _tmp.Sub("deep-layer");
+        var config = TinyConfig.Set("refusal.layer=-3") with { Analyses = ["refusal"] };
+        var e = Assert.Throws<InvalidArgumentException>(() => ComparisonRunner.Run(Request(outDir, config)));
+        Assert.That((e!.Field, e.Value), Is.EqualTo(("refusal.layer", "-3")));
+        Assert.That(e.Message, Does.Contain("2 layers"));
+        Assert.That(Directory.GetFileSystemEntries(Path.Combine(outDir, ".journal")), Is.Empty);
+    }
+
+    [Test]
     public void Run_IntoAFolderOfOtherFiles_RefusesWithoutWriting()
     {
         var dir = _tmp.Sub("not-a-report");
