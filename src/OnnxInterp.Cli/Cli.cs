@@ -50,6 +50,8 @@ public static class Cli
         root.Subcommands.Add(CompareCommand.Create(ctx));
         root.Subcommands.Add(DemoCommand.Create(ctx));
         root.Subcommands.Add(AuditCommand.Create(ctx));
+        root.Subcommands.Add(HookCommand.Create(ctx));
+        root.Subcommands.Add(TruthCommand.Create(ctx));
         return root;
     }
 

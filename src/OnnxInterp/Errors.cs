@@ -54,3 +54,13 @@ public sealed class InvalidArgumentException(string message, string? field = nul
 /// <summary>Two models cannot be compared: they differ in tokenizer, vocabulary or shape.</summary>
 public sealed class IncompatibleModelsException(string message, string? file = null, string? field = null, string? value = null)
     : OnnxInterpException(message, file, field, value);
+
+/// <summary>
+/// An existing ONNX graph has a node where `onnxinterp hook` expected another pattern (the residual stream, an MLP
+/// projection, an attention op); <see cref="Node"/> names it.
+/// </summary>
+public sealed class UnmappedGraphException(string message, string? file, string node)
+    : OnnxInterpException(message, file, "node", node)
+{
+    public string Node { get; } = node;
+}

@@ -11,6 +11,7 @@ verbs:
   export-memory   peak memory of exporting a ~1B-parameter checkpoint, in a child process
   generate        prompt-pass and generation throughput of ModelSession: one at a time vs batched, KV cache vs none
   capture-memory  peak memory of ActivationCapture.ToStore over 1k and 10k prompts, each in a child process
+  deploy          int4 vs fp32 and fused vs plain graphs on CPU: prompt and decode speed, peak memory (child processes)
 
 model options (every verb; defaults differ, see README.md):
   --hidden N --layers N --heads N --kv-heads N --head-dim N --mlp N --vocab N --tied | --untied
@@ -32,6 +33,10 @@ generate (model: hidden 1024, 8 layers, as forward):
   --naive-tokens N (16)   KV cache (e) vs recomputing the sequence (f), 1 prompt
   --rounds N (5) --warmup N (1) --threads N (0: ORT default)
   quick (~15 s): --layers 2 --prompts 8 --gen-prompts 4 --gen-tokens 8 --naive-tokens 4 --rounds 2 --warmup 0
+deploy (model: as forward): int4 vs fp32 and fused vs plain ops on CPU, without hook I/O, plus int4 fused after `hook`
+  --batch N (1) --seq N (128) prompt pass; --past N (128) decode step of one token on a KV cache of that length
+  --rounds N (7) --warmup N (2) --threads N (0) --no-memory (skip the child-process peak RSS) --poll-ms N (20)
+  quick (~30 s): --hidden 256 --heads 4 --kv-heads 2 --mlp 704 --vocab 4096 --layers 2 --rounds 3 --warmup 1
 capture-memory (model: hidden 256, 4 layers, 8/4 heads x 32, MLP 688, vocab 4096):
   --counts N[,N...] (1000,10000) --min-len N (16) --max-len N (32) --batch N (32) --poll-ms N (20) --child-env K=V[,K=V]
   quick (~10 s): --counts 100,1000
@@ -43,9 +48,10 @@ try
     var env = new Microsoft.ML.OnnxRuntime.EnvironmentCreationOptions { logLevel = Microsoft.ML.OnnxRuntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
     Microsoft.ML.OnnxRuntime.OrtEnv.CreateInstanceWithOptions(ref env);
     if (args.Length > 0 && args[0].StartsWith("__", StringComparison.Ordinal))
-        return CaptureMemoryBench.IsChildVerb(args[0]) ? CaptureMemoryBench.Child(args[0], args[1..]) : ExportMemoryBench.Child(args[0], args[1..]);
+        return args[0] == DeployBench.ChildVerb ? DeployBench.Child(args[1..])
+            : CaptureMemoryBench.IsChildVerb(args[0]) ? CaptureMemoryBench.Child(args[0], args[1..]) : ExportMemoryBench.Child(args[0], args[1..]);
 
-    var a = new Args(args, new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "help" });
+    var a = new Args(args, new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "help" });
     if (a.Flag("help")) { Console.WriteLine(Usage); return 0; }
     string verb = a.Positional.Count > 0 ? a.Positional[0] : "forward";
     if (a.Positional.Count > 1) throw new UsageException("unexpected argument: " + a.Positional[1]);
@@ -122,6 +128,16 @@ try
                     Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep);
                 a.CheckAllUsed();
                 summary = TraceBench.Run(o);
+                break;
+            }
+        case "deploy":
+            {
+                var o = new DeployBench.Options(Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
+                    Math.Max(1, a.Int("batch", 1)), Math.Max(1, a.Int("seq", 128)), Math.Max(1, a.Int("past", 128)),
+                    Math.Max(1, a.Int("rounds", 7)), a.Int("warmup", 2), seed, a.Int("threads", 0), !a.Flag("no-memory"),
+                    Math.Max(1, a.Int("poll-ms", 20)), tmp, keep);
+                a.CheckAllUsed();
+                summary = DeployBench.Run(o);
                 break;
             }
         case "capture-memory":

@@ -42,6 +42,7 @@ static class ManifestPrinter
         w.WriteLine($"  embeddings  {(c.TieWordEmbeddings ? "tied" : "untied")}{(c.QkvBias ? ", q/k/v biases" : "")}{(c.SlidingWindow is { } sw ? $", sliding window {sw}" : "")}");
         w.WriteLine($"  parameters  {c.ParameterCount:N0}");
         w.WriteLine($"  files       {m.ModelFile}, {m.DataFile} (opset {m.Opset})");
+        w.WriteLine($"  weights     {(m.Quantization is { } q ? $"{q} MatMulNBits" : "float")}{(m.Fused ? ", fused contrib ops" : "")}{(m.HookedFrom is { } h ? $"; hooked from {h}" : "")}");
         w.WriteLine($"  hook points {m.Hooks.Count} (outputs: {(m.HookOutputs ? "yes" : "no")}, injection inputs: {(m.InjectionInputs ? "yes" : "no")})");
         foreach (var layer in m.Hooks.GroupBy(h => h.Layer))
             w.WriteLine($"    layer {layer.Key,3}: {string.Join("  ", layer.Select(h => $"{h.Name} [{h.Dim}]"))}");

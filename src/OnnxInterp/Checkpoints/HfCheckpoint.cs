@@ -75,7 +75,8 @@ public sealed class HfCheckpoint : IDisposable
         if (File.Exists(indexPath))
         {
             using var doc = ParseJson(indexPath);
-            if (!doc.RootElement.TryGetProperty("weight_map", out var map) || map.ValueKind != JsonValueKind.Object)
+            JsonElement map = default;
+            if (doc.RootElement.ValueKind != JsonValueKind.Object || !doc.RootElement.TryGetProperty("weight_map", out map) || map.ValueKind != JsonValueKind.Object)
                 Throw.InvalidFile("index has no weight_map object", indexPath, "weight_map");
             var shards = new SortedSet<string>(StringComparer.Ordinal);
             foreach (var p in map.EnumerateObject())

@@ -7,6 +7,12 @@ namespace OnnxInterp.Checkpoints;
 /// <summary>Parses and validates a Hugging Face config.json into a <see cref="ModelConfig"/>.</summary>
 public static class ModelConfigReader
 {
+    /// <summary>
+    /// Upper bound on num_hidden_layers, far above any published decoder (Llama 3.1 405B has 126): per-layer tables are
+    /// sized by it before any tensor is checked, so a lying config must not reach them.
+    /// </summary>
+    public const int MaxLayers = 1024;
+
     static readonly Dictionary<string, ModelFamily> Architectures = new(StringComparer.Ordinal)
     {
         ["LlamaForCausalLM"] = ModelFamily.Llama,
@@ -55,6 +61,7 @@ public static class ModelConfigReader
             int headDim = headDimField ?? hidden / heads;
             if (headDim <= 0 || headDim % 2 != 0) Throw.InvalidFile("head_dim must be a positive even number", file, "head_dim", headDim);
             int layers = r.PositiveInt("num_hidden_layers");
+            if (layers > MaxLayers) Throw.InvalidFile($"num_hidden_layers above {MaxLayers}", file, "num_hidden_layers", layers);
             int inter = r.PositiveInt("intermediate_size");
             int vocab = r.PositiveInt("vocab_size");
             double eps = r.OptionalDouble("rms_norm_eps") ?? 1e-6;

@@ -12,18 +12,31 @@ enum WeightLayout
     TransposedConcat,
 }
 
+/// <summary>The initializers of one MatMulNBits weight: packed B, scales and (asymmetric only) zero points.</summary>
+sealed record QuantizedWeightNames(string Packed, string Scales, string? ZeroPoints);
+
 /// <summary>Receives each weight as the graph asks for it; writes its bytes and registers the initializer.</summary>
 interface IWeightSink
 {
     /// <summary>Registers an initializer named <paramref name="name"/> built from <paramref name="sources"/> and returns the name.</summary>
     string Weight(string name, WeightLayout layout, params string[] sources);
+
+    /// <summary>
+    /// Registers the MatMulNBits initializers of <paramref name="sources"/> ([out, in] each) concatenated along out:
+    /// <c>{name}_Q{bits}</c>, <c>{name}_scales</c> and, for asymmetric quantization, <c>{name}_zero_points</c> (the
+    /// model builder's names).
+    /// </summary>
+    QuantizedWeightNames Quantized(string name, WeightQuantization q, params string[] sources);
+
+    /// <summary>Registers an initializer computed by the exporter (the rotary cos/sin caches).</summary>
+    string Computed(string name, float[] values, long[] dims);
 }
 
 /// <summary>
 /// Emits the Llama-family decoder (Llama, Mistral, Qwen2) as plain ONNX ops with a KV cache, hook outputs and
 /// injection inputs. Semantics follow transformers' eager implementation; see the tests' reference forward pass.
 /// </summary>
-sealed class DecoderGraph
+sealed partial class DecoderGraph
 {
     readonly GraphBuilder _g;
     readonly ModelConfig _c;
@@ -77,16 +90,28 @@ sealed class DecoderGraph
         _seq = g.Op("Gather", [inputShape, g.ConstScalarInt64(1)], null, null, ("axis", 0L));
         if (layers)
         {
-            BuildRotary();
+            if (_o.Fused) BuildRotaryCaches();
+            else BuildRotary();
             BuildMasks();
+            if (_o.Fused) BuildAttentionLengths();
         }
 
         string? embed = fromTokens || (withHead && _c.TieWordEmbeddings) ? _w.Weight(WeightNames.Embed, WeightLayout.AsIs, WeightNames.Embed) : null;
         string h = fromTokens ? g.Op("Gather", [embed!, "input_ids"], null, null, ("axis", 0L)) : HiddenInput;
-        for (int l = first; l <= last; l++) h = Layer(l, h);
+        string? normed = null;
+        if (_o.Fused) (h, normed) = FusedLayers(first, last, h, withHead);
+        else for (int l = first; l <= last; l++) h = Layer(l, h);
         if (!withHead) return;
 
-        string normed = RmsNorm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm));
+        normed ??= Norm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm));
+        g.Output("logits", OnnxType.Float, "batch_size", "sequence_length", _c.VocabSize);
+        if (_o.Quantization is { Head: true } q)
+        {
+            // MatMulNBits reads B as [N, K] = [vocab, hidden], the head as stored (a tied head quantizes a copy of the embedding).
+            MatMulNBits(normed, _w.Quantized(WeightNames.LmHead, q, _c.TieWordEmbeddings ? WeightNames.Embed : WeightNames.LmHead),
+                q, _c.HiddenSize, _c.VocabSize, "logits");
+            return;
+        }
         string headName = _c.TieWordEmbeddings ? embed! : _w.Weight(WeightNames.LmHead, WeightLayout.AsIs, WeightNames.LmHead);
         // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
         var flat = g.Op("Reshape", [normed, g.ConstInt64(-1, _c.HiddenSize)]);
@@ -101,7 +126,6 @@ sealed class DecoderGraph
             var l3 = g.Op("Reshape", [logits2d, outShape]);
             g.Op("Cast", [l3], "logits", null, ("to", (long)OnnxType.Float));
         }
-        g.Output("logits", OnnxType.Float, "batch_size", "sequence_length", _c.VocabSize);
     }
 
     public static string PastKey(int l) => $"past_key_values.{l}.key";
@@ -126,7 +150,7 @@ sealed class DecoderGraph
         _sin = CastTo(sin);
     }
 
-    /// <summary>Additive masks [B, 1, 1, S, T]: 0 where query i may see key j, the lowest float elsewhere.</summary>
+    /// <summary>Additive masks [B, 1, 1, S, T] ([B, 1, S, T] when fused): 0 where query i may see key j, the lowest float elsewhere.</summary>
     void BuildMasks()
     {
         var g = _g;
@@ -153,7 +177,8 @@ sealed class DecoderGraph
     {
         var g = _g;
         var m = g.Op("Where", [allowed, g.ConstFloat(0f, OnnxType.Float), g.ConstFloat(float.MinValue, OnnxType.Float)]);
-        return g.Op("Unsqueeze", [m, g.ConstInt64(1, 2)]);  // [B, 1, 1, S, T]
+        // [B, 1, 1, S, T] for the grouped MatMul of the plain graph; [B, 1, S, T] as GroupQueryAttention's attention_bias.
+        return _o.Fused ? g.Op("Unsqueeze", [m, g.ConstInt64(1)]) : g.Op("Unsqueeze", [m, g.ConstInt64(1, 2)]);
     }
 
     string CastTo(string x) => _t == OnnxType.Float ? x : _g.Op("Cast", [x], null, null, ("to", (long)_t));
@@ -172,10 +197,24 @@ sealed class DecoderGraph
         return g.Op("Mul", [n, weight]);
     }
 
-    string Linear(string x, string weight, string? bias)
+    /// <summary>
+    /// x · Wᵀ (+ b), W the rows of <paramref name="sources"/> ([out, in] each) stacked: a MatMul over the transposed weight,
+    /// or MatMulNBits over the block-quantized weight.
+    /// </summary>
+    string Linear(string x, string name, string[] sources, int inDim, int outDim, string? bias)
     {
-        var y = _g.Op("MatMul", [x, weight]);
+        var y = _o.Quantization is { } q
+            ? MatMulNBits(x, _w.Quantized(name, q, sources), q, inDim, outDim)
+            : _g.Op("MatMul", [x, _w.Weight(name, WeightLayout.TransposedConcat, sources)]);
         return bias is null ? y : _g.Op("Add", [y, bias]);
+    }
+
+    string MatMulNBits(string x, QuantizedWeightNames w, WeightQuantization q, int k, int n, string? output = null)
+    {
+        string[] inputs = w.ZeroPoints is null ? [x, w.Packed, w.Scales] : [x, w.Packed, w.Scales, w.ZeroPoints];
+        var attributes = new List<(string, object)> { ("K", (long)k), ("N", (long)n), ("bits", (long)q.Bits), ("block_size", (long)q.BlockSize) };
+        if (q.AccuracyLevel != 0) attributes.Add(("accuracy_level", (long)q.AccuracyLevel));
+        return _g.Op("MatMulNBits", inputs, output, GraphBuilder.MicrosoftDomain, [.. attributes]);
     }
 
     string W(int l, string suffix) => WeightNames.Layer(l, suffix);
@@ -188,13 +227,12 @@ sealed class DecoderGraph
         // Attention: fused QKV projection, rotary, grouped-query attention over past + current keys.
         int q = _c.NumHeads * _c.HeadDim, kv = _c.NumKvHeads * _c.HeadDim;
         var n1 = RmsNorm(h, _w.Weight(W(l, "input_layernorm.weight"), WeightLayout.AsIs, W(l, "input_layernorm.weight")));
-        var wqkv = _w.Weight(W(l, "self_attn.qkv_proj.weight"), WeightLayout.TransposedConcat,
-            W(l, "self_attn.q_proj.weight"), W(l, "self_attn.k_proj.weight"), W(l, "self_attn.v_proj.weight"));
         string? bqkv = _c.QkvBias
             ? _w.Weight(W(l, "self_attn.qkv_proj.bias"), WeightLayout.AsIs,
                 W(l, "self_attn.q_proj.bias"), W(l, "self_attn.k_proj.bias"), W(l, "self_attn.v_proj.bias"))
             : null;
-        var qkv = Linear(n1, wqkv, bqkv);
+        var qkv = Linear(n1, W(l, "self_attn.qkv_proj.weight"),
+            [W(l, "self_attn.q_proj.weight"), W(l, "self_attn.k_proj.weight"), W(l, "self_attn.v_proj.weight")], _c.HiddenSize, q + 2 * kv, bqkv);
         var parts = g.Ops("Split", [qkv, g.ConstInt64(q, kv, kv)], [g.Fresh("q"), g.Fresh("k"), g.Fresh("v")], null, ("axis", -1L));
         var qh = g.Op("Transpose", [g.Op("Reshape", [parts[0], g.ConstInt64(0, 0, _c.NumHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
         var kh = g.Op("Transpose", [g.Op("Reshape", [parts[1], g.ConstInt64(0, 0, _c.NumKvHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
@@ -216,23 +254,25 @@ sealed class DecoderGraph
         var ctx = g.Op("MatMul", [probs, g.Op("Unsqueeze", [values, g.ConstInt64(2)])]);  // [B, kvH, G, S, hd]
         var ctx4 = g.Op("Reshape", [ctx, g.ConstInt64(0, _c.NumHeads, -1, _c.HeadDim)]);
         var ctxFlat = g.Op("Reshape", [g.Op("Transpose", [ctx4], null, null, ("perm", new long[] { 0, 2, 1, 3 })), g.ConstInt64(0, 0, q)]);
-        var wo = _w.Weight(W(l, "self_attn.o_proj.weight"), WeightLayout.TransposedConcat, W(l, "self_attn.o_proj.weight"));
         string? bo = _c.OProjBias ? _w.Weight(W(l, "self_attn.o_proj.bias"), WeightLayout.AsIs, W(l, "self_attn.o_proj.bias")) : null;
-        var attn = Linear(ctxFlat, wo, bo);
+        var attn = Linear(ctxFlat, W(l, "self_attn.o_proj.weight"), [W(l, "self_attn.o_proj.weight")], q, _c.HiddenSize, bo);
         var mid = Hook(HookKind.ResidMid, l, g.Op("Add", [h, attn]), _c.HiddenSize);
 
-        // MLP: down(silu(gate(x)) * up(x)), gate and up fused into one product.
         var n2 = RmsNorm(mid, _w.Weight(W(l, "post_attention_layernorm.weight"), WeightLayout.AsIs, W(l, "post_attention_layernorm.weight")));
-        var wgu = _w.Weight(W(l, "mlp.gate_up_proj.weight"), WeightLayout.TransposedConcat, W(l, "mlp.gate_proj.weight"), W(l, "mlp.up_proj.weight"));
+        return Hook(HookKind.ResidPost, l, g.Op("Add", [mid, Mlp(l, n2)]), _c.HiddenSize);
+    }
+
+    /// <summary>down(silu(gate(x)) * up(x)), gate and up fused into one product, with the MLP hook on the activation.</summary>
+    string Mlp(int l, string x)
+    {
+        var g = _g;
         string? bgu = _c.MlpBias ? _w.Weight(W(l, "mlp.gate_up_proj.bias"), WeightLayout.AsIs, W(l, "mlp.gate_proj.bias"), W(l, "mlp.up_proj.bias")) : null;
-        var gu = Linear(n2, wgu, bgu);
+        var gu = Linear(x, W(l, "mlp.gate_up_proj.weight"), [W(l, "mlp.gate_proj.weight"), W(l, "mlp.up_proj.weight")], _c.HiddenSize, 2 * _c.IntermediateSize, bgu);
         var gate_up = g.Ops("Split", [gu, g.ConstInt64(_c.IntermediateSize, _c.IntermediateSize)], [g.Fresh("gate"), g.Fresh("up")], null, ("axis", -1L));
         var act = g.Op("Mul", [g.Op("Mul", [gate_up[0], g.Op("Sigmoid", [gate_up[0]])]), gate_up[1]]);
         act = Hook(HookKind.MlpPost, l, act, _c.IntermediateSize);
-        var wd = _w.Weight(W(l, "mlp.down_proj.weight"), WeightLayout.TransposedConcat, W(l, "mlp.down_proj.weight"));
         string? bd = _c.MlpBias ? _w.Weight(W(l, "mlp.down_proj.bias"), WeightLayout.AsIs, W(l, "mlp.down_proj.bias")) : null;
-        var mlp = Linear(act, wd, bd);
-        return Hook(HookKind.ResidPost, l, g.Op("Add", [mid, mlp]), _c.HiddenSize);
+        return Linear(act, W(l, "mlp.down_proj.weight"), [W(l, "mlp.down_proj.weight")], _c.IntermediateSize, _c.HiddenSize, bd);
     }
 
     /// <summary>x·cos + rotate_half(x)·sin, with rotate_half(x) = [−x₂, x₁] over the two halves of the head.</summary>
@@ -245,37 +285,10 @@ sealed class DecoderGraph
         return g.Op("Add", [g.Op("Mul", [x, _cos]), g.Op("Mul", [rot, _sin])]);
     }
 
-    /// <summary>
-    /// Inserts the injection sub-graph (when enabled) and exposes the result as an output (when enabled). The last
-    /// injection op writes the hook's output name directly, so capture costs no copy. Residual hooks get the
-    /// projection inputs; the MLP hook (the widest tensor) only scale and shift, which is all neuron ablation needs.
-    /// </summary>
     string Hook(HookKind kind, int layer, string h, int dim)
     {
-        var g = _g;
         var hook = HookPoint.Create(kind, layer, dim);
         _hooks.Add(hook);
-        string? output = _o.HookOutputs ? hook.Output : null;
-        if (output is not null) g.Output(hook.Output, _t, "batch_size", "sequence_length", dim);
-        if (!_o.InjectionInputs)
-            return output is null ? h : g.Op("Identity", [h], output);
-
-        // Defaults are initializers that share the input's name: omitted inputs cost one broadcast op each.
-        string x = h;
-        if (hook.HasProjection)
-        {
-            g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ProjInput);
-            g.Input(hook.ProjInput, _t, null, null, dim);
-            g.ConstFloats([1f], _t, [1, 1, 1], hook.ProjMaskInput);
-            g.Input(hook.ProjMaskInput, _t, null, null, 1);
-            var pT = g.Op("Transpose", [hook.ProjInput], null, null, ("perm", new long[] { 0, 2, 1 }));
-            var coeff = g.Op("Mul", [g.Op("MatMul", [h, pT]), hook.ProjMaskInput]);
-            x = g.Op("Sub", [h, g.Op("MatMul", [coeff, hook.ProjInput])]);
-        }
-        g.ConstFloats([1f], _t, [1, 1, 1], hook.ScaleInput);
-        g.Input(hook.ScaleInput, _t, null, null, null);
-        g.ConstFloats(new float[dim], _t, [1, 1, dim], hook.ShiftInput);
-        g.Input(hook.ShiftInput, _t, null, null, dim);
-        return g.Op("Add", [g.Op("Mul", [x, hook.ScaleInput]), hook.ShiftInput], output);
+        return HookEmitter.Emit(_g, hook, h, _t, _o.HookOutputs, _o.InjectionInputs);
     }
 }

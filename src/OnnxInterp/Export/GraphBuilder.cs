@@ -7,6 +7,8 @@ namespace OnnxInterp.Export;
 enum OnnxType
 {
     Float = 1,
+    UInt8 = 2,
+    Int32 = 6,
     Int64 = 7,
     Bool = 9,
     Float16 = 10,
@@ -18,17 +20,38 @@ enum OnnxType
 /// </summary>
 sealed class GraphBuilder
 {
-    readonly GraphProto _graph = new() { Name = "main" };
+    readonly GraphProto _graph;
     readonly HashSet<string> _names = new(StringComparer.Ordinal);
+    readonly string _prefix = "";
     int _counter;
 
+    public GraphBuilder() => _graph = new GraphProto { Name = "main" };
+
+    /// <summary>Appends to an existing graph; new value and node names start with <paramref name="prefix"/> and never collide.</summary>
+    public GraphBuilder(GraphProto existing, string prefix)
+    {
+        _graph = existing;
+        _prefix = prefix;
+        foreach (var n in existing.Node)
+        {
+            _names.Add(n.Name);
+            foreach (var o in n.Output) _names.Add(o);
+        }
+        foreach (var i in existing.Input) _names.Add(i.Name);
+        foreach (var i in existing.Initializer) _names.Add(i.Name);
+    }
+
     public GraphProto Graph => _graph;
+
+    /// <summary>ONNX Runtime's contrib-op domain (MatMulNBits, GroupQueryAttention, RotaryEmbedding, SkipSimplifiedLayerNormalization).</summary>
+    public const string MicrosoftDomain = "com.microsoft";
 
     /// <summary>A fresh value name with a readable stem.</summary>
     public string Fresh(string stem)
     {
-        string name = $"{stem}_{_counter++}";
-        _names.Add(name);
+        string name;
+        do name = $"{_prefix}{stem}_{_counter++}";
+        while (!_names.Add(name));
         return name;
     }
 
@@ -39,7 +62,7 @@ sealed class GraphBuilder
     /// <summary>Adds a node with several outputs.</summary>
     public string[] Ops(string opType, string[] inputs, string[] outputs, string? domain = null, params (string Name, object Value)[] attributes)
     {
-        var node = new NodeProto { OpType = opType, Name = $"{opType}_{_counter++}" };
+        var node = new NodeProto { OpType = opType, Name = _prefix.Length == 0 ? $"{opType}_{_counter++}" : Fresh(opType) };
         if (domain is not null) node.Domain = domain;
         node.Input.AddRange(inputs);
         node.Output.AddRange(outputs);
@@ -148,6 +171,8 @@ sealed class GraphBuilder
             Graph = _graph,
         };
         model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        if (_graph.Node.Any(n => n.Domain == MicrosoftDomain))
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = MicrosoftDomain, Version = 1 });
         foreach (var (k, v) in metadata) model.MetadataProps.Add(new StringStringEntryProto { Key = k, Value = v });
         return model;
     }

@@ -42,6 +42,7 @@ public static class ModelExporter
 
     public static ExportResult Export(HfCheckpoint ckpt, string outputDir, ExportOptions options)
     {
+        options.Validate();
         if (string.IsNullOrWhiteSpace(outputDir)) Throw.Argument("output folder must be given", "out", outputDir);
         if (Path.GetFullPath(outputDir).TrimEnd('/') == Path.GetFullPath(ckpt.Directory).TrimEnd('/'))
             Throw.Argument("output folder must differ from the checkpoint folder", "out", outputDir);
@@ -82,6 +83,8 @@ public static class ModelExporter
                 Opset = Opset,
                 HookOutputs = options.HookOutputs,
                 InjectionInputs = options.InjectionInputs,
+                Quantization = options.Quantization,
+                Fused = options.Fused,
                 Hooks = graph.Hooks.Select(h => new ManifestHook(h.Name, h.Kind, h.Layer, h.Dim,
                     options.HookOutputs ? h.Output : null,
                     options.InjectionInputs ? new ManifestInjection(h.ScaleInput, h.ShiftInput,

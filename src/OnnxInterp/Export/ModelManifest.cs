@@ -35,6 +35,15 @@ public sealed record ModelManifest
     public required IReadOnlyList<string> Inputs { get; init; }
     public required IReadOnlyList<string> Outputs { get; init; }
 
+    /// <summary>How the linear layers' weights are quantized (MatMulNBits); null for float weights.</summary>
+    public WeightQuantization? Quantization { get; init; }
+
+    /// <summary>The graph uses ONNX Runtime's fused contrib ops (GroupQueryAttention, RotaryEmbedding, (Skip)SimplifiedLayerNormalization).</summary>
+    public bool Fused { get; init; }
+
+    /// <summary>For folders written by `onnxinterp hook`: the source graph, the pattern its stream matched and where the config came from.</summary>
+    public string? HookedFrom { get; init; }
+
     /// <summary>Per-layer graphs (layer_{l}.onnx), when exported; they share <see cref="DataFile"/>.</summary>
     public IReadOnlyList<string>? LayerFiles { get; init; }
 
@@ -63,18 +72,52 @@ public sealed record ModelManifest
         catch (JsonException e) { throw new InvalidFileException($"manifest is not valid: {e.Message}", path, e.Path, inner: e); }
         if (m is null) Throw.InvalidFile("manifest is empty", path);
         if (m.Format != CurrentFormat) Throw.Unsupported($"manifest format not supported (expected {CurrentFormat})", path, "format", m.Format);
-        foreach (var file in new[] { m.ModelFile, m.DataFile }.Concat(m.LayerFiles ?? []).Concat(m.HeadFile is null ? [] : [m.HeadFile]))
+        // JSON null passes the deserializer for required members: every reference the session uses is checked here.
+        if (m.Config is null) Throw.InvalidFile("manifest has no config", path, "config");
+        if (m.Hooks is null || m.Hooks.Any(h => h is null || h.Name is null)) Throw.InvalidFile("hooks must be a list of hook objects with names", path, "hooks");
+        if (m.Inputs is null || m.Inputs.Any(i => i is null)) Throw.InvalidFile("inputs must be a list of names", path, "inputs");
+        if (m.Outputs is null || m.Outputs.Any(o => o is null)) Throw.InvalidFile("outputs must be a list of names", path, "outputs");
+        CheckConfig(m.Config, path);
+        foreach (var (field, file) in new (string, string?)[] { ("modelFile", m.ModelFile), ("dataFile", m.DataFile), ("headFile", m.HeadFile) }
+            .Concat((m.LayerFiles ?? []).Select((f, i) => ($"layerFiles[{i}]", (string?)f))))
         {
-            if (file.Length == 0 || Path.IsPathRooted(file) || file.Contains("..") || file.Contains('/') || file.Contains('\\'))
-                Throw.InvalidFile("file names in the manifest must be plain names inside the model folder", path, "modelFile", file);
+            if (file is null && field == "headFile") continue;
+            if (file is null || file.Length == 0 || Path.IsPathRooted(file) || file.Contains("..") || file.Contains('/') || file.Contains('\\') || file.Contains('\0'))
+                Throw.InvalidFile("file names in the manifest must be plain names inside the model folder", path, field, file);
         }
         if (m.LayerFiles is { } lf && lf.Count != m.Config.NumLayers)
             Throw.InvalidFile($"layerFiles must list {m.Config.NumLayers} graphs", path, "layerFiles", lf.Count);
+        var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var h in m.Hooks)
         {
+            if (!names.Add(h.Name)) Throw.InvalidFile("hook names must be unique", path, "hooks", h.Name);
             if (h.Layer < 0 || h.Layer >= m.Config.NumLayers) Throw.InvalidFile("hook layer out of range", path, "hooks." + h.Name, h.Layer);
             if (h.Dim <= 0) Throw.InvalidFile("hook dimension must be positive", path, "hooks." + h.Name, h.Dim);
+            if (h.Injection is { } inj && (inj.Scale is null || inj.Shift is null))
+                Throw.InvalidFile("a hook's injection must name its scale and shift inputs", path, "hooks." + h.Name + ".injection");
         }
         return m;
+    }
+
+    /// <summary>The invariants <see cref="ModelConfigReader"/> establishes for config.json, which the session relies on.</summary>
+    static void CheckConfig(ModelConfig c, string path)
+    {
+        static void Positive(int v, string field, string path)
+        {
+            if (v <= 0) Throw.InvalidFile("must be a positive integer", path, "config." + field, v);
+        }
+        if (c.Architecture is null) Throw.InvalidFile("config has no architecture", path, "config.architecture");
+        if (!Enum.IsDefined(c.Family)) Throw.InvalidFile("unknown model family", path, "config.family", c.Family);
+        Positive(c.HiddenSize, "hiddenSize", path);
+        Positive(c.IntermediateSize, "intermediateSize", path);
+        Positive(c.NumHeads, "numHeads", path);
+        Positive(c.NumKvHeads, "numKvHeads", path);
+        Positive(c.HeadDim, "headDim", path);
+        Positive(c.VocabSize, "vocabSize", path);
+        if (c.NumLayers <= 0 || c.NumLayers > ModelConfigReader.MaxLayers)
+            Throw.InvalidFile($"numLayers must lie in 1..{ModelConfigReader.MaxLayers}", path, "config.numLayers", c.NumLayers);
+        if (c.NumHeads % c.NumKvHeads != 0) Throw.InvalidFile("numKvHeads must divide numHeads", path, "config.numKvHeads", c.NumKvHeads);
+        if (c.SlidingWindow is not null && (c.SlidingWindow <= 0 || c.SlidingLayers.IsDefault || c.SlidingLayers.Length != c.NumLayers))
+            Throw.InvalidFile("a sliding window needs a positive size and one flag per layer", path, "config.slidingWindow", c.SlidingWindow);
     }
 }

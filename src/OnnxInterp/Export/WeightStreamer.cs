@@ -23,6 +23,17 @@ sealed class SharedWeights(GraphBuilder g, IReadOnlyDictionary<string, WeightRec
         if (_added.Add(name)) g.ExternalInitializer(name, r.Type, r.Dims, location, r.Offset, r.Length);
         return name;
     }
+
+    public QuantizedWeightNames Quantized(string name, WeightQuantization q, params string[] sources)
+    {
+        var names = WeightStreamer.QuantizedNames(name, q);
+        Weight(names.Packed, WeightLayout.AsIs);
+        Weight(names.Scales, WeightLayout.AsIs);
+        if (names.ZeroPoints is { } z) Weight(z, WeightLayout.AsIs);
+        return names;
+    }
+
+    public string Computed(string name, float[] values, long[] dims) => Weight(name, WeightLayout.AsIs);
 }
 
 sealed class WeightStreamer : IWeightSink, IDisposable
@@ -67,6 +78,68 @@ sealed class WeightStreamer : IWeightSink, IDisposable
     }
 
     public long BytesWritten => _data.Length;
+
+    internal static QuantizedWeightNames QuantizedNames(string name, WeightQuantization q) =>
+        new($"{name}_Q{q.Bits}", $"{name}_scales", q.Symmetric ? null : $"{name}_zero_points");
+
+    public QuantizedWeightNames Quantized(string name, WeightQuantization q, params string[] sources)
+    {
+        var names = QuantizedNames(name, q);
+        if (_records.ContainsKey(names.Packed)) return names;
+        var infos = sources.Select(_ckpt.Info).ToArray();
+        int k = checked((int)infos[0].Shape[1]);
+        int n = checked((int)infos.Sum(i => i.Shape[0]));
+        foreach (var info in infos)
+            if (info.Shape.Length != 2 || info.Shape[1] != k) throw new InvalidOperationException($"{info.Name} is not [out, {k}]");
+        var rows = Grow(ref _fused, checked(n * k));
+        int row = 0;
+        foreach (var info in infos)
+        {
+            int count = checked((int)info.ElementCount);
+            _ckpt.ReadFloat32(info.Name, 0, rows.AsSpan(row * k, count));
+            row += (int)info.Shape[0];
+        }
+        var m = BlockQuantizer.Quantize(rows.AsSpan(0, n * k), n, k, q);
+        Bytes(names.Packed, m.Packed, [n, m.KBlocks, m.BlobSize]);
+        Floats32(names.Scales, m.Scales, [(long)n * m.KBlocks]);
+        if (names.ZeroPoints is { } z) Bytes(z, m.ZeroPoints!, [m.ZeroPoints!.Length]);
+        return names;
+    }
+
+    public string Computed(string name, float[] values, long[] dims)
+    {
+        if (!_written.Add(name)) return name;
+        Pad();
+        long offset = _data.Position;
+        Emit(values);
+        Register(name, _fp16 ? OnnxType.Float16 : OnnxType.Float, dims, offset);
+        return name;
+    }
+
+    void Bytes(string name, byte[] bytes, long[] dims)
+    {
+        _written.Add(name);
+        Pad();
+        long offset = _data.Position;
+        _data.Write(bytes);
+        Register(name, OnnxType.UInt8, dims, offset);
+    }
+
+    /// <summary>Scales stay fp32 whatever the export type: quantized exports are fp32 only.</summary>
+    void Floats32(string name, float[] values, long[] dims)
+    {
+        _written.Add(name);
+        Pad();
+        long offset = _data.Position;
+        _data.Write(MemoryMarshal.AsBytes(values.AsSpan()));
+        Register(name, OnnxType.Float, dims, offset);
+    }
+
+    void Register(string name, OnnxType type, long[] dims, long offset)
+    {
+        _g.ExternalInitializer(name, type, dims, _location, offset, _data.Position - offset);
+        _records[name] = new WeightRecord(type, dims, offset, _data.Position - offset);
+    }
 
     public string Weight(string name, WeightLayout layout, params string[] sources)
     {

@@ -103,8 +103,11 @@ public sealed class ActivationStoreReader : IDisposable
         if (!File.Exists(path)) return new Dictionary<string, string>();
         try
         {
-            return JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllBytes(path))
+            var m = JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllBytes(path))
                 ?? Throw.InvalidFile<Dictionary<string, string>>("metadata is null", path);
+            foreach (var (k, v) in m)
+                if (v is null) Throw.InvalidFile("metadata values must be strings", path, k, "null");
+            return m;
         }
         catch (JsonException e)
         {

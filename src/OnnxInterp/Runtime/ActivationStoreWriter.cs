@@ -13,10 +13,12 @@ namespace OnnxInterp.Runtime;
 /// <see cref="Append"/> writes its rows straight to their final offsets with positioned writes (nothing is buffered
 /// beyond a fixed 128 KiB conversion buffer for F16).
 /// <para>
-/// Everything is written to a temporary sibling (a hidden <c>.name.guid.tmp</c> file, or a <c>.name.guid.partial</c>
-/// folder for <see cref="ActivationStoreFormat.Npy"/>) and moved into place by <see cref="Complete"/>. Disposing
-/// without completing deletes the temporary data, so an interrupted capture leaves nothing half-written and any
-/// previous store at the path untouched. Not thread-safe: append from one thread.
+/// Everything is written to a temporary sibling (a hidden <c>.name.PID-GUID.tmp</c> file, or a <c>.name.PID-GUID.partial</c>
+/// folder for <see cref="ActivationStoreFormat.Npy"/>) and moved into place by <see cref="Complete"/> (a folder by an
+/// atomic exchange, see <c>AtomicFile.SwapDirectory</c>). Disposing without completing deletes the temporary data, so an
+/// interrupted capture leaves nothing half-written and any previous store at the path untouched; a process killed
+/// mid-capture leaves its hidden sibling, which the next <see cref="Create"/> for the same path removes. Not thread-safe:
+/// append from one thread.
 /// </para>
 /// </summary>
 public sealed class ActivationStoreWriter : IDisposable
@@ -119,7 +121,8 @@ public sealed class ActivationStoreWriter : IDisposable
         {
             if (Directory.Exists(full)) Throw.Argument("a folder exists at the safetensors path", "path", full);
             Directory.CreateDirectory(parent);
-            temp = System.IO.Path.Combine(parent, $".{leaf}.{Guid.NewGuid():N}.tmp");
+            AtomicFile.CleanStale(full);
+            temp = AtomicFile.TempSibling(full, "tmp");
             try
             {
                 var header = SafetensorsWriter.BuildHeader(infos.Select(t => (t.Name, td, new long[] { t.Rows, t.Positions, t.Dim })).ToList(), meta);
@@ -151,7 +154,8 @@ public sealed class ActivationStoreWriter : IDisposable
         {
             if (File.Exists(full)) Throw.Argument("a file exists at the npy folder path", "path", full);
             Directory.CreateDirectory(parent);
-            temp = System.IO.Path.Combine(parent, $".{leaf}.{Guid.NewGuid():N}.partial");
+            AtomicFile.CleanStale(full);
+            temp = AtomicFile.TempSibling(full, "partial");
             Directory.CreateDirectory(temp);
             try
             {
@@ -271,31 +275,9 @@ public sealed class ActivationStoreWriter : IDisposable
             if (_metadata is { Count: > 0 })
                 AtomicFile.WriteAllText(System.IO.Path.Combine(_tempPath, ActivationStoreReader.NpyMetadataFile),
                     JsonSerializer.Serialize(_metadata, new JsonSerializerOptions { WriteIndented = true }));
-            SwapDirectory(_tempPath, _finalPath);
+            AtomicFile.SwapDirectory(_tempPath, _finalPath);
         }
         _completed = true;
-    }
-
-    static void SwapDirectory(string staging, string full)
-    {
-        if (!Directory.Exists(full))
-        {
-            Directory.Move(staging, full);
-            return;
-        }
-        var parent = System.IO.Path.GetDirectoryName(full)!;
-        var old = System.IO.Path.Combine(parent, $".{System.IO.Path.GetFileName(full)}.{Guid.NewGuid():N}.old");
-        Directory.Move(full, old);
-        try
-        {
-            Directory.Move(staging, full);
-        }
-        catch
-        {
-            Directory.Move(old, full);
-            throw;
-        }
-        TryDeleteDirectory(old);
     }
 
     /// <summary>Closes the files; without a successful <see cref="Complete"/> the temporary file or folder is deleted.</summary>

@@ -51,15 +51,34 @@ public sealed class ModelSession : IDisposable
         var cfg = config ?? new SessionConfig();
         var modelPath = Path.Combine(directory, manifest.ModelFile);
         if (!File.Exists(modelPath)) Throw.InvalidFile("model file named by the manifest is missing", modelPath);
+        var session = Load(modelPath, cfg, warn);
+        try
+        {
+            ManifestCheck.AgainstGraph(manifest, session, Path.Combine(directory, ModelManifest.FileName));
+            return new ModelSession(directory, manifest, session, cfg);
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Checks the graph's external-data references (they must stay inside the model folder) and opens it; every ORT load
+    /// failure becomes an <see cref="InvalidFileException"/> naming the file.
+    /// </summary>
+    static InferenceSession Load(string path, SessionConfig cfg, Action<string>? warn)
+    {
+        OnnxFileCheck.Validate(path);
         using var options = CreateOptions(cfg, warn);
         try
         {
-            var session = new InferenceSession(modelPath, options);
-            return new ModelSession(directory, manifest, session, cfg);
+            return new InferenceSession(path, options);
         }
         catch (OnnxRuntimeException e)
         {
-            throw new InvalidFileException($"ONNX Runtime could not load the model: {e.Message}", modelPath, inner: e);
+            throw new InvalidFileException($"ONNX Runtime could not load the graph: {e.Message}", path, inner: e);
         }
     }
 
@@ -82,6 +101,7 @@ public sealed class ModelSession : IDisposable
     public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default)
     {
         cancellation.ThrowIfCancellationRequested();
+        if (Manifest.Fused && RowByRow.Needed(request)) return RowByRow.Run(request, one => Run(one, cancellation));
         var ids = request.InputIds;
         int batch = ids.Length;
         if (batch == 0) Throw.Argument("empty batch", "input_ids", 0);
@@ -155,6 +175,11 @@ public sealed class ModelSession : IDisposable
             {
                 throw new OperationCanceledException(cancellation);
             }
+            catch (OnnxRuntimeException e)
+            {
+                // Inputs were checked above: a graph that loads but cannot run is a broken file.
+                throw new InvalidFileException($"ONNX Runtime could not run the graph: {e.Message}", Path.Combine(Directory, Manifest.ModelFile), inner: e);
+            }
             using var _ = results;
             var logitRows = PositionRows(request.LogitPositions, seq, "logit_positions");
             var hookRows = PositionRows(request.CapturePositions, seq, "capture_positions");
@@ -195,9 +220,7 @@ public sealed class ModelSession : IDisposable
         {
             if (_parts[index] is { } s) return s;
             var file = index < Manifest.Config.NumLayers ? Manifest.LayerFiles![index] : Manifest.HeadFile!;
-            using var options = CreateOptions(_config, null);
-            try { return _parts[index] = new InferenceSession(Path.Combine(Directory, file), options); }
-            catch (OnnxRuntimeException e) { throw new InvalidFileException($"ONNX Runtime could not load the graph: {e.Message}", Path.Combine(Directory, file), inner: e); }
+            return _parts[index] = Load(Path.Combine(Directory, file), _config, null);
         }
     }
 
@@ -238,7 +261,7 @@ public sealed class ModelSession : IDisposable
                 if (inj.ProjMask is { } pm) inputs.Add((h.ProjMask!, ToOrt(pm)));
             }
         }
-        return RunPart(Part(layer), inputs, HookPoint.NameOf(HookKind.ResidPost, layer), cancellation);
+        return RunPart(Part(layer), Path.Combine(Directory, Manifest.LayerFiles![layer]), inputs, HookPoint.NameOf(HookKind.ResidPost, layer), cancellation);
     }
 
     /// <summary>The final norm and unembedding on hidden states [B, S, d]: logits [B, S, V].</summary>
@@ -246,10 +269,10 @@ public sealed class ModelSession : IDisposable
     {
         if (hidden.Rank != 3 || hidden.Shape[2] != Manifest.Config.HiddenSize)
             Throw.Argument($"hidden states must be [B, S, {Manifest.Config.HiddenSize}]", "hidden", string.Join(",", hidden.Shape));
-        return RunPart(Part(Manifest.Config.NumLayers), [(DecoderGraph.HiddenInput, ToOrt(hidden))], "logits", cancellation);
+        return RunPart(Part(Manifest.Config.NumLayers), Path.Combine(Directory, Manifest.HeadFile!), [(DecoderGraph.HiddenInput, ToOrt(hidden))], "logits", cancellation);
     }
 
-    static FloatTensor RunPart(InferenceSession session, List<(string Name, OrtValue Value)> inputs, string output, CancellationToken cancellation)
+    static FloatTensor RunPart(InferenceSession session, string file, List<(string Name, OrtValue Value)> inputs, string output, CancellationToken cancellation)
     {
         cancellation.ThrowIfCancellationRequested();
         try
@@ -259,6 +282,7 @@ public sealed class ModelSession : IDisposable
             IDisposableReadOnlyCollection<OrtValue> results;
             try { results = session.Run(runOptions, inputs.Select(i => i.Name).ToList(), inputs.Select(i => i.Value).ToList(), [output]); }
             catch (OnnxRuntimeException) when (cancellation.IsCancellationRequested) { throw new OperationCanceledException(cancellation); }
+            catch (OnnxRuntimeException e) { throw new InvalidFileException($"ONNX Runtime could not run the graph: {e.Message}", file, inner: e); }
             using var _ = results;
             return FromOrt(results[0]);
         }

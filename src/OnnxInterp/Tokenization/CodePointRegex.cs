@@ -15,18 +15,31 @@ sealed class CodePointRegex
 {
     static readonly char[] s_standIns = BuildStandIns();
     readonly Regex _regex;
+    readonly string? _file, _field;
+
+    /// <summary>
+    /// Match time allowed to a regex from a tokenizer file: a pattern with catastrophic backtracking (<c>(a+)+$</c>)
+    /// would otherwise stall encoding. Tests lower it.
+    /// </summary>
+    internal static TimeSpan UntrustedTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
     public CodePointRegex(string pattern, string file, string field)
     {
         try
         {
-            _regex = new Regex(pattern, RegexOptions.CultureInvariant, TimeSpan.FromSeconds(10));
+            _regex = new Regex(pattern, RegexOptions.CultureInvariant, UntrustedTimeout);
         }
         catch (ArgumentException e)
         {
             throw new UnsupportedModelException($"The split regex does not compile on .NET: {e.Message}", file, field, pattern);
         }
+        (_file, _field) = (file, field);
     }
+
+    /// <summary>The typed error for a file's regex that ran out of time on some text.</summary>
+    public static InvalidFileException TimedOut(RegexMatchTimeoutException e, string file, string field) =>
+        new($"The regex ran longer than {e.MatchTimeout.TotalSeconds:0.###} s on a {e.Input.Length}-character text (catastrophic backtracking)",
+            file, field, e.Pattern, e);
 
     public CodePointRegex(Regex regex) => _regex = regex;
 
@@ -47,6 +60,18 @@ sealed class CodePointRegex
 
     /// <summary>The (start, length) of every match, in UTF-16 units of <paramref name="text"/>.</summary>
     public List<(int Start, int Length)> Matches(string text)
+    {
+        try
+        {
+            return MatchesCore(text);
+        }
+        catch (RegexMatchTimeoutException e) when (_file is not null)
+        {
+            throw TimedOut(e, _file, _field!);
+        }
+    }
+
+    List<(int Start, int Length)> MatchesCore(string text)
     {
         bool hasSurrogatePair = false;
         for (int i = 0; i + 1 < text.Length; i++)

@@ -46,9 +46,14 @@ sealed class HfNormalizer : Microsoft.ML.Tokenizers.Normalizer
                     return literal.Length == 0 ? s => s : s => s.Replace(literal, content, StringComparison.Ordinal);
                 string regex = r.ReqString(pattern, "Regex", $"{path}.pattern");
                 Regex re;
-                try { re = new Regex(regex, RegexOptions.CultureInvariant); }
+                try { re = new Regex(regex, RegexOptions.CultureInvariant, CodePointRegex.UntrustedTimeout); }
                 catch (ArgumentException e) { throw r.Unsupported($"The normalizer regex does not compile on .NET: {e.Message}", $"{path}.pattern.Regex", regex); }
-                return s => re.Replace(s, content.Replace("$", "$$", StringComparison.Ordinal));
+                string replacement = content.Replace("$", "$$", StringComparison.Ordinal), file = r.File, field = $"{path}.pattern.Regex";
+                return s =>
+                {
+                    try { return re.Replace(s, replacement); }
+                    catch (RegexMatchTimeoutException e) { throw CodePointRegex.TimedOut(e, file, field); }
+                };
             }
             case "NFC": return s => s.Normalize(NormalizationForm.FormC);
             case "NFD": return s => s.Normalize(NormalizationForm.FormD);

@@ -98,9 +98,18 @@ public sealed class HfTokenizer
         var vocab = r.Req(model, "vocab", "model");
         if (vocab.ValueKind != JsonValueKind.Object) throw r.Invalid("Expected an object of token → id", "model.vocab", vocab);
         foreach (var p in vocab.EnumerateObject())
-            _modelVocab[p.Name] = r.AsInt(p.Value, $"model.vocab.{p.Name}");
+        {
+            int id = r.AsInt(p.Value, $"model.vocab.{p.Name}");
+            if (id < 0) throw r.Invalid("Token ids must be non-negative", $"model.vocab.{p.Name}", p.Value);
+            _modelVocab[p.Name] = id;
+        }
+        // Microsoft.ML.Tokenizers inverts the vocabulary: an id shared by two tokens would fail there, untyped.
+        var ids = new Dictionary<int, string>();
+        foreach (var (token, id) in _modelVocab)
+            if (!ids.TryAdd(id, token))
+                throw new InvalidFileException($"Two tokens of the vocabulary share an id (the other is '{ids[id]}')", jsonPath, $"model.vocab.{token}", id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var merges = new List<string>();
-        if (JsonReader.Opt(model, "merges") is { } mergesJson)
+        if (r.OptArray(model, "merges", "model") is { } mergesJson)
         {
             int i = 0;
             foreach (var m in mergesJson.EnumerateArray())
@@ -141,7 +150,7 @@ public sealed class HfTokenizer
 
         // Added tokens: tokenizer.json's, then tokenizer_config's added_tokens_decoder for ids not yet seen.
         var added = new List<Added>();
-        if (JsonReader.Opt(root, "added_tokens") is { } addedJson)
+        if (r.OptArray(root, "added_tokens", "") is { } addedJson)
         {
             int i = 0;
             foreach (var a in addedJson.EnumerateArray())
@@ -149,6 +158,7 @@ public sealed class HfTokenizer
         }
         foreach (var a in config.AddedTokens)
             if (!added.Any(x => x.Id == a.Id)) added.Add(a);
+        added = FirstOfEachContent(added);
 
         foreach (var (token, id) in _modelVocab) { _idToToken.TryAdd(id, token); _tokenToId[token] = id; }
         foreach (var a in added)
@@ -193,6 +203,9 @@ public sealed class HfTokenizer
         }
         _prefix = [.. prefix];
         _suffix = [.. suffix];
+        foreach (var (id, token) in _prefix.Concat(_suffix))
+            if (!_idToToken.ContainsKey(id))
+                throw new InvalidFileException("The post-processor adds an id that is not in the vocabulary", jsonPath, "post_processor", $"{token} = {id}");
 
         // The BPE model, on Microsoft.ML.Tokenizers.
         var specialTokens = added.Where(a => !_modelVocab.ContainsKey(a.Content)).ToDictionary(a => a.Content, a => a.Id, StringComparer.Ordinal);
@@ -209,7 +222,7 @@ public sealed class HfTokenizer
                 ByteLevel = _byteLevel,
             });
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException)
         {
             throw new InvalidFileException($"The BPE vocabulary and merges are inconsistent: {e.Message}", jsonPath, "model.merges", null, e);
         }
@@ -226,7 +239,7 @@ public sealed class HfTokenizer
         {
             var r = new JsonReader(jsonPath);
             using var doc = JsonReader.Parse(jsonPath);
-            if (JsonReader.Opt(doc.RootElement, "added_tokens") is { } addedJson)
+            if (r.OptArray(doc.RootElement, "added_tokens", "") is { } addedJson)
             {
                 int i = 0;
                 foreach (var a in addedJson.EnumerateArray()) added.Add(ReadAdded(a, r, $"added_tokens[{i++}]", null));
@@ -234,6 +247,7 @@ public sealed class HfTokenizer
         }
         foreach (var a in config.AddedTokens)
             if (!added.Any(x => x.Id == a.Id)) added.Add(a);
+        added = FirstOfEachContent(added);
 
         _spAddBos = config.AddBosSet ? config.AddBos : true;
         _spAddEos = config.AddEosSet && config.AddEos;
@@ -269,6 +283,16 @@ public sealed class HfTokenizer
         (BosTokenId, EosTokenIds, PadTokenId) = SpecialIds(config, generationPath);
         BosTokenId ??= _sp.BeginningOfSentenceId;
         if (EosTokenIds.Count == 0) EosTokenIds = [_sp.EndOfSentenceId];
+    }
+
+    /// <summary>
+    /// An added token listed twice with different ids (tokenizer.json against tokenizer_config.json, or twice in one
+    /// file) keeps its first id, as transformers does: it adds a config token only when its content is not known yet.
+    /// </summary>
+    static List<Added> FirstOfEachContent(List<Added> added)
+    {
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        return added.Where(a => seen.Add(a.Content)).ToList();
     }
 
     int TokenToIdOrThrow(string token, ConfigInfo config, string field) =>
@@ -345,7 +369,10 @@ public sealed class HfTokenizer
                         var toks = r.ReqArray(entry, "tokens", $"{path}.special_tokens.{name}").EnumerateArray().ToList();
                         if (ids.Count != toks.Count) throw r.Invalid("ids and tokens differ in length", $"{path}.special_tokens.{name}", entry);
                         for (int k = 0; k < ids.Count; k++)
-                            target.Add((r.AsInt(ids[k], $"{path}.special_tokens.{name}.ids[{k}]"), toks[k].GetString() ?? ""));
+                        {
+                            if (toks[k].ValueKind != JsonValueKind.String) throw r.Invalid("Expected a string", $"{path}.special_tokens.{name}.tokens[{k}]", toks[k]);
+                            target.Add((r.AsInt(ids[k], $"{path}.special_tokens.{name}.ids[{k}]"), toks[k].GetString()!));
+                        }
                     }
                     else
                     {

@@ -86,5 +86,13 @@ sealed class JsonReader(string file)
         return v.ValueKind == JsonValueKind.Array ? v : throw Invalid("Expected an array", Join(path, name), v);
     }
 
+    /// <summary>The array, or null when it is absent or JSON null; any other kind is an error.</summary>
+    public JsonElement? OptArray(JsonElement obj, string name, string path)
+    {
+        var v = Opt(obj, name);
+        if (v is null) return null;
+        return v.Value.ValueKind == JsonValueKind.Array ? v : throw Invalid("Expected an array", Join(path, name), v.Value);
+    }
+
     public static string Join(string path, string name) => path.Length == 0 ? name : $"{path}.{name}";
 }
