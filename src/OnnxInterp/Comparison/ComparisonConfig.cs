@@ -96,7 +96,7 @@ public sealed record ComparisonConfig
                             Bad(file, key, null, $"unknown key; known: {string.Join(", ", CoreKeys.Concat(analysisNames))}");
                         if (value is not JsonObject o) { Bad(file, key, value, "analysis options must be an object"); break; }
                         var merged = options.TryGetValue(key, out var prev) ? prev : new JsonObject();
-                        foreach (var (k, v) in o) merged[k] = v?.DeepClone();
+                        MergeObjects(merged, o);
                         options[key] = merged;
                         break;
                 }
@@ -109,6 +109,19 @@ public sealed record ComparisonConfig
         c = c with { AnalysisOptions = options };
         c.Validate(file);
         return c;
+    }
+
+    /// <summary>
+    /// Copies <paramref name="overrides"/> into <paramref name="target"/>; an object over an object merges key by key,
+    /// so knowledge.a.b=1 then knowledge.a.c=2 keep both (an option record nested in an analysis's options).
+    /// </summary>
+    internal static void MergeObjects(JsonObject target, JsonObject overrides)
+    {
+        foreach (var (k, v) in overrides)
+        {
+            if (v is JsonObject vo && target[k] is JsonObject to) MergeObjects(to, vo);
+            else target[k] = v?.DeepClone();
+        }
     }
 
     /// <summary>

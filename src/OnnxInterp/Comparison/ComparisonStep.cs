@@ -115,7 +115,9 @@ public abstract class ComparisonStep<TOptions> : IComparisonStep where TOptions 
             var match = node.Select(p => p.Key).FirstOrDefault(p => string.Equals(p, k, StringComparison.OrdinalIgnoreCase));
             if (match is null)
                 throw new InvalidArgumentException($"unknown option of the {Name} analysis; known: {string.Join(", ", node.Select(p => p.Key))}", $"{Name}.{k}", v?.ToJsonString());
-            node[match] = v?.DeepClone();
+            // A nested option record is merged key by key over its defaults (its unknown keys fail below, in deserialization).
+            if (v is JsonObject vo && node[match] is JsonObject defaults) ComparisonConfig.MergeObjects(defaults, vo);
+            else node[match] = v?.DeepClone();
         }
         TOptions o;
         try

@@ -9,6 +9,8 @@ public static class ComparisonSteps
     public static readonly IReadOnlyList<IComparisonStep> All =
     [
         new KnowledgeStep(),
+        new RefusalStep(),
+        new ConfidenceStep(),
     ];
 
     public static IReadOnlyList<string> Names => All.Select(s => s.Name).ToList();

@@ -20,6 +20,10 @@ public static class DemoComparison
         AnalysisOptions = new Dictionary<string, JsonObject>
         {
             ["knowledge"] = new() { ["maxPairs"] = 16 },
+            // Arditi et al.'s selection prunes the last 20% of the layers and, on 6 layers, settles on early ones whose
+            // ablation barely moves refusal; the family decides refusal in its last block: take its input, last token.
+            ["refusal"] = new() { ["layer"] = -1, ["position"] = -1 },
+            ["entropy"] = new() { ["maxStatements"] = 100 },
         },
     };
 

@@ -45,15 +45,18 @@ public static class RefusalReport
     /// <summary>
     /// The paper's Table 4 (prefix score, then the substring variant), the directions, their cosine similarities and
     /// <paramref name="samples"/> completions per model before and after each intervention, as Markdown (level-2 heading
-    /// first, so a combined report can embed it).
+    /// first unless <paramref name="heading"/> is false, for a report that gives the section its own heading).
     /// </summary>
-    public static string Markdown(RefusalResult r, int samples = 3)
+    public static string Markdown(RefusalResult r, int samples = 3, bool heading = true)
     {
         var sb = new StringBuilder();
         var models = r.Models;
         var t = r.Split.Test;
-        sb.AppendLine("## Refusal");
-        sb.AppendLine();
+        if (heading)
+        {
+            sb.AppendLine("## Refusal");
+            sb.AppendLine();
+        }
         sb.Append(Invariant($"Refusal scores of {r.Options.MaxNewTokens}-token greedy completions on {t.Harmful.Count} harmful and {t.Harmless.Count} harmless "))
           .Append($"held-out instructions: directional ablation on the harmful ones, activation addition ({AdditionText(r.Options)}) on the harmless ones, ")
           .AppendLine("with each model's refusal direction. Rows: the model intervened on; columns: whose direction.");

@@ -1,6 +1,8 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Analysis.Knowledge;
+using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Comparison;
 using OnnxInterp.Data;
@@ -14,16 +16,27 @@ namespace OnnxInterp.Tests.Comparison;
 /// The comparison end to end on two tiny random Hugging Face checkpoints (byte-level tokenizer, so the answers are
 /// "TRUE"/"FALSE", whose first bytes differ): export on demand, journal, resume, report files.
 /// </summary>
-public class ComparisonRunnerTests
+public partial class ComparisonRunnerTests
 {
     TempDir _tmp = null!;
     string _full = null!;
     ComparisonOutcome _reference = null!;
 
-    internal static ComparisonConfig TinyConfig => new ComparisonConfig
+    internal static ComparisonConfig TinyConfig => TinySettings.Aggregate(new ComparisonConfig
     {
         Datasets = ["synthetic:cities", "synthetic:element_symb"],
-    }.Set("knowledge.maxPairs=3").Set("knowledge.trueAnswer=TRUE").Set("knowledge.falseAnswer=FALSE");
+    }, (c, s) => c.Set(s));
+
+    /// <summary>
+    /// Small settings for every analysis on the tiny checkpoints (their byte-level tokenizer makes " TRUE" and " FALSE"
+    /// start with the same token, so the answers drop the space). The refusal direction sits at the last block's input.
+    /// </summary>
+    internal static readonly string[] TinySettings =
+    [
+        "knowledge.maxPairs=3", "knowledge.trueAnswer=TRUE", "knowledge.falseAnswer=FALSE",
+        "refusal.layer=-1", "refusal.position=-1", "refusal.maxTrain=8", "refusal.maxTest=3", "refusal.maxNewTokens=3",
+        "entropy.maxStatements=4", "entropy.trueAnswer=TRUE", "entropy.falseAnswer=FALSE",
+    ];
 
     internal static void WriteTinyPair(string root)
     {
@@ -56,7 +69,7 @@ public class ComparisonRunnerTests
     [Test]
     public void Run_TinyCheckpoints_ResultsJsonHasVersionsHashesConfigAndNumbers()
     {
-        Assert.That((_reference.Ran, _reference.Resumed), Is.EqualTo((2, 0)));
+        Assert.That((_reference.Ran, _reference.Resumed), Is.EqualTo((4, 0)), "knowledge per dataset, refusal, entropy");
         var r = ReadJson(Path.Combine(_full, "results.json"));
         Assert.That(r["schema"]!.GetValue<string>(), Is.EqualTo(ComparisonRunner.ResultsSchema));
         Assert.That(r["tool"]!["onnxRuntime"]!.GetValue<string>(), Does.Match(@"^\d+\.\d+\.\d+"));
@@ -102,6 +115,64 @@ public class ComparisonRunnerTests
     }
 
     [Test]
+    public void Run_TinyCheckpoints_RefusalAndEntropySectionsEqualTheAnalysesRunDirectly()
+    {
+        using var b = ModelSession.Open(_reference.Models[0].Exported);
+        using var p = ModelSession.Open(_reference.Models[1].Exported);
+        var r = ReadJson(Path.Combine(_full, "results.json"));
+
+        // Refusal: the step resolves layer -1 to the last block (1 of 2) and prompts each model in its template (plain here).
+        var refusal = RefusalAnalysis.Run([RefusalModel.FromSession("base", b, "plain"), RefusalModel.FromSession("post", p, "plain")],
+            InstructionSet.Synthetic(1), new RefusalOptions { Layer = 1, Position = -1, MaxTrain = 8, MaxTest = 3, MaxNewTokens = 3 });
+        var section = r["refusal"]!;
+        Assert.That(section["directions"]!.AsArray().Select(d => (d!["model"]!.GetValue<string>(), d["layer"]!.GetValue<int>(), d["position"]!.GetValue<int>(), d["selected"]!.GetValue<bool>())),
+            Is.EqualTo(new[] { ("base", 1, -1, false), ("post", 1, -1, false) }));
+        Assert.That(section["split"]!["test"]!["harmful"]!.GetValue<int>(), Is.EqualTo(3));
+        foreach (var row in refusal.Table())
+        {
+            var score = section["scores"]!.AsArray().Single(x => x!["model"]!.GetValue<string>() == row.Model)!;
+            Assert.That(score["harmful"]!.GetValue<double>(), Is.EqualTo(row.HarmfulBaseline).Within(1e-12));
+            Assert.That(score["harmless"]!.GetValue<double>(), Is.EqualTo(row.HarmlessBaseline).Within(1e-12));
+            foreach (var d in refusal.Models)
+            {
+                var effect = section["effects"]!.AsArray().Single(x => x!["model"]!.GetValue<string>() == row.Model && x["direction"]!.GetValue<string>() == d)!;
+                Assert.That(effect["ablated"]!.GetValue<double>(), Is.EqualTo(row.HarmfulAblated[d]).Within(1e-12));
+                Assert.That(effect["added"]!.GetValue<double>(), Is.EqualTo(row.HarmlessAdded[d]).Within(1e-12));
+                Assert.That(effect["ablationDrop"]!.GetValue<double>(), Is.EqualTo(row.HarmfulBaseline - row.HarmfulAblated[d]).Within(1e-12));
+                Assert.That(effect["additionRise"]!.GetValue<double>(), Is.EqualTo(row.HarmlessAdded[d] - row.HarmlessBaseline).Within(1e-12));
+            }
+        }
+        var cosine = section["cosines"]!.AsArray().Single()!;
+        Assert.That((cosine["a"]!.GetValue<string>(), cosine["b"]!.GetValue<string>()), Is.EqualTo(("base", "post")));
+        Assert.That(cosine["cosine"]!.GetValue<double>(), Is.EqualTo(refusal.Cosines[0][1]).Within(1e-12));
+        Assert.That(File.Exists(Path.Combine(_full, "data", "refusal", "refusal.json")));
+
+        // Entropy: the weights of the exports, the first dataset's held-out statements.
+        var world = SyntheticWorld.Generate(1, WorldSize.Family);
+        var data = new ConfidenceData(world.ToDataset("cities", heldOutOnly: true), world.FewShot("cities"), HfTokenizer.FromDirectory(_reference.Models[0].Exported));
+        var confidence = ConfidenceAnalysis.Run(
+            [new ConfidenceModel("base", LastLayerWeights.Read(_reference.Models[0].Exported), b), new ConfidenceModel("post", LastLayerWeights.Read(_reference.Models[1].Exported), p)],
+            data, new ConfidenceOptions { MaxStatements = 4, TrueAnswer = "TRUE", FalseAnswer = "FALSE" });
+        var entropy = r["entropy"]!;
+        Assert.That((entropy["dataset"]!.GetValue<string>(), entropy["statements"]!.GetValue<int>()), Is.EqualTo(("cities", 4)));
+        for (int m = 0; m < 2; m++)
+            Assert.That(entropy["models"]![m]!["entropyNeurons"]!.AsArray().Select(n => n!["index"]!.GetValue<int>()), Is.EqualTo(confidence.Models[m].Indices));
+        var overlap = entropy["overlaps"]!.AsArray().Single()!;
+        Assert.That(overlap["overlap"]!.GetValue<int>(), Is.EqualTo(confidence.Overlaps[0].Overlap));
+        Assert.That(overlap["iou"]!.GetValue<double>(), Is.EqualTo(confidence.Overlaps[0].Iou).Within(1e-12));
+        for (int m = 0; m < 2; m++)
+        {
+            var a = entropy["ablations"]![m]!;
+            var direct = confidence.Ablations![m];
+            Assert.That(a["model"]!.GetValue<string>(), Is.EqualTo(direct.Model));
+            Assert.That(a["ece"]!.GetValue<double>(), Is.EqualTo(direct.Calibration.Ece).Within(1e-12));
+            Assert.That(a["cleanEntropy"]!.GetValue<double>(), Is.EqualTo(direct.CleanEntropy).Within(1e-12));
+            Assert.That(a["allAblated"]!["entropyChange"]!.GetValue<double>(), Is.EqualTo(direct.Rows[^1].EntropyChange).Within(1e-12));
+            Assert.That(a["neurons"]!.AsArray().Select(n => n!["neuron"]!.GetValue<int>()), Is.EqualTo(confidence.Models[m].Indices));
+        }
+    }
+
+    [Test]
     public void Run_TinyCheckpoints_ReportHasEverySectionWithNumbersAndEveryFigure()
     {
         var md = File.ReadAllText(Path.Combine(_full, "report.md"));
@@ -111,7 +182,8 @@ public class ComparisonRunnerTests
         foreach (var step in ComparisonSteps.Select(TinyConfig))
             Assert.That(md, Does.Contain("\n## " + step.Title + "\n"));
         var summary = results["summary"]!.AsArray();
-        Assert.That(summary, Has.Count.EqualTo(4), "map and transfer correlation per dataset");
+        Assert.That(summary, Has.Count.EqualTo(4 + 7 + 3),
+            "knowledge: map and transfer correlation per dataset; refusal: 3 per model and a cosine; entropy: an IoU and 2 ECEs");
         foreach (var s in summary)
         {
             var line = $"| {s!["label"]} | {ComparisonReport.Number(s["value"]!.GetValue<double>())} |";
@@ -124,7 +196,8 @@ public class ComparisonRunnerTests
         Assert.That(md, Does.Contain($"| base | post | {corr.ToString("0.000", CultureInfo.InvariantCulture)} |"));
 
         var figures = results["steps"]!.AsArray().SelectMany(s => s!["figures"]!.AsArray().Select(f => f!.GetValue<string>())).ToList();
-        Assert.That(figures, Has.Count.EqualTo(2 * 5), "per dataset: 2 models, 2 transfers, 1 difference");
+        Assert.That(figures, Has.Count.EqualTo(2 * 5 + 2), "knowledge per dataset: 2 models, 2 transfers, 1 difference; entropy: 1 per model");
+        Assert.That(figures.Count(f => f.StartsWith("figures/entropy_", StringComparison.Ordinal)), Is.EqualTo(2));
         foreach (var f in figures) Assert.That(File.Exists(Path.Combine(_full, f)), f);
         Assert.That(Directory.GetFiles(Path.Combine(_full, "figures")), Has.Length.EqualTo(figures.Count));
         Assert.That(File.Exists(Path.Combine(_full, "data", "knowledge.cities", "knowledge_cities.json")));
@@ -132,8 +205,11 @@ public class ComparisonRunnerTests
         var html = File.ReadAllText(Path.Combine(_full, "report.html"));
         Assert.That(CountOf(html, "src=\"data:image/png;base64,"), Is.EqualTo(figures.Count));
         Assert.That(html, Does.Not.Contain("src=\"figures/").And.Not.Contain("<script").And.Not.Contain("<link"));
-        Assert.That(CountOf(html, "<table>"), Is.EqualTo(md.Split('\n').Count(l => l.StartsWith("| ---", StringComparison.Ordinal))), "every Markdown table became an HTML table");
+        Assert.That(CountOf(html, "<table>"), Is.EqualTo(md.Split('\n').Count(l => TableRule().IsMatch(l))), "every Markdown table became an HTML table");
     }
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\|\s*:?-{3,}")]
+    private static partial System.Text.RegularExpressions.Regex TableRule();
 
     static int CountOf(string s, string what)
     {
@@ -176,7 +252,24 @@ public class ComparisonRunnerTests
         Assert.That(ReadJson(Path.Combine(outDir, "run.json"))["status"]!.GetValue<string>(), Is.EqualTo("interrupted"));
 
         var rerun = ComparisonRunner.Run(Request(outDir));
-        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((1, 1)));
+        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((3, 1)));
+        AssertSameReport(outDir, _full);
+    }
+
+    [TestCase("refusal")]
+    [TestCase("entropy")]
+    public void Run_CancelledInsideRefusalOrEntropy_RerunEqualsUninterrupted(string analysis)
+    {
+        var outDir = _tmp.Sub("mid-" + analysis);
+        CopyJournal(_full, outDir, except: analysis);
+        using var cts = new CancellationTokenSource();
+        var cancelMidway = new SyncProgress<ComparisonProgress>(p => { if (p.Status == StepStatus.Running && p.Fraction > 0.1) cts.Cancel(); });
+        Assert.Throws<OperationCanceledException>(() => ComparisonRunner.Run(Request(outDir), cancelMidway, cancellation: cts.Token));
+        Assert.That(File.Exists(Path.Combine(outDir, ".journal", analysis + ".json")), Is.False, "the cancelled step left no entry");
+        Assert.That(Directory.GetDirectories(Path.Combine(outDir, ".journal")).Select(Path.GetFileName), Does.Not.Contain(analysis));
+
+        var rerun = ComparisonRunner.Run(Request(outDir));
+        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((1, 3)));
         AssertSameReport(outDir, _full);
     }
 
@@ -190,11 +283,11 @@ public class ComparisonRunnerTests
         var cancelMidway = new SyncProgress<ComparisonProgress>(p => { if (p.Status == StepStatus.Running && p.Fraction > 0.3) cts.Cancel(); });
         Assert.Throws<OperationCanceledException>(() => ComparisonRunner.Run(Request(outDir), cancelMidway, cancellation: cts.Token));
         var journal = Path.Combine(outDir, ".journal");
-        Assert.That(Directory.GetFiles(journal).Select(Path.GetFileName), Is.EqualTo(new[] { "knowledge.cities.json" }), "the cancelled step left no entry");
-        Assert.That(Directory.GetDirectories(journal).Select(Path.GetFileName), Is.EqualTo(new[] { "knowledge.cities" }), "and no partial files");
+        Assert.That(Directory.GetFiles(journal).Select(Path.GetFileName), Is.EquivalentTo(new[] { "knowledge.cities.json", "refusal.json", "entropy.json" }), "the cancelled step left no entry");
+        Assert.That(Directory.GetDirectories(journal).Select(Path.GetFileName), Is.EquivalentTo(new[] { "knowledge.cities", "refusal", "entropy" }), "and no partial files");
 
         var rerun = ComparisonRunner.Run(Request(outDir));
-        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((1, 1)));
+        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((1, 3)));
         AssertSameReport(outDir, _full);
     }
 
@@ -204,16 +297,23 @@ public class ComparisonRunnerTests
         var outDir = _tmp.Sub("again");
         CopyJournal(_full, outDir);
         var again = ComparisonRunner.Run(Request(outDir));
-        Assert.That((again.Ran, again.Resumed), Is.EqualTo((0, 2)));
+        Assert.That((again.Ran, again.Resumed), Is.EqualTo((0, 4)));
         AssertSameReport(outDir, _full);
 
         var fewer = TinyConfig.Set("knowledge.maxPairs=2") with { Datasets = ["synthetic:cities"] };
         var changed = ComparisonRunner.Run(Request(outDir, fewer));
-        Assert.That((changed.Ran, changed.Resumed), Is.EqualTo((1, 0)), "a changed option changes the key");
+        Assert.That((changed.Ran, changed.Resumed), Is.EqualTo((1, 2)), "a changed option changes the key of its analysis only (entropy still reads cities)");
         Assert.That(changed.Results["knowledge"]!["cities"]!["pairsTraced"]!.GetValue<int>(), Is.EqualTo(2));
         Assert.That(changed.Results["knowledge"]!.AsObject().Select(p => p.Key), Is.EqualTo(new[] { "cities" }), "results hold the configured datasets only");
         var added = ComparisonRunner.Run(Request(outDir, fewer with { Datasets = ["synthetic:cities", "synthetic:inventors"] }));
-        Assert.That((added.Ran, added.Resumed), Is.EqualTo((1, 1)), "adding a dataset runs only that dataset");
+        Assert.That((added.Ran, added.Resumed), Is.EqualTo((1, 3)), "adding a dataset runs only that dataset");
+        var instructions = _tmp.Sub("instructions.json");
+        File.WriteAllText(instructions, """{"harmful": ["Rob a bank.", "Poison him.", "Burn it.", "Steal it."], "harmless": ["Bake bread.", "Sing a song.", "Plant a tree.", "Name a cat."]}""");
+        var own = ComparisonRunner.Run(Request(outDir, fewer.Set($"refusal.instructions={instructions}")));
+        Assert.That((own.Ran, own.Resumed), Is.EqualTo((1, 2)), "another instruction set reruns refusal only");
+        Assert.That(own.Results["refusal"]!["split"]!["test"]!["harmful"]!.GetValue<int>(), Is.EqualTo(1));
+        File.AppendAllText(instructions, " ");
+        Assert.That(ComparisonRunner.Run(Request(outDir, fewer.Set($"refusal.instructions={instructions}"))).Ran, Is.EqualTo(1), "the key covers the file's content");
     }
 
     static void CopyJournal(string from, string to, string? except = null)
@@ -235,6 +335,17 @@ public class ComparisonRunnerTests
         Assert.That(File.ReadAllText(Path.Combine(a, "report.md")), Is.EqualTo(File.ReadAllText(Path.Combine(b, "report.md"))), "report.md");
         var figures = Directory.GetFiles(Path.Combine(b, "figures")).Select(Path.GetFileName);
         Assert.That(Directory.GetFiles(Path.Combine(a, "figures")).Select(Path.GetFileName), Is.EquivalentTo(figures));
+    }
+
+    [Test]
+    public void Run_RefusalLayerBeyondTheModels_NamesTheOptionAndKeepsNoEntry()
+    {
+        var outDir = _tmp.Sub("deep-layer");
+        var config = TinyConfig.Set("refusal.layer=-3") with { Analyses = ["refusal"] };
+        var e = Assert.Throws<InvalidArgumentException>(() => ComparisonRunner.Run(Request(outDir, config)));
+        Assert.That((e!.Field, e.Value), Is.EqualTo(("refusal.layer", "-3")));
+        Assert.That(e.Message, Does.Contain("2 layers"));
+        Assert.That(Directory.GetFileSystemEntries(Path.Combine(outDir, ".journal")), Is.Empty);
     }
 
     [Test]

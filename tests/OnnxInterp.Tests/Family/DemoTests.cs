@@ -36,6 +36,36 @@ public class DemoTests
                 Assert.That(md, Does.Contain($"| {ComparisonReport.Number(s!["value"]!.GetValue<double>())} |"));
         }
         Assert.That(results["models"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()), Is.EqualTo(new[] { "base", "sft", "instruct" }));
+        foreach (var run in JsonNode.Parse(File.ReadAllText(tmp.Sub("demo/run.json")))!["steps"]!.AsArray())
+            TestContext.Out.WriteLine($"  {run!["step"]}: {run["seconds"]} s");
+
+        // Refusal: every model's baselines, every (model, direction) effect, the cosines; the instruct model refuses,
+        // and its own direction (the demo's fixed place, the last block's input) moves refusal both ways.
+        var refusal = results["refusal"]!;
+        var members = new[] { "base", "sft", "instruct" };
+        Assert.That(refusal["scores"]!.AsArray().Select(x => x!["model"]!.GetValue<string>()), Is.EqualTo(members));
+        Assert.That(refusal["effects"]!.AsArray(), Has.Count.EqualTo(9));
+        Assert.That(refusal["cosines"]!.AsArray().Select(x => $"{x!["a"]} {x["b"]}"), Is.EqualTo(new[] { "base sft", "base instruct", "sft instruct" }));
+        Assert.That(refusal["directions"]!.AsArray().Select(d => (d!["layer"]!.GetValue<int>(), d["position"]!.GetValue<int>())), Has.All.EqualTo((5, -1)));
+        double Number(string path) => MetricPath.Parse(path).Resolve(results, out _).Single().Value!.GetValue<double>();
+        Assert.That(Number("refusal.scores[model=instruct].harmful"), Is.GreaterThanOrEqualTo(0.8));
+        Assert.That(Number("refusal.effects[model=instruct,direction=instruct].ablationDrop"), Is.GreaterThanOrEqualTo(0.3));
+        Assert.That(Number("refusal.effects[model=instruct,direction=instruct].additionRise"), Is.GreaterThanOrEqualTo(0.3));
+        foreach (var c in refusal["cosines"]!.AsArray()) Assert.That(c!["cosine"]!.GetValue<double>(), Is.InRange(-1.0, 1.0));
+
+        // Entropy: neurons per model, the three pairs, calibration of every model on held-out statements.
+        var entropy = results["entropy"]!;
+        Assert.That(entropy["models"]!.AsArray().Select(m => m!["entropyNeurons"]!.AsArray().Count), Has.All.EqualTo(10));
+        Assert.That(entropy["overlaps"]!.AsArray().Select(x => $"{x!["a"]} {x["b"]}"), Is.EqualTo(new[] { "base sft", "base instruct", "sft instruct" }));
+        foreach (var x in entropy["overlaps"]!.AsArray())
+            Assert.That(x!["iou"]!.GetValue<double>(), Is.EqualTo(x["overlap"]!.GetValue<int>() / (20.0 - x["overlap"]!.GetValue<int>())).Within(1e-12));
+        Assert.That(entropy["statements"]!.GetValue<int>(), Is.EqualTo(100));
+        foreach (var a in entropy["ablations"]!.AsArray())
+        {
+            Assert.That(a!["ece"]!.GetValue<double>(), Is.InRange(0.0, 1.0));
+            Assert.That(a["accuracy"]!.GetValue<double>(), Is.InRange(0.0, 1.0));
+            Assert.That(a["neurons"]!.AsArray(), Has.Count.EqualTo(10));
+        }
 
         var page = HeadlessChromium.Load(new Uri(tmp.Sub("demo/report.html")).AbsoluteUri);
         Assert.That(page.ConsoleErrors, Is.Empty);

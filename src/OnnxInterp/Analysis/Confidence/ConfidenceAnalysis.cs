@@ -11,7 +11,7 @@ public sealed record ConfidenceModel(string Name, LastLayerWeights Weights, Mode
 /// <summary>The statements the ablation and calibration run on: a dataset, its few-shot examples and the shared tokenizer.</summary>
 public sealed record ConfidenceData(StatementDataset Dataset, IReadOnlyList<(string Statement, bool True)> FewShot, HfTokenizer Tokenizer);
 
-public sealed record ConfidenceOptions
+public record ConfidenceOptions
 {
     public EntropyNeuronOptions Selection { get; init; } = new();
     public AblationOptions Ablation { get; init; } = new();

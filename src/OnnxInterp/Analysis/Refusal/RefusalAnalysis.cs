@@ -17,7 +17,7 @@ public sealed record RefusalModel(string Name, ModelSession Session, Instruction
             session.Manifest.Config.PadTokenId ?? 0));
 }
 
-public sealed record RefusalOptions
+public record RefusalOptions
 {
     /// <summary>Seed of the train/validation/test split (the paper's random_state 42).</summary>
     public int Seed { get; init; } = 42;

@@ -31,18 +31,19 @@ public class EntropyCommandTests
             Assert.That(Run("export", tmp.Sub(name + "-hf"), "--out", tmp.Sub(name), "--no-hash").Code, Is.Zero);
         }
 
-        // Weights only, straight from the checkpoints.
-        var weights = Run("entropy", "--base", tmp.Sub("base-hf"), "--post", tmp.Sub("post-hf"), "--top", "5", "--out", tmp.Sub("r1"));
+        // Weights only, from the checkpoints (exported on demand into the cache, as compare does).
+        var weights = Run("entropy", "--base", tmp.Sub("base-hf"), "--post", tmp.Sub("post-hf"), "--top", "5", "--out", tmp.Sub("r1"), "--cache-dir", tmp.Sub("cache"));
         Assert.That(weights.Code, Is.EqualTo(ExitCodes.Ok), weights.Err);
-        Assert.That(weights.Out, Does.Contain("base-hf vs post-hf: overlap"));
+        Assert.That(weights.Out, Does.Contain("base vs post-hf: overlap"));
         Assert.That(Directory.GetFiles(Path.Combine(tmp.Sub("r1"), "figures"), "*.png"), Has.Length.EqualTo(2));
 
         // The ablation on the exports; the same weights give the same neurons.
         var full = Run("entropy", "--base", tmp.Sub("base"), "--post", tmp.Sub("post"), "--top", "5", "--dataset", "synthetic:cities",
             "--max-statements", "4", "--out", tmp.Sub("r2"));
         Assert.That(full.Code, Is.EqualTo(ExitCodes.Ok), full.Err);
-        using var a = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r1"), "entropy.json")));
-        using var b = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r2"), "entropy.json")));
+        // The analysis's own files sit in the report folder's data/entropy/, beside results.json's "entropy" section.
+        using var a = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r1"), "data", "entropy", "entropy.json")));
+        using var b = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r2"), "data", "entropy", "entropy.json")));
         string Neurons(JsonDocument d, int m) => string.Join(",", d.RootElement.GetProperty("models")[m].GetProperty("entropyNeurons").EnumerateArray().Select(n => n.GetProperty("index").GetInt32()));
         Assert.That(Neurons(b, 0), Is.EqualTo(Neurons(a, 0)));
         Assert.That(Neurons(b, 1), Is.EqualTo(Neurons(a, 1)));
@@ -50,11 +51,26 @@ public class EntropyCommandTests
         Assert.That(ablations.GetArrayLength(), Is.EqualTo(2));
         Assert.That(ablations[0].GetProperty("prompts").GetInt32(), Is.EqualTo(4));
         Assert.That(ablations[0].GetProperty("rows").GetArrayLength(), Is.EqualTo(6), "5 neurons and all together");
-        Assert.That(File.ReadAllText(Path.Combine(tmp.Sub("r2"), "entropy.md")), Does.Contain("| base vs post |").And.Contain("ECE"));
+        Assert.That(File.ReadAllText(Path.Combine(tmp.Sub("r2"), "report.md")), Does.Contain("| base vs post |").And.Contain("ECE"));
+        using (var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r1"), "results.json"))))
+        {
+            var root = results.RootElement;
+            Assert.That(root.GetProperty("config").GetProperty("entropy").GetProperty("ablate").GetBoolean(), Is.False, "no --dataset: weights only");
+            Assert.That(root.GetProperty("config").GetProperty("entropy").GetProperty("selection").GetProperty("top").GetInt32(), Is.EqualTo(5));
+            Assert.That(root.GetProperty("entropy").GetProperty("ablations").ValueKind, Is.EqualTo(JsonValueKind.Null));
+            Assert.That(root.GetProperty("entropy").GetProperty("overlaps")[0].GetProperty("b").GetString(), Is.EqualTo("post-hf"));
+        }
+        using (var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r2"), "results.json"))))
+        {
+            var section = results.RootElement.GetProperty("entropy");
+            Assert.That(section.GetProperty("ablations")[1].GetProperty("ece").GetDouble(),
+                Is.EqualTo(ablations[1].GetProperty("calibration").GetProperty("ece").GetDouble()).Within(1e-12), "the section carries the analysis's numbers");
+        }
 
-        var checkpoint = Run("entropy", "--base", tmp.Sub("base-hf"), "--dataset", "synthetic:cities", "--out", tmp.Sub("r3"));
-        Assert.That(checkpoint.Code, Is.EqualTo(ExitCodes.InvalidInput));
-        Assert.That(checkpoint.Err, Does.Contain("export this checkpoint first"));
+        // A checkpoint is exported on demand for the ablation too (formerly an error).
+        var checkpoint = Run("entropy", "--base", tmp.Sub("base-hf"), "--dataset", "synthetic:cities", "--max-statements", "2", "--out", tmp.Sub("r3"), "--cache-dir", tmp.Sub("cache"));
+        Assert.That(checkpoint.Code, Is.EqualTo(ExitCodes.Ok), checkpoint.Err);
+        Assert.That(checkpoint.Out, Does.Contain("base: ECE"));
         var percentile = Run("entropy", "--base", tmp.Sub("base"), "--percentile", "100", "--out", tmp.Sub("r4"));
         Assert.That(percentile.Code, Is.EqualTo(ExitCodes.InvalidInput));
         Assert.That(percentile.Err, Does.Contain("percentile"));

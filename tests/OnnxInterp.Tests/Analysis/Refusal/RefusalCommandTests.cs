@@ -32,9 +32,22 @@ public class RefusalCommandTests
             "--template", "auto", "--template", "qwen2", "--layer", "1", "--position", "-1", "--max-new-tokens", "2", "--out", tmp.Sub("r"));
         Assert.That(ok.Code, Is.EqualTo(ExitCodes.Ok), ok.Err);
         Assert.That(ok.Out, Does.Contain("base: plain template, direction at layer 1, position -1 (given)").And.Contain("chat: qwen2 template"));
-        using (var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r"), "refusal.json"))))
+        // The analysis's own files sit in the report folder's data/refusal/, beside results.json's "refusal" section.
+        using (var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r"), "data", "refusal", "refusal.json"))))
             Assert.That(json.RootElement.GetProperty("cells").GetArrayLength(), Is.EqualTo(2 * 6));
-        Assert.That(File.ReadAllText(Path.Combine(tmp.Sub("r"), "refusal.md")), Does.Contain("ablate r(chat)"));
+        Assert.That(File.ReadAllText(Path.Combine(tmp.Sub("r"), "data", "refusal", "refusal.md")), Does.Contain("ablate r(chat)"));
+        Assert.That(File.ReadAllText(Path.Combine(tmp.Sub("r"), "report.md")), Does.Contain("ablate r(chat)"));
+        using (var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(tmp.Sub("r"), "results.json"))))
+        {
+            var root = results.RootElement;
+            Assert.That(root.GetProperty("config").GetProperty("analyses").EnumerateArray().Select(a => a.GetString()), Is.EqualTo(new[] { "refusal" }));
+            var config = root.GetProperty("config").GetProperty("refusal");
+            Assert.That((config.GetProperty("layer").GetInt32(), config.GetProperty("maxNewTokens").GetInt32(), config.GetProperty("templates").GetProperty("chat").GetString()),
+                Is.EqualTo((1, 2, "qwen2")), "the verb's options reach the config");
+            var section = root.GetProperty("refusal");
+            Assert.That(section.GetProperty("effects").GetArrayLength(), Is.EqualTo(2 * 2));
+            Assert.That(section.GetProperty("scores")[1].GetProperty("model").GetString(), Is.EqualTo("chat"));
+        }
 
         var auto = Run("refusal", "--base", tmp.Sub("base"), "--instructions", tmp.Sub("set.json"), "--max-new-tokens", "1", "--out", tmp.Sub("r2"));
         Assert.That(auto.Code, Is.EqualTo(ExitCodes.Ok), auto.Err);

@@ -1,0 +1,185 @@
+using System.Text.Json.Nodes;
+using OnnxInterp.Analysis.Confidence;
+using OnnxInterp.Data;
+using OnnxInterp.Reports;
+
+namespace OnnxInterp.Comparison.Steps;
+
+/// <summary>The confidence analysis's options plus the statements its ablation and calibration run on.</summary>
+public sealed record ConfidenceStepOptions : ConfidenceOptions
+{
+    /// <summary>
+    /// Statements for the mean ablation and calibration: synthetic:NAME (the world's held-out statements, never judged
+    /// in training) or a statement CSV with the paper's few-shot examples; null: the comparison's first dataset.
+    /// </summary>
+    public string? Dataset { get; init; }
+
+    /// <summary>Run the mean ablation and calibration (false: entropy neurons from the weights only, the paper's Table 14).</summary>
+    public bool Ablate { get; init; } = true;
+}
+
+/// <summary>
+/// Confidence (the paper's §confidence): entropy neurons of each model's last layer from its weights, compared across
+/// models (Table 14: overlap, IoU, |norm/ln LogitVar|), then each model's own entropy neurons mean-ablated over judging
+/// prompts, beside the calibration (ECE) of its TRUE/FALSE answers. results.json: entropy = { dataset, statements,
+/// models[], overlaps[], ablations[] } (docs/results-schema.md).
+/// </summary>
+public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
+{
+    /// <summary>The section key is the CLI verb's name.</summary>
+    public override string Name => "entropy";
+    public override string Title => "Confidence (entropy neurons, their ablation, calibration)";
+
+    /// <summary>The analysis's defaults: the paper's selection (top 10 above the 75th norm percentile), at most 200 statements.</summary>
+    public override ConfidenceStepOptions Defaults => new();
+
+    public override IReadOnlyList<StepPart> Parts(ComparisonConfig config, ConfidenceStepOptions options) =>
+        [new StepPart("", options.Ablate ? DatasetOf(config, options) : null)];
+
+    static string DatasetOf(ComparisonConfig config, ConfidenceStepOptions o) => o.Dataset ?? config.Datasets[0];
+
+    protected override void Validate(ConfidenceStepOptions o)
+    {
+        if (!(o.Selection.Percentile >= 0 && o.Selection.Percentile < 100))
+            Bad("must lie in [0, 100)", "selection.percentile", o.Selection.Percentile);
+        if (o.Selection.Top < 1) Bad("at least one neuron must be selected", "selection.top", o.Selection.Top);
+        if (o.MaxStatements is < 1) Bad("must be positive (or null for every statement)", "maxStatements", o.MaxStatements);
+        if (o.Ablation.BatchRows < 1) Bad("must be at least 1", "ablation.batchRows", o.Ablation.BatchRows);
+        if (o.Ablation.Bins < 1) Bad("must be at least 1", "ablation.bins", o.Ablation.Bins);
+        if (o.Dataset is { } d)
+        {
+            try { ComparisonSession.CheckDatasetSpec(d); }
+            catch (InvalidArgumentException e) { Bad(e.Message, "dataset", d); }
+        }
+    }
+
+    static void Bad(string message, string option, object? value) =>
+        throw new InvalidArgumentException(message, $"entropy.{option}", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture));
+
+    public override StepOutput Run(StepContext context, ConfidenceStepOptions options, StepPart part)
+    {
+        // Weights only: no session opens (the analysis checks the weights' shapes); else the tokenizer checks the models first.
+        ConfidenceData? data = null;
+        if (part.Dataset is { } spec)
+        {
+            var tokenizer = context.Tokenizer;
+            var (dataset, fewShot) = Statements(context, spec);
+            data = new ConfidenceData(dataset, fewShot, tokenizer);
+        }
+        var models = context.Models.Select(m => new ConfidenceModel(m.Name, LastLayerWeights.Read(m.Directory), data is null ? null : m.Session)).ToList();
+
+        // Weights of every model first (cheap), then per model the means and the ablation batches.
+        int n = models.Count;
+        var index = models.Select((m, i) => (m.Name, i)).ToDictionary(x => x.Name, x => x.i);
+        int weightsDone = 0;
+        double weightShare = data is null ? 1 : 0.05;
+        var progress = new SyncProgress<ConfidenceProgress>(p =>
+        {
+            if (p.Stage == "weights") weightsDone++;
+            double within = p.Stage == "ablation" && p.Total > 0 ? (double)p.Done / p.Total : 0;
+            double fraction = weightShare * weightsDone / n + (1 - weightShare) * (p.Stage == "weights" ? 0 : (index.GetValueOrDefault(p.Model) + within) / n);
+            context.Progress.Report(new StepProgress(fraction, $"{p.Model}: {p.Stage}{(p.Total > 1 ? $" {p.Done}/{p.Total}" : "")}"));
+        });
+        var result = ConfidenceAnalysis.Run(models, data, options, progress, context.Cancellation);
+        ConfidenceReport.Write(context.OutputDirectory, result);
+
+        var summary = new List<SummaryItem>();
+        foreach (var o in result.Overlaps)
+            summary.Add(new SummaryItem($"entropy neuron IoU, {o.A} vs {o.B}", o.Iou, $"entropy.overlaps[a={o.A},b={o.B}].iou"));
+        foreach (var a in result.Ablations ?? [])
+            summary.Add(new SummaryItem($"ECE of TRUE/FALSE answers, {a.Model}", a.Calibration.Ece, $"entropy.ablations[model={a.Model}].ece"));
+        return new StepOutput(Section(result), ConfidenceReport.Markdown(result)) { Summary = summary };
+    }
+
+    /// <summary>
+    /// synthetic:NAME: the world's held-out statements (never judged in training, so calibration is measured on
+    /// statements the models only saw stated); a CSV: the dataset with the paper's few-shot examples.
+    /// </summary>
+    static (StatementDataset Data, IReadOnlyList<(string, bool)> FewShot) Statements(StepContext context, string spec)
+    {
+        if (spec.StartsWith(ComparisonSession.SyntheticPrefix, StringComparison.Ordinal))
+        {
+            var name = spec[ComparisonSession.SyntheticPrefix.Length..];
+            return (context.World.ToDataset(name, heldOutOnly: true), context.World.FewShot(name));
+        }
+        var d = context.Dataset(spec);
+        if (d.FewShot is null)
+            throw new InvalidArgumentException($"no few-shot examples for this dataset; known: {string.Join(", ", Analysis.Knowledge.TracingPrompts.PaperExamples.Keys)}", "entropy.dataset", spec);
+        return (d.Data, d.FewShot);
+    }
+
+    /// <summary>The results.json section: the neurons, the Table 14 rows, and per model its calibration and ablation effects.</summary>
+    public static JsonObject Section(ConfidenceResult r)
+    {
+        var models = new JsonArray(r.Models.Select(m => (JsonNode)new JsonObject
+        {
+            ["model"] = m.Model,
+            ["layer"] = m.Layer,
+            ["neurons"] = m.Norms.Length,
+            ["normThreshold"] = m.NormThreshold,
+            ["candidates"] = m.Candidates,
+            ["entropyNeurons"] = new JsonArray(m.Neurons.Select(x => (JsonNode)new JsonObject
+            {
+                ["index"] = x.Index, ["norm"] = x.Norm, ["logitVar"] = x.LogitVar, ["ratio"] = x.Ratio,
+            }).ToArray()),
+        }).ToArray());
+        var overlaps = new JsonArray(r.Overlaps.Select(o => (JsonNode)new JsonObject
+        {
+            ["a"] = o.A,
+            ["b"] = o.B,
+            ["overlap"] = o.Overlap,
+            ["shared"] = ComparisonJson.ToNode(o.Shared),
+            ["iou"] = o.Iou,
+            ["meanAbsRatioDiff"] = o.MeanAbsRatioDiff,
+            ["meanAbsRatio"] = o.MeanAbsRatio,
+            ["meanAbsRatioA"] = o.MeanAbsRatioA,
+            ["meanAbsRatioB"] = o.MeanAbsRatioB,
+        }).ToArray());
+        JsonObject Effects(NeuronAblationRow row) => new()
+        {
+            ["entropyChange"] = row.EntropyChange,
+            ["absEntropyChange"] = row.AbsEntropyChange,
+            ["directEntropyChange"] = row.DirectEntropyChange,
+            ["residNormChange"] = row.ResidNormChange,
+            ["answerEntropyChange"] = row.AnswerEntropyChange,
+            ["confidenceChange"] = row.ConfidenceChange,
+            ["accuracy"] = row.Calibration.Accuracy,
+            ["meanConfidence"] = row.Calibration.MeanConfidence,
+            ["ece"] = row.Calibration.Ece,
+        };
+        JsonNode? ablations = r.Ablations is null ? null : new JsonArray(r.Ablations.Select(a =>
+        {
+            // The last row ablates every entropy neuron together (with a single neuron, it is that neuron's row).
+            var all = a.Rows[^1];
+            var neurons = new JsonArray(a.Rows.Where(x => x.Neurons.Length == 1).Select(x =>
+            {
+                var o = Effects(x);
+                o.Insert(0, "neuron", x.Neurons[0]);
+                o.Insert(1, "mean", x.Means[0]);
+                return (JsonNode)o;
+            }).ToArray());
+            return (JsonNode)new JsonObject
+            {
+                ["model"] = a.Model,
+                ["prompts"] = a.Prompts,
+                ["tokens"] = a.Tokens,
+                ["cleanEntropy"] = a.CleanEntropy,
+                ["cleanResidNorm"] = a.CleanResidNorm,
+                ["cleanAnswerEntropy"] = a.CleanAnswerEntropy,
+                ["accuracy"] = a.Calibration.Accuracy,
+                ["meanConfidence"] = a.Calibration.MeanConfidence,
+                ["ece"] = a.Calibration.Ece,
+                ["allAblated"] = Effects(all),
+                ["neurons"] = neurons,
+            };
+        }).ToArray());
+        return new JsonObject
+        {
+            ["dataset"] = r.Dataset,
+            ["statements"] = r.Ablations?.FirstOrDefault()?.Prompts,
+            ["models"] = models,
+            ["overlaps"] = overlaps,
+            ["ablations"] = ablations,
+        };
+    }
+}

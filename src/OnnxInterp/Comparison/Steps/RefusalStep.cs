@@ -1,0 +1,204 @@
+using System.Text.Json.Nodes;
+using OnnxInterp.Analysis.Refusal;
+using OnnxInterp.Reports;
+using OnnxInterp.Tokenization;
+
+namespace OnnxInterp.Comparison.Steps;
+
+/// <summary>The refusal analysis's options plus what the comparison must know to run it.</summary>
+public sealed record RefusalStepOptions : RefusalOptions
+{
+    /// <summary>"synthetic" (the world's instructions) or a CSV/JSON file of harmful and harmless instructions (<see cref="InstructionSet.Read"/>).</summary>
+    public string Instructions { get; init; } = SyntheticInstructions;
+
+    /// <summary>Chat template per model name, overriding the one the model declares (e.g. {"instruct": "llama3"}).</summary>
+    public IReadOnlyDictionary<string, string>? Templates { get; init; }
+
+    /// <summary>Sample completions per table in the Markdown.</summary>
+    public int Samples { get; init; } = 3;
+
+    public const string SyntheticInstructions = "synthetic";
+}
+
+/// <summary>
+/// Refusal (the paper's §refusal, after Arditi et al.): each model's refusal direction, greedy completions of held-out
+/// instructions with every model's direction ablated (harmful) and added (harmless), and the directions' cosines.
+/// Each model is prompted in its own chat template. <see cref="RefusalOptions.Layer"/> may count from the end
+/// (−1: the last block's input). results.json: refusal = { instructions, split, maxNewTokens, directions[], scores[],
+/// effects[], cosines[] } (docs/results-schema.md).
+/// </summary>
+public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
+{
+    public override string Name => "refusal";
+    public override string Title => "Refusal (refusal direction, ablation and activation addition)";
+
+    /// <summary>
+    /// The analysis's defaults: Arditi et al.'s selection of the direction per model (which suits real models; small
+    /// ones may need a fixed place, e.g. layer −1 and position −1, as the demo sets), 100 test instructions per class.
+    /// </summary>
+    public override RefusalStepOptions Defaults => new();
+
+    /// <summary>One part; its dataset is the instruction set, so the journal key covers the file's content (or the world seed).</summary>
+    public override IReadOnlyList<StepPart> Parts(ComparisonConfig config, RefusalStepOptions options) =>
+        [new StepPart("", options.Instructions == RefusalStepOptions.SyntheticInstructions ? "synthetic:instructions" : options.Instructions)];
+
+    protected override void Validate(RefusalStepOptions o)
+    {
+        if (o.Instructions != RefusalStepOptions.SyntheticInstructions && !File.Exists(o.Instructions))
+            Bad("the instruction file does not exist (give a CSV or JSON file, or synthetic)", "instructions", o.Instructions);
+        if (o.Layer.HasValue != o.Position.HasValue)
+            Bad("give both layer and position, or neither (Arditi et al.'s selection)", o.Layer.HasValue ? "position" : "layer", "null");
+        if (o.Position is >= 0) Bad("the position counts from the end of the prompt: -1 is the last token", "position", o.Position);
+        if (o.CandidatePositions?.Where(p => p >= 0).Select(p => (int?)p).FirstOrDefault() is { } pos) Bad("positions count from the end of the prompt: -1 is the last token", "candidatePositions", pos);
+        if (o.CandidateLayers is { Count: 0 }) Bad("give at least one layer, or null for all", "candidateLayers", "[]");
+        if (o.CandidatePositions is { Count: 0 }) Bad("give at least one position, or null for every post-instruction token", "candidatePositions", "[]");
+        if (!(o.TestFraction > 0 && o.TestFraction < 1)) Bad("must lie in (0, 1)", "testFraction", o.TestFraction);
+        if (o.MaxTrain < 1) Bad("must be at least 1", "maxTrain", o.MaxTrain);
+        if (o.MaxValidation < 1) Bad("must be at least 1", "maxValidation", o.MaxValidation);
+        if (o.MaxTest < 1) Bad("must be at least 1", "maxTest", o.MaxTest);
+        if (o.MaxNewTokens < 1) Bad("must be at least 1", "maxNewTokens", o.MaxNewTokens);
+        if (o.BatchSize < 1) Bad("must be at least 1", "batchSize", o.BatchSize);
+        if (o.Samples < 0) Bad("must be 0 or more", "samples", o.Samples);
+        if (!float.IsFinite(o.AdditionCoefficient)) Bad("must be a finite number", "additionCoefficient", o.AdditionCoefficient);
+        foreach (var (model, template) in o.Templates ?? new Dictionary<string, string>())
+            if (!ChatTemplates.Names.Contains(template))
+                Bad($"unknown chat template; known: {string.Join(", ", ChatTemplates.Names)}", $"templates.{model}", template);
+    }
+
+    static void Bad(string message, string option, object? value) =>
+        throw new InvalidArgumentException(message, $"refusal.{option}", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture));
+
+    public override StepOutput Run(StepContext context, RefusalStepOptions options, StepPart part)
+    {
+        var set = options.Instructions == RefusalStepOptions.SyntheticInstructions
+            ? InstructionSet.FromWorld(context.World)
+            : InstructionSet.Read(options.Instructions);
+        var unknown = (options.Templates?.Keys ?? []).FirstOrDefault(k => context.Models.All(m => m.Name != k));
+        if (unknown is not null)
+            Bad($"no model has this name; the models are {string.Join(", ", context.Models.Select(m => m.Name))}", $"templates.{unknown}", unknown);
+        var models = context.Models.Select(m => RefusalModel.FromSession(m.Name, m.Session,
+            options.Templates?.GetValueOrDefault(m.Name) ?? m.ChatTemplate)).ToList();
+        var analysis = ResolveLayers(options, context.Base.Session.Manifest.Config.NumLayers);
+
+        // Directions first (one per model, a selection sweep unless the place is given), then 2 + 2·models cells per model.
+        int n = models.Count, perModel = 2 + 2 * n;
+        double directionShare = analysis.Layer is null ? 0.4 : 0.05;
+        var index = models.Select((m, i) => (m.Name, i)).ToDictionary(x => x.Name, x => x.i);
+        var progress = new SyncProgress<RefusalProgress>(p =>
+        {
+            int i = index.GetValueOrDefault(p.Model);
+            double within = p.Total > 0 ? (double)p.Done / p.Total : 0;
+            bool directions = p.Stage is "direction" or "candidates" or "selection";
+            double fraction = directions
+                ? directionShare * (i + within) / n
+                : directionShare + (1 - directionShare) * (i * perModel + p.Done) / (n * perModel);
+            context.Progress.Report(new StepProgress(fraction, $"{p.Model}: {p.Stage}{(p.Total > 1 ? $" {p.Done}/{p.Total}" : "")}"));
+        });
+        var result = RefusalAnalysis.Run(models, set, analysis, progress, context.Cancellation);
+        RefusalReport.Write(context.OutputDirectory, result, options.Samples);
+
+        var json = Section(result, options.Instructions);
+        var summary = new List<SummaryItem>();
+        foreach (var m in result.Models)
+        {
+            var row = result.Table().First(r => r.Model == m);
+            summary.Add(new SummaryItem($"refusal on harmful instructions, {m}", row.HarmfulBaseline, $"refusal.scores[model={m}].harmful"));
+            summary.Add(new SummaryItem($"refusal drop, {m}'s direction ablated", row.HarmfulBaseline - row.HarmfulAblated[m],
+                $"refusal.effects[model={m},direction={m}].ablationDrop"));
+            summary.Add(new SummaryItem($"refusal rise, {m}'s direction added", row.HarmlessAdded[m] - row.HarmlessBaseline,
+                $"refusal.effects[model={m},direction={m}].additionRise"));
+        }
+        var b = result.Models[0];
+        for (int j = 1; j < result.Models.Count; j++)
+            summary.Add(new SummaryItem($"refusal direction cosine, {b} vs {result.Models[j]}", result.Cosines[0][j],
+                $"refusal.cosines[a={b},b={result.Models[j]}].cosine"));
+        return new StepOutput(json, RefusalReport.Markdown(result, options.Samples, heading: false)) { Summary = summary };
+    }
+
+    /// <summary>Negative layers count from the end (−1: the last block's input, resid_pre of layer L−1).</summary>
+    static RefusalOptions ResolveLayers(RefusalStepOptions o, int layers)
+    {
+        int Resolve(int l, string option)
+        {
+            int r = l < 0 ? layers + l : l;
+            if ((uint)r >= (uint)layers) Bad($"the models have {layers} layers: give 0..{layers - 1}, or -1..-{layers} counted from the end", option, l);
+            return r;
+        }
+        return o with
+        {
+            Layer = o.Layer is { } l ? Resolve(l, "layer") : null,
+            CandidateLayers = o.CandidateLayers?.Select(l => Resolve(l, "candidateLayers")).ToList(),
+        };
+    }
+
+    /// <summary>The results.json section: everything in the report's tables, as arrays of objects keyed by model.</summary>
+    public static JsonObject Section(RefusalResult r, string instructions)
+    {
+        var models = r.Models;
+        var table = r.Table(RefusalMatch.Prefix).ToDictionary(t => t.Model);
+        var substring = r.Table(RefusalMatch.Substring).ToDictionary(t => t.Model);
+        JsonObject Counts(InstructionSet s) => new() { ["harmful"] = s.Harmful.Count, ["harmless"] = s.Harmless.Count };
+        var directions = new JsonArray();
+        foreach (var d in r.Directions)
+        {
+            var s = d.Selection;
+            var chosen = s?.Candidates.First(c => c.Layer == s.Layer && c.Position == s.Position);
+            directions.Add(new JsonObject
+            {
+                ["model"] = d.Model,
+                ["template"] = d.Template,
+                ["postInstructionTokens"] = d.PostInstructionTokens,
+                ["layer"] = d.Direction.Layer,
+                ["position"] = d.Direction.Position,
+                ["norm"] = d.Direction.Norm,
+                ["selected"] = s is not null,
+                ["candidates"] = s?.Candidates.Count,
+                ["relaxed"] = s is null ? null : ComparisonJson.ToNode(s.Relaxed),
+                ["ablationLogOdds"] = chosen?.AblationScore,
+                ["additionLogOdds"] = chosen?.AdditionScore,
+                ["kl"] = chosen?.Kl,
+                ["baselineHarmfulLogOdds"] = s?.BaselineHarmful,
+                ["baselineHarmlessLogOdds"] = s?.BaselineHarmless,
+            });
+        }
+        var scores = new JsonArray(models.Select(m => (JsonNode)new JsonObject
+        {
+            ["model"] = m,
+            ["harmful"] = table[m].HarmfulBaseline,
+            ["harmless"] = table[m].HarmlessBaseline,
+            ["harmfulSubstring"] = substring[m].HarmfulBaseline,
+            ["harmlessSubstring"] = substring[m].HarmlessBaseline,
+        }).ToArray());
+        var effects = new JsonArray();
+        foreach (var m in models)
+            foreach (var d in models)
+                effects.Add(new JsonObject
+                {
+                    ["model"] = m,
+                    ["direction"] = d,
+                    ["ablated"] = table[m].HarmfulAblated[d],
+                    ["added"] = table[m].HarmlessAdded[d],
+                    ["ablationDrop"] = table[m].HarmfulBaseline - table[m].HarmfulAblated[d],
+                    ["additionRise"] = table[m].HarmlessAdded[d] - table[m].HarmlessBaseline,
+                    ["ablatedSubstring"] = substring[m].HarmfulAblated[d],
+                    ["addedSubstring"] = substring[m].HarmlessAdded[d],
+                });
+        var cosines = new JsonArray();
+        for (int i = 0; i < models.Count; i++)
+            for (int j = i + 1; j < models.Count; j++)
+                cosines.Add(new JsonObject { ["a"] = models[i], ["b"] = models[j], ["cosine"] = r.Cosines[i][j] });
+        return new JsonObject
+        {
+            ["instructions"] = instructions,
+            ["split"] = new JsonObject
+            {
+                ["train"] = Counts(r.Split.Train), ["validation"] = Counts(r.Split.Validation), ["test"] = Counts(r.Split.Test),
+            },
+            ["maxNewTokens"] = r.Options.MaxNewTokens,
+            ["directions"] = directions,
+            ["scores"] = scores,
+            ["effects"] = effects,
+            ["cosines"] = cosines,
+        };
+    }
+}

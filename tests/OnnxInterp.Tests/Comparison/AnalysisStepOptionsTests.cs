@@ -1,0 +1,96 @@
+using System.Text.Json.Nodes;
+using OnnxInterp.Analysis.Refusal;
+using OnnxInterp.Comparison;
+using OnnxInterp.Comparison.Steps;
+using OnnxInterp.Tests.Support;
+
+namespace OnnxInterp.Tests.Comparison;
+
+/// <summary>The refusal and entropy steps' options: defaults, overrides by config and --set, errors naming the option.</summary>
+public class AnalysisStepOptionsTests
+{
+    [Test]
+    public void Registry_HasRefusalAndEntropy_AfterKnowledge() =>
+        Assert.That(ComparisonSteps.Names, Is.EqualTo(new[] { "knowledge", "refusal", "entropy" }));
+
+    [Test]
+    public void Options_NoOverrides_AreTheAnalysesDefaultsInFull()
+    {
+        var refusal = ((IComparisonStep)new RefusalStep()).ResolveOptions(null);
+        Assert.That(refusal["instructions"]!.GetValue<string>(), Is.EqualTo("synthetic"));
+        Assert.That(refusal["layer"], Is.Null, "Arditi et al.'s selection by default");
+        Assert.That(refusal["maxTest"]!.GetValue<int>(), Is.EqualTo(new RefusalOptions().MaxTest));
+        Assert.That(refusal["selection"]!["klThreshold"]!.GetValue<double>(), Is.EqualTo(0.1));
+        Assert.That(refusal["additionScale"]!.GetValue<string>(), Is.EqualTo("MeanDifference"));
+        var entropy = ((IComparisonStep)new ConfidenceStep()).ResolveOptions(null);
+        Assert.That((entropy["ablate"]!.GetValue<bool>(), entropy["maxStatements"]!.GetValue<int>()), Is.EqualTo((true, 200)));
+        Assert.That((entropy["selection"]!["top"]!.GetValue<int>(), entropy["selection"]!["percentile"]!.GetValue<double>()), Is.EqualTo((10, 75.0)));
+    }
+
+    [Test]
+    public void Set_TwoKeysOfANestedOption_KeepsBothAndTheOtherDefaults()
+    {
+        var c = new ComparisonConfig().Set("entropy.selection.top=5").Set("entropy.selection.percentile=80").Set("refusal.selection.klThreshold=0.2");
+        var o = new ConfidenceStep().Options(c.AnalysisOptions["entropy"]);
+        Assert.That((o.Selection.Top, o.Selection.Percentile, o.Ablation.Bins), Is.EqualTo((5, 80.0, 10)));
+        var r = new RefusalStep().Options(c.AnalysisOptions["refusal"]);
+        Assert.That((r.Selection.KlThreshold, r.Selection.PruneLayerFraction), Is.EqualTo((0.2, 0.2)));
+    }
+
+    [Test]
+    public void Parts_DatasetCoversWhatTheStepReads()
+    {
+        var config = new ComparisonConfig { Datasets = ["synthetic:animal_class", "synthetic:cities"] };
+        Assert.That(new RefusalStep().Parts(config, new RefusalStepOptions()).Single(), Is.EqualTo(new StepPart("", "synthetic:instructions")));
+        Assert.That(new ConfidenceStep().Parts(config, new ConfidenceStepOptions()).Single(), Is.EqualTo(new StepPart("", "synthetic:animal_class")), "the first dataset");
+        Assert.That(new ConfidenceStep().Parts(config, new ConfidenceStepOptions { Dataset = "synthetic:cities" }).Single().Dataset, Is.EqualTo("synthetic:cities"));
+        Assert.That(new ConfidenceStep().Parts(config, new ConfidenceStepOptions { Ablate = false }).Single().Dataset, Is.Null, "weights only read no dataset");
+    }
+
+    static readonly object[] BadRefusal =
+    [
+        new object[] { """{"layer": 3}""", "refusal.position" },
+        new object[] { """{"position": -1}""", "refusal.layer" },
+        new object[] { """{"layer": 3, "position": 0}""", "refusal.position" },
+        new object[] { """{"maxTest": 0}""", "refusal.maxTest" },
+        new object[] { """{"testFraction": 1}""", "refusal.testFraction" },
+        new object[] { """{"candidatePositions": [-2, 1]}""", "refusal.candidatePositions" },
+        new object[] { """{"templates": {"instruct": "chatml9"}}""", "refusal.templates.instruct" },
+        new object[] { """{"instructions": "/no/such/file.csv"}""", "refusal.instructions" },
+        new object[] { """{"layr": 3}""", "refusal.layr" },
+    ];
+
+    [TestCaseSource(nameof(BadRefusal))]
+    public void RefusalOptions_BadValue_NamesTheOption(string overrides, string field)
+    {
+        var e = Assert.Throws<InvalidArgumentException>(() => new RefusalStep().Options(JsonNode.Parse(overrides)!.AsObject()));
+        Assert.That(e!.Field, Is.EqualTo(field), e.Message);
+    }
+
+    static readonly object[] BadEntropy =
+    [
+        new object[] { """{"selection": {"percentile": 100}}""", "entropy.selection.percentile" },
+        new object[] { """{"selection": {"top": 0}}""", "entropy.selection.top" },
+        new object[] { """{"maxStatements": 0}""", "entropy.maxStatements" },
+        new object[] { """{"dataset": "synthetic:planets"}""", "entropy.dataset" },
+        new object[] { """{"ablation": {"bins": 0}}""", "entropy.ablation.bins" },
+    ];
+
+    [TestCaseSource(nameof(BadEntropy))]
+    public void EntropyOptions_BadValue_NamesTheOption(string overrides, string field)
+    {
+        var e = Assert.Throws<InvalidArgumentException>(() => new ConfidenceStep().Options(JsonNode.Parse(overrides)!.AsObject()));
+        Assert.That(e!.Field, Is.EqualTo(field), e.Message);
+    }
+
+    [Test]
+    public void RefusalOptions_InstructionFile_IsAccepted()
+    {
+        using var tmp = new TempDir();
+        var file = tmp.Sub("set.csv");
+        File.WriteAllText(file, "statement,label\nRob a bank.,1\nBake bread.,0\n");
+        var o = new RefusalStep().Options(new JsonObject { ["instructions"] = file, ["layer"] = -1, ["position"] = -1 });
+        Assert.That((o.Instructions, o.Layer, o.Position), Is.EqualTo((file, (int?)-1, (int?)-1)));
+        Assert.That(new RefusalStep().Parts(new ComparisonConfig(), o).Single().Dataset, Is.EqualTo(file), "the journal key hashes the file");
+    }
+}
