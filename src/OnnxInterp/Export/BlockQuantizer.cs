@@ -79,4 +79,38 @@ static class BlockQuantizer
         }
         return new QuantizedMatrix(n, k, bits, bs, packed, scales, zeros);
     }
+
+    /// <summary>
+    /// The weight MatMulNBits computes with, row-major [N, K]: (q − zero point) · scale per the contrib-op spec (see
+    /// <see cref="QuantizedMatrix"/>), in fp32; padding past K in the last block is dropped.
+    /// </summary>
+    public static float[] Dequantize(QuantizedMatrix m)
+    {
+        if (m.Bits is not (4 or 8)) throw new ArgumentException($"bits must be 4 or 8, got {m.Bits}", nameof(m));
+        int kBlocks = m.KBlocks, blob = m.BlobSize, zpRow = m.ZeroPointBytesPerRow, bits = m.Bits;
+        if (m.Packed.LongLength != (long)m.N * kBlocks * blob) throw new ArgumentException($"packed weights hold {m.Packed.LongLength} bytes, expected {(long)m.N * kBlocks * blob}", nameof(m));
+        if (m.Scales.LongLength != (long)m.N * kBlocks) throw new ArgumentException($"scales hold {m.Scales.LongLength} values, expected {(long)m.N * kBlocks}", nameof(m));
+        if (m.ZeroPoints is { } zs && zs.LongLength != (long)m.N * zpRow) throw new ArgumentException($"zero points hold {zs.LongLength} bytes, expected {(long)m.N * zpRow}", nameof(m));
+        var w = new float[checked((long)m.N * m.K)];
+        for (int r = 0; r < m.N; r++)
+            for (int j = 0; j < kBlocks; j++)
+            {
+                int zp = 1 << (bits - 1);
+                if (m.ZeroPoints is { } z)
+                {
+                    byte zb = z[(long)r * zpRow + (bits == 4 ? j / 2 : j)];
+                    zp = bits == 8 ? zb : (j & 1) == 0 ? zb & 0xF : zb >> 4;
+                }
+                float scale = m.Scales[(long)r * kBlocks + j];
+                long blobStart = ((long)r * kBlocks + j) * blob;
+                int start = j * m.BlockSize, len = Math.Min(m.BlockSize, m.K - start);
+                for (int i = 0; i < len; i++)
+                {
+                    byte b = m.Packed[blobStart + (bits == 8 ? i : i / 2)];
+                    int q = bits == 8 ? b : (i & 1) == 0 ? b & 0xF : b >> 4;
+                    w[(long)r * m.K + start + i] = (q - zp) * scale;
+                }
+            }
+        return w;
+    }
 }

@@ -240,6 +240,16 @@ public sealed class ModelSession : IDisposable
         CheckCache(pastValue, batch, past, layer);
         CheckShape(attentionMask, batch, past + seq, "attention_mask");
         CheckShape(positionIds, batch, seq, "position_ids");
+        if (Manifest.Fused && batch > 1 && seq > 1 && past > 0)
+        {
+            // GroupQueryAttention refuses several new tokens after a past for more than one row: run the rows one by one.
+            RowByRow.CheckRows(interventions, batch);
+            var rows = new List<FloatTensor>(batch);
+            for (int b = 0; b < batch; b++)
+                rows.Add(RunLayer(layer, RowByRow.Row(hidden, b), RowByRow.Row(pastKey, b), RowByRow.Row(pastValue, b), [attentionMask[b]], [positionIds[b]],
+                    RowByRow.ForRow(interventions, b), cancellation));
+            return RowByRow.Stack(rows);
+        }
         var inputs = new List<(string, OrtValue)>
         {
             (DecoderGraph.HiddenInput, ToOrt(hidden)),

@@ -14,9 +14,7 @@ static class RowByRow
     public static ForwardResult Run(ForwardRequest request, Func<ForwardRequest, ForwardResult> runOne)
     {
         int batch = request.InputIds.Length;
-        foreach (var iv in request.Interventions ?? [])
-            foreach (var row in iv.Rows ?? [])
-                if ((uint)row >= (uint)batch) Throw.Argument($"row outside the batch of {batch}", iv.Hook + ".rows", row);
+        CheckRows(request.Interventions, batch);
         if (request.Past!.Batch != batch) Throw.Argument($"past cache must hold {batch} rows", "past", request.Past.Batch);
 
         var parts = new List<ForwardResult>(batch);
@@ -28,7 +26,7 @@ static class RowByRow
                 AttentionMask = request.AttentionMask is { } m ? [m[b]] : null,
                 PositionIds = request.PositionIds is { } p ? [p[b]] : null,
                 Past = request.Past.Take(b, request.Past.Length),
-                Interventions = request.Interventions?.Where(i => i.Rows is null || i.Rows.Contains(b)).Select(i => i with { Rows = null }).ToList(),
+                Interventions = ForRow(request.Interventions, b),
             };
             parts.Add(runOne(one));
         }
@@ -41,8 +39,29 @@ static class RowByRow
         return new ForwardResult(Stack(parts.Select(p => p.Logits).ToList()), cache) { Present = present };
     }
 
+    /// <summary>Every intervention's rows lie inside the batch.</summary>
+    public static void CheckRows(IReadOnlyList<Intervention>? interventions, int batch)
+    {
+        foreach (var iv in interventions ?? [])
+            foreach (var row in iv.Rows ?? [])
+                if ((uint)row >= (uint)batch) Throw.Argument($"row outside the batch of {batch}", iv.Hook + ".rows", row);
+    }
+
+    /// <summary>The interventions that apply to row <paramref name="b"/>, retargeted to a batch of that row alone.</summary>
+    public static List<Intervention>? ForRow(IReadOnlyList<Intervention>? interventions, int b) =>
+        interventions?.Where(i => i.Rows is null || i.Rows.Contains(b)).Select(i => i with { Rows = null }).ToList();
+
+    /// <summary>Row <paramref name="b"/> of a tensor, as a batch of one.</summary>
+    public static FloatTensor Row(FloatTensor t, int b)
+    {
+        var shape = (int[])t.Shape.Clone();
+        int size = t.Length / shape[0];
+        shape[0] = 1;
+        return new FloatTensor(t.Data.AsSpan(b * size, size).ToArray(), shape);
+    }
+
     /// <summary>Tensors of batch 1, same shape otherwise, stacked along the batch axis.</summary>
-    static FloatTensor Stack(IReadOnlyList<FloatTensor> rows)
+    public static FloatTensor Stack(IReadOnlyList<FloatTensor> rows)
     {
         var shape = (int[])rows[0].Shape.Clone();
         shape[0] = rows.Count;

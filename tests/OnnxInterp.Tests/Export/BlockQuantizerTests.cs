@@ -56,6 +56,16 @@ public class BlockQuantizerTests
         return w;
     }
 
+    /// <summary>The library's dequantizer (what the analyses read from quantized exports) against the naive spec reading, exactly.</summary>
+    [TestCaseSource(nameof(Formats))]
+    public void Dequantize_QuantizerOutput_EqualsNaiveSpecReading(int bits, int block, bool symmetric)
+    {
+        var m = BlockQuantizer.Quantize(RandomWeights(bits * 7 + block), N, K, new WeightQuantization { Bits = bits, BlockSize = block, Symmetric = symmetric });
+        var expected = NaiveDequantize(m, bits, block).Select(x => (float)x).ToArray();
+        Assert.That(BlockQuantizer.Dequantize(m), Is.EqualTo(expected));
+        Assert.Throws<ArgumentException>(() => BlockQuantizer.Dequantize(m with { Scales = m.Scales[1..] }));
+    }
+
     [TestCaseSource(nameof(Formats))]
     public void Quantize_RandomMatrix_DequantizesWithinOneStep(int bits, int block, bool symmetric)
     {

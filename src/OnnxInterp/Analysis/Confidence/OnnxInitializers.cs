@@ -94,7 +94,48 @@ sealed class OnnxInitializers
         return result;
     }
 
+    /// <summary>A uint8 initializer's bytes (MatMulNBits' packed weights and zero points).</summary>
+    public byte[] ReadUInt8(string name)
+    {
+        var t = Get(name);
+        if ((TensorProto.Types.DataType)t.DataType != TensorProto.Types.DataType.Uint8)
+            Throw.InvalidFile("initializer is not uint8", _path, name, (TensorProto.Types.DataType)t.DataType);
+        long count = 1;
+        foreach (var d in t.Dims)
+        {
+            if (d < 0) Throw.InvalidFile("initializer has a negative dimension", _path, name, d);
+            count *= d;
+        }
+        if (count > Array.MaxLength) Throw.Unsupported("initializer too large for one array", _path, name, count);
+        var result = new byte[count];
+        if (t.DataLocation == TensorProto.Types.DataLocation.External)
+        {
+            var (dataPath, offset) = ExternalLocation(t, count);
+            using var handle = UntrustedFile.OpenRead(dataPath, "ONNX external data");
+            UntrustedFile.ReadExactly(handle, result, offset, dataPath);
+        }
+        else if (!t.RawData.IsEmpty)
+        {
+            if (t.RawData.Length != count) Throw.InvalidFile($"raw_data holds {t.RawData.Length} bytes, the shape needs {count}", _path, name);
+            t.RawData.Span.CopyTo(result);
+        }
+        else
+        {
+            // uint8 in int32_data: one element per int32.
+            if (t.Int32Data.Count != count) Throw.InvalidFile($"int32_data holds {t.Int32Data.Count} values, the shape needs {count}", _path, name);
+            for (int i = 0; i < count; i++) result[i] = (byte)t.Int32Data[i];
+        }
+        return result;
+    }
+
     void ReadExternal(TensorProto t, TensorDType dtype, long bytes, float[] destination)
+    {
+        var (dataPath, offset) = ExternalLocation(t, bytes);
+        using var handle = UntrustedFile.OpenRead(dataPath, "ONNX external data");
+        UntrustedFile.ReadFloat32(handle, dataPath, dtype, offset, destination);
+    }
+
+    (string DataPath, long Offset) ExternalLocation(TensorProto t, long bytes)
     {
         string? location = null;
         long offset = 0, length = -1;
@@ -114,8 +155,7 @@ sealed class OnnxInitializers
         if (!File.Exists(dataPath)) Throw.InvalidFile("external data file named by the model is missing", dataPath, t.Name);
         long size = new FileInfo(dataPath).Length;
         if (offset < 0 || offset > size - bytes) Throw.InvalidFile($"external data [{offset}, {offset + bytes}) lies outside the file of {size} bytes", dataPath, t.Name, offset);
-        using var handle = UntrustedFile.OpenRead(dataPath, "ONNX external data");
-        UntrustedFile.ReadFloat32(handle, dataPath, dtype, offset, destination);
+        return (dataPath, offset);
     }
 
     long ParseLong(string name, StringStringEntryProto e) =>

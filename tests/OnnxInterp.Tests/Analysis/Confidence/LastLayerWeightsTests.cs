@@ -1,6 +1,7 @@
 using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Export;
+using OnnxInterp.Tests.Export;
 using OnnxInterp.Tests.Reference;
 using OnnxInterp.Tests.Support;
 
@@ -43,6 +44,52 @@ public class LastLayerWeightsTests
         var x = LastLayerWeights.Read(onnx);
         Assert.That(x.WOut, Is.EqualTo(hf.WOut.Select(v => (float)(Half)v).ToArray()));
         Assert.That(x.Unembed, Is.EqualTo(hf.Unembed.Select(v => (float)(Half)v).ToArray()));
+    }
+
+    /// <summary>
+    /// A quantized export holds down_proj and the head as MatMulNBits initializers: read back, they are dequantize(quantize(w))
+    /// computed naively from the quantizer's output (the weights the model computes with); the final norm stays fp32.
+    /// </summary>
+    [TestCase(false, false, 4, true, false)]
+    [TestCase(true, false, 4, true, false)]
+    [TestCase(false, true, 4, true, false)]
+    [TestCase(false, false, 8, false, false)]
+    [TestCase(false, false, 4, true, true)]
+    public void Read_QuantizedExport_EqualsDequantizedWeights(bool fused, bool tied, int bits, bool symmetric, bool floatHead)
+    {
+        using var tmp = new TempDir();
+        var ckpt = TinyCheckpointFactory.Create(new TinyCheckpointSpec("llama") { Tied = tied, NumLayers = 2, Seed = 5 + bits });
+        var q = new WeightQuantization { Bits = bits, BlockSize = 32, Symmetric = symmetric, Head = !floatHead };
+        var x = LastLayerWeights.Read(TestCheckpoints.Export(ckpt, tmp, new ExportOptions { HashSource = false, Fused = fused, Quantization = q }));
+
+        float[] Naive(string name, int n, int k) =>
+            BlockQuantizerTests.NaiveDequantize(BlockQuantizer.Quantize(ckpt.Weights[name], n, k, q), bits, 32).Select(v => (float)v).ToArray();
+        var down = Naive("model.layers.1.mlp.down_proj.weight", 64, 96);  // [hidden, neurons]
+        var expectedOut = new float[96 * 64];
+        for (int i = 0; i < 96; i++)
+            for (int r = 0; r < 64; r++)
+                expectedOut[i * 64 + r] = down[r * 96 + i];
+        string head = tied ? WeightNames.Embed : WeightNames.LmHead;
+        Assert.That((x.Layer, x.Neurons, x.Hidden, x.Vocab, x.Tied), Is.EqualTo((1, 96, 64, 97, tied)));
+        Assert.That(x.WOut, Is.EqualTo(expectedOut));
+        Assert.That(x.Unembed, Is.EqualTo(floatHead ? ckpt.Weights[head] : Naive(head, 97, 64)));
+        Assert.That(x.FinalNorm, Is.EqualTo(ckpt.Weights[WeightNames.FinalNorm]));
+        Assert.That(x.WOut, Is.Not.EqualTo(LastLayerWeights.Read(tmp.Sub("hf")).WOut), "quantization changed the weights");
+    }
+
+    [Test]
+    public void Read_QuantizedExportWithoutItsInitializer_IsTypedErrorNamingIt()
+    {
+        using var tmp = new TempDir();
+        var onnx = TestCheckpoints.Export(TinyCheckpointFactory.Create(new TinyCheckpointSpec("llama") { NumLayers = 1 }), tmp,
+            new ExportOptions { HashSource = false, Quantization = WeightQuantization.Int4() });
+        var path = Path.Combine(onnx, ModelExporter.ModelFile);
+        var model = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(path));
+        const string name = "model.layers.0.mlp.down_proj.weight_Q4";
+        model.Graph.Initializer.Single(t => t.Name == name).Name = "renamed";
+        File.WriteAllBytes(path, Google.Protobuf.MessageExtensions.ToByteArray(model));
+        var e = Assert.Throws<ModelMismatchException>(() => LastLayerWeights.Read(onnx));
+        Assert.That(e!.Message, Does.Contain(name).And.Contain("int4-b32").And.Not.Contain("no such initializer"));
     }
 
     [Test]
