@@ -1,10 +1,8 @@
 using System.CommandLine;
-using OnnxInterp.Analysis.Knowledge;
-using OnnxInterp.Analysis.Truth;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using OnnxInterp.Comparison;
 using OnnxInterp.Data;
-using OnnxInterp.Reports;
-using OnnxInterp.Runtime;
-using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Cli.Commands;
 
@@ -12,14 +10,17 @@ static class TruthCommand
 {
     public static Command Create(CliContext ctx)
     {
-        var baseDir = new Option<string>("--base") { Description = "Exported base model folder.", Required = true };
-        var post = new Option<string[]>("--post") { Description = "Exported post-trained model folder(s); repeat for several." };
-        var datasets = new Option<string[]>("--datasets", "--dataset")
-        {
-            Description = "Statement CSVs (statement,label[,…]) or synthetic:<name>; repeat for several. Default: every synthetic statement dataset.",
-        };
+        var baseDir = new Option<string>("--base") { Description = "The base model (checkpoint or exported folder; NAME=DIR names it).", Required = true };
+        var post = new Option<string[]>("--post") { Description = "Post-trained model(s), checkpoint or exported folders; repeat for several." };
+        var shared = new ComparisonOptions(only: false);
+        shared.Datasets.Aliases.Add("--dataset");
+        shared.Datasets.Description = "Statement CSVs (statement,label[,…]) or synthetic:<name>; repeat or comma-separate. Default: every synthetic statement dataset.";
         var worldSeed = new Option<int>("--world-seed") { Description = "Seed of the synthetic world (the shipped family uses 1).", DefaultValueFactory = _ => 1 };
-        var output = new Option<string>("--out", "-o") { Description = "Report folder (truth.json, truth.md, figures/*.png).", Required = true };
+        var output = new Option<string>("--out", "-o")
+        {
+            Description = "Report folder: report.md, report.html, results.json with the \"truth\" section, figures/truth_probe_accuracy_*.png; truth.json and truth.md in data/truth/.",
+            Required = true,
+        };
         var layer = new Option<int?>("--layer") { Description = "Probe layer; default: the base model's best layer by mass-mean accuracy." };
         var interventionDataset = new Option<string?>("--intervention-dataset") { Description = "Dataset whose few-shot prompts are intervened on; default: the first with few-shot examples." };
         var first = new Option<int?>("--intervention-first-layer") { Description = "First layer the direction is added at; default: probe layer − 4." };
@@ -40,7 +41,8 @@ static class TruthCommand
             Truthfulness: the truth direction mean(true) - mean(false) of last-token activations per layer, its cosine across
             models, mass-mean and logistic probes (leave-one-dataset-out accuracy), the base probe transferred to each
             post-trained model (the paper's Table 2), and each model's direction added to / subtracted from each model's
-            few-shot prompts (intervention effects, Table 3).
+            few-shot prompts (intervention effects, Table 3). Checkpoints are exported on demand (cached). Writes the "truth"
+            section of results.json and the report; resumes like `compare`.
 
             Examples:
               onnxinterp truth --base ./base-onnx --post ./sft-onnx --post ./instruct-onnx --out ./truth
@@ -48,77 +50,55 @@ static class TruthCommand
               onnxinterp truth --base ./base-onnx --post ./instruct-onnx --reading judgement --max-statements 200 --out ./t
               onnxinterp truth --base ./llama8b --post ./llama8b-it --datasets ../shared/datasets/paper/cities.csv --datasets ../shared/datasets/paper/sp_en_trans.csv --max-intervention-statements 200 --out ./t
             """)
-        { baseDir, post, datasets, worldSeed, output, layer, reading, maxPerDataset, interventionDataset, first, last, scale, maxStatements, noIntervention, noLogistic };
-        cmd.SetAction(parse => ctx.Guard(parse, () =>
+        { baseDir, post, worldSeed, output, layer, reading, maxPerDataset, interventionDataset, first, last, scale, maxStatements, noIntervention, noLogistic };
+        shared.AddTo(cmd);
+        cmd.SetAction(parse => ctx.Guard(parse, cancellation =>
         {
-            var dirs = new[] { parse.GetValue(baseDir)! }.Concat(parse.GetValue(post) ?? []).ToList();
-            var specs = parse.GetValue(datasets) is { Length: > 0 } given ? given : SyntheticWorld.StatementDatasets.Select(n => "synthetic:" + n).ToArray();
-            var data = Load(specs, parse.GetValue(worldSeed));
-            var sessions = new List<ModelSession>();
-            try
+            // The options given on the command line, over --config and under --set.
+            var options = new JsonObject();
+            void Given<T>(Option<T> option, string key, Func<T, JsonNode?> value)
             {
-                foreach (var d in dirs) sessions.Add(ModelSession.Open(d));
-                var tokenizer = HfTokenizer.FromDirectory(dirs[0]);
-                var names = dirs.Select(ModelName).ToList();
-                if (names.Distinct().Count() != names.Count) names = names.Select((n, i) => i == 0 ? "base" : $"post{i}").ToList();
-                var models = sessions.Select((s, i) => new TruthModel(names[i], s)).ToList();
-                var options = new TruthOptions
-                {
-                    Layer = parse.GetValue(layer),
-                    Reading = parse.GetValue(reading) == "judgement" ? TruthReading.Judgement : TruthReading.Statement,
-                    MaxStatementsPerDataset = parse.GetValue(maxPerDataset),
-                    Logistic = !parse.GetValue(noLogistic),
-                    Intervene = !parse.GetValue(noIntervention),
-                    InterventionDataset = parse.GetValue(interventionDataset),
-                    InterventionFirstLayer = parse.GetValue(first),
-                    InterventionLastLayer = parse.GetValue(last),
-                    InterventionScale = parse.GetValue(scale),
-                    MaxInterventionStatements = parse.GetValue(maxStatements),
-                };
-                var progress = new Progress<TruthProgress>(p => ctx.Err.Write($"\r{p.Stage}: {p.Done}/{p.Total}          "));
-                var result = TruthAnalysis.Run(data, tokenizer, models, options, progress);
-                ctx.Err.WriteLine();
-                TruthReport.Write(parse.GetValue(output)!, result);
-                ctx.Out.WriteLine($"probe layer {result.ProbeLayer} ({result.Evaluation})");
-                foreach (var p in result.Probes)
-                    ctx.Out.WriteLine($"  {p.Model,-20} best layer {p.BestLayer}: mass-mean {p.At(p.BestLayer).MassMean:F3}; at layer {result.ProbeLayer}: mass-mean {p.At(result.ProbeLayer).MassMean:F3}" +
-                        (p.At(result.ProbeLayer).Logistic is double lr ? $", logistic {lr:F3}" : ""));
-                if (options.Intervene && result.Intervention is null)
-                    ctx.Out.WriteLine("  no dataset has few-shot examples: intervention skipped");
-                ctx.Out.WriteLine($"report written to {Path.GetFullPath(parse.GetValue(output)!)}");
-                return ExitCodes.Ok;
+                if (parse.GetResult(option) is { Implicit: false }) options[key] = value(parse.GetValue(option)!);
             }
-            finally
+            Given(layer, "layer", v => v);
+            Given(reading, "reading", v => v == "judgement" ? "Judgement" : "Statement");
+            Given(maxPerDataset, "maxStatementsPerDataset", v => v);
+            Given(noLogistic, "logistic", v => !v);
+            Given(noIntervention, "intervene", v => !v);
+            Given(interventionDataset, "interventionDataset", v => v);
+            Given(first, "interventionFirstLayer", v => v);
+            Given(last, "interventionLastLayer", v => v);
+            Given(scale, "interventionScale", v => v);
+            Given(maxStatements, "maxInterventionStatements", v => v);
+            var layerConfig = new JsonObject { ["truth"] = options };
+            if (parse.GetResult(worldSeed) is { Implicit: false }) layerConfig["worldSeed"] = parse.GetValue(worldSeed);
+            // Without --datasets (or datasets in --config/--set): every synthetic statement dataset.
+            var start = new ComparisonConfig { Datasets = SyntheticWorld.StatementDatasets.Select(n => "synthetic:" + n).ToList() };
+
+            var request = new ComparisonRequest
             {
-                foreach (var s in sessions) s.Dispose();
-            }
+                Models = ComparisonCli.Models(parse.GetValue(baseDir)!, parse.GetValue(post)),
+                OutputDirectory = parse.GetValue(output)!,
+                Config = shared.Build(parse, start, layerConfig) with { Analyses = ["truth"] },
+                CacheDirectory = parse.GetValue(shared.CacheDir),
+                Title = "OnnxInterp truthfulness",
+            };
+            var outcome = ComparisonCli.Run(ctx, request, cancellation);
+            Print(ctx.Out, outcome.Results["truth"]!, outcome.Results["config"]?["truth"]?["intervene"]?.GetValue<bool>() ?? true);
+            return ExitCodes.Ok;
         }));
         return cmd;
     }
 
-    static string ModelName(string dir) => Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/'));
-
-    static List<TruthDataset> Load(string[] specs, int seed)
+    /// <summary>The probe layer and each model's probe accuracies, from the results.json section.</summary>
+    static void Print(TextWriter o, JsonNode section, bool intervene)
     {
-        SyntheticWorld? world = null;
-        var result = new List<TruthDataset>();
-        foreach (var spec in specs)
-        {
-            if (spec.StartsWith("synthetic:", StringComparison.Ordinal))
-            {
-                var name = spec["synthetic:".Length..];
-                if (!SyntheticWorld.StatementDatasets.Contains(name))
-                    throw new InvalidArgumentException($"unknown synthetic dataset; known: {string.Join(", ", SyntheticWorld.StatementDatasets)}", "--datasets", spec);
-                world ??= SyntheticWorld.Generate(seed, WorldSize.Family);
-                result.Add(new TruthDataset(world.ToDataset(name), world.FewShot(name)));
-                continue;
-            }
-            var data = StatementDataset.Read(spec);
-            var fewShot = TracingPrompts.PaperExamples.TryGetValue(data.Name, out var ex)
-                ? ex.True.Select(t => (t, true)).Concat(ex.False.Select(f => (f, false))).ToList()
-                : null;
-            result.Add(new TruthDataset(data, fewShot));
-        }
-        return result;
+        static string F(JsonNode? v) => v!.GetValue<double>().ToString("F3", CultureInfo.InvariantCulture);
+        int probeLayer = section["probeLayer"]!.GetValue<int>();
+        o.WriteLine($"probe layer {probeLayer} ({section["evaluation"]})");
+        foreach (var p in section["probes"]!.AsArray())
+            o.WriteLine($"  {p!["model"],-20} best layer {p["bestLayer"]}: mass-mean {F(p["bestAccuracy"])}; at layer {probeLayer}: mass-mean {F(p["accuracy"])}" +
+                (p["logisticAccuracy"] is { } lr ? $", logistic {F(lr)}" : ""));
+        if (intervene && section["intervention"] is null) o.WriteLine("  no dataset has few-shot examples: intervention skipped");
     }
 }

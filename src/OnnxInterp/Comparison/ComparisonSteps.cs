@@ -11,6 +11,7 @@ public static class ComparisonSteps
         new KnowledgeStep(),
         new RefusalStep(),
         new ConfidenceStep(),
+        new TruthStep(),
     ];
 
     public static IReadOnlyList<string> Names => All.Select(s => s.Name).ToList();

@@ -24,6 +24,9 @@ public static class DemoComparison
             // ablation barely moves refusal; the family decides refusal in its last block: take its input, last token.
             ["refusal"] = new() { ["layer"] = -1, ["position"] = -1 },
             ["entropy"] = new() { ["maxStatements"] = 100 },
+            // The family's base holds no truth at the bare statement's end (its probes are at chance there): read truth
+            // where the judgement is asked for, on the first 120 statements per dataset, intervening on 40 per class.
+            ["truth"] = new() { ["reading"] = "Judgement", ["maxStatementsPerDataset"] = 120, ["maxInterventionStatements"] = 40 },
         },
     };
 

@@ -72,6 +72,25 @@ public class ComparisonCliTests
     }
 
     [Test]
+    public void Audit_ViolatedTruthRule_ExitsFourWithTheReason_AndRunsOnlyTruth()
+    {
+        // A probe-transfer gate (issue 9): the base probe may lose at most z accuracy on the post model. z = -5 cannot hold.
+        var policy = _tmp.Sub("truth-policy.json");
+        File.WriteAllText(policy, """
+            { "rules": [ { "metric": "truth.probes[*].bestAccuracy", "min": 0, "max": 1 },
+                         { "metric": "truth.cosines[a=base,b=post].cosine", "min": -1, "max": 1 },
+                         { "metric": "truth.transfer[model=post,dataset=mean].difference", "max": -5, "description": "probe transfer" } ] }
+            """);
+        var r = Run(Tiny("audit", _tmp.Sub("audit-truth"), "--policy", policy));
+        Assert.That(r.Code, Is.EqualTo(ExitCodes.PolicyViolated), r.Err);
+        Assert.That(r.Out, Does.Contain("PASS truth.probes[*].bestAccuracy").And.Contain("PASS truth.cosines[a=base,b=post].cosine"));
+        Assert.That(r.Err, Does.Contain("FAIL truth.transfer[model=post,dataset=mean].difference: truth.transfer[model=post,dataset=mean].difference = ")
+            .And.Contain("is above the maximum -5 (probe transfer)"));
+        var results = JsonNode.Parse(File.ReadAllText(_tmp.Sub("audit-truth/results.json")))!;
+        Assert.That(results["config"]!["analyses"]!.AsArray().Select(a => a!.GetValue<string>()), Is.EqualTo(new[] { "truth" }), "only the analysis the rules read");
+    }
+
+    [Test]
     public void Audit_ViolatedPolicy_ExitsFourWithTheReason_SatisfiedPolicyExitsZero()
     {
         var strict = _tmp.Sub("strict.json");

@@ -10,8 +10,8 @@ namespace OnnxInterp.Tests.Comparison;
 public class AnalysisStepOptionsTests
 {
     [Test]
-    public void Registry_HasRefusalAndEntropy_AfterKnowledge() =>
-        Assert.That(ComparisonSteps.Names, Is.EqualTo(new[] { "knowledge", "refusal", "entropy" }));
+    public void Registry_HasRefusalEntropyAndTruth_AfterKnowledge() =>
+        Assert.That(ComparisonSteps.Names, Is.EqualTo(new[] { "knowledge", "refusal", "entropy", "truth" }));
 
     [Test]
     public void Options_NoOverrides_AreTheAnalysesDefaultsInFull()
@@ -25,6 +25,14 @@ public class AnalysisStepOptionsTests
         var entropy = ((IComparisonStep)new ConfidenceStep()).ResolveOptions(null);
         Assert.That((entropy["ablate"]!.GetValue<bool>(), entropy["maxStatements"]!.GetValue<int>()), Is.EqualTo((true, 200)));
         Assert.That((entropy["selection"]!["top"]!.GetValue<int>(), entropy["selection"]!["percentile"]!.GetValue<double>()), Is.EqualTo((10, 75.0)));
+        var truth = ((IComparisonStep)new TruthStep()).ResolveOptions(null);
+        Assert.That(truth["reading"]!.GetValue<string>(), Is.EqualTo("Statement"), "the paper's reading by default");
+        Assert.That((truth["maxStatementsPerDataset"], truth["layer"], truth["intervene"]!.GetValue<bool>(), truth["interventionScale"]!.GetValue<double>()),
+            Is.EqualTo(((JsonNode?)null, (JsonNode?)null, true, 1.0)));
+        Assert.That(truth.Select(p => p.Key), Is.EquivalentTo(typeof(OnnxInterp.Analysis.Truth.TruthOptions).GetProperties().Select(p => char.ToLowerInvariant(p.Name[0]) + p.Name[1..])),
+            "every analysis option is configurable");
+        var demo = new TruthStep().Options(DemoComparison.Config.AnalysisOptions["truth"]);
+        Assert.That((demo.Reading, demo.MaxStatementsPerDataset), Is.EqualTo((OnnxInterp.Analysis.Truth.TruthReading.Judgement, (int?)120)));
     }
 
     [Test]
@@ -75,6 +83,23 @@ public class AnalysisStepOptionsTests
         new object[] { """{"dataset": "synthetic:planets"}""", "entropy.dataset" },
         new object[] { """{"ablation": {"bins": 0}}""", "entropy.ablation.bins" },
     ];
+
+    static readonly object[] BadTruth =
+    [
+        new object[] { """{"reading": "Vibes"}""", "truth.reading" },
+        new object[] { """{"maxStatementsPerDataset": 0}""", "truth.maxStatementsPerDataset" },
+        new object[] { """{"layer": -1}""", "truth.layer" },
+        new object[] { """{"logisticC": 0}""", "truth.logisticC" },
+        new object[] { """{"maxInterventionStatements": 0}""", "truth.maxInterventionStatements" },
+        new object[] { """{"probeLayer": 2}""", "truth.probeLayer" },
+    ];
+
+    [TestCaseSource(nameof(BadTruth))]
+    public void TruthOptions_BadValue_NamesTheOption(string overrides, string field)
+    {
+        var e = Assert.Throws<InvalidArgumentException>(() => new TruthStep().Options(JsonNode.Parse(overrides)!.AsObject()));
+        Assert.That(e!.Field, Is.EqualTo(field), e.Message);
+    }
 
     [TestCaseSource(nameof(BadEntropy))]
     public void EntropyOptions_BadValue_NamesTheOption(string overrides, string field)

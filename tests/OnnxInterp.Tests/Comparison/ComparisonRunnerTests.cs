@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Analysis.Refusal;
+using OnnxInterp.Analysis.Truth;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Comparison;
 using OnnxInterp.Data;
@@ -36,6 +37,7 @@ public partial class ComparisonRunnerTests
         "knowledge.maxPairs=3", "knowledge.trueAnswer=TRUE", "knowledge.falseAnswer=FALSE",
         "refusal.layer=-1", "refusal.position=-1", "refusal.maxTrain=8", "refusal.maxTest=3", "refusal.maxNewTokens=3",
         "entropy.maxStatements=4", "entropy.trueAnswer=TRUE", "entropy.falseAnswer=FALSE",
+        "truth.maxStatementsPerDataset=12", "truth.maxInterventionStatements=2", "truth.trueAnswer=TRUE", "truth.falseAnswer=FALSE",
     ];
 
     internal static void WriteTinyPair(string root)
@@ -69,7 +71,7 @@ public partial class ComparisonRunnerTests
     [Test]
     public void Run_TinyCheckpoints_ResultsJsonHasVersionsHashesConfigAndNumbers()
     {
-        Assert.That((_reference.Ran, _reference.Resumed), Is.EqualTo((4, 0)), "knowledge per dataset, refusal, entropy");
+        Assert.That((_reference.Ran, _reference.Resumed), Is.EqualTo((5, 0)), "knowledge per dataset, refusal, entropy, truth");
         var r = ReadJson(Path.Combine(_full, "results.json"));
         Assert.That(r["schema"]!.GetValue<string>(), Is.EqualTo(ComparisonRunner.ResultsSchema));
         Assert.That(r["tool"]!["onnxRuntime"]!.GetValue<string>(), Does.Match(@"^\d+\.\d+\.\d+"));
@@ -173,6 +175,54 @@ public partial class ComparisonRunnerTests
     }
 
     [Test]
+    public void Run_TinyCheckpoints_TruthSectionEqualsTheAnalysisRunDirectly()
+    {
+        using var b = ModelSession.Open(_reference.Models[0].Exported);
+        using var p = ModelSession.Open(_reference.Models[1].Exported);
+        var world = SyntheticWorld.Generate(1, WorldSize.Family);
+        var datasets = new[] { "cities", "element_symb" }.Select(n => new TruthDataset(world.ToDataset(n), world.FewShot(n))).ToList();
+        var direct = TruthAnalysis.Run(datasets, HfTokenizer.FromDirectory(_reference.Models[0].Exported), [new TruthModel("base", b), new TruthModel("post", p)],
+            new TruthOptions { MaxStatementsPerDataset = 12, MaxInterventionStatements = 2, TrueAnswer = "TRUE", FalseAnswer = "FALSE" });
+        var t = ReadJson(Path.Combine(_full, "results.json"))["truth"]!;
+
+        Assert.That((t["reading"]!.GetValue<string>(), t["evaluation"]!.GetValue<string>(), t["probeLayer"]!.GetValue<int>()),
+            Is.EqualTo(("Statement", "leave-one-dataset-out", direct.ProbeLayer)));
+        Assert.That(t["datasets"]!.AsArray().Select(d => (d!["dataset"]!.GetValue<string>(), d["statements"]!.GetValue<int>())),
+            Is.EqualTo(new[] { ("cities", 12), ("element_symb", 12) }));
+        foreach (var probes in direct.Probes)
+        {
+            var row = t["probes"]!.AsArray().Single(x => x!["model"]!.GetValue<string>() == probes.Model)!;
+            Assert.That(row["bestLayer"]!.GetValue<int>(), Is.EqualTo(probes.BestLayer));
+            Assert.That(row["bestAccuracy"]!.GetValue<double>(), Is.EqualTo(probes.Layers.Max(l => l.MassMean)).Within(1e-12));
+            Assert.That(row["accuracy"]!.GetValue<double>(), Is.EqualTo(probes.At(direct.ProbeLayer).MassMean).Within(1e-12));
+            Assert.That(row["layers"]!.AsArray().Select(l => l!["logistic"]!.GetValue<double>()), Is.EqualTo(probes.Layers.Select(l => l.Logistic!.Value)).Within(1e-12));
+        }
+        var cosine = t["cosines"]!.AsArray().Single()!;
+        Assert.That(cosine["cosine"]!.GetValue<double>(), Is.EqualTo(direct.Cosines.Single(c => c.Layer == direct.ProbeLayer).Matrix[0][1]).Within(1e-12));
+        // Table 2: one row per held-out dataset, then their mean (a hand average).
+        var transfer = t["transfer"]!.AsArray();
+        Assert.That(transfer.Select(x => $"{x!["model"]} {x["dataset"]}"), Is.EqualTo(new[] { "post cities", "post element_symb", "post mean" }));
+        double sum = 0;
+        foreach (var row in direct.Transfer)
+        {
+            var x = transfer.Single(r => r!["dataset"]!.GetValue<string>() == row.Dataset)!;
+            Assert.That(x["own"]!.GetValue<double>(), Is.EqualTo(row.Own).Within(1e-12));
+            Assert.That(x["difference"]!.GetValue<double>(), Is.EqualTo(row.BaseProbe - row.Own).Within(1e-12));
+            sum += row.BaseProbe - row.Own;
+        }
+        Assert.That(MetricPath.Parse("truth.transfer[model=post,dataset=mean].difference").Resolve(ReadJson(Path.Combine(_full, "results.json")), out _).Single().Value!.GetValue<double>(),
+            Is.EqualTo(sum / 2).Within(1e-12));
+        // Table 3: every (direction, model) cell; own = the diagonal's mean IE, cross = the rest.
+        var iv = t["intervention"]!;
+        Assert.That((iv["dataset"]!.GetValue<string>(), iv["trueStatements"]!.GetValue<int>(), iv["falseStatements"]!.GetValue<int>()), Is.EqualTo(("cities", 2, 2)));
+        var effects = direct.Intervention!.Effects;
+        Assert.That(iv["effects"]!.AsArray().Select(e => e!["meanEffect"]!.GetValue<double>()), Is.EqualTo(effects.Select(e => e.MeanEffect)).Within(1e-12));
+        Assert.That(iv["ownMeanEffect"]!.GetValue<double>(), Is.EqualTo((effects[0].MeanEffect + effects[3].MeanEffect) / 2).Within(1e-12));
+        Assert.That(iv["crossMeanEffect"]!.GetValue<double>(), Is.EqualTo((effects[1].MeanEffect + effects[2].MeanEffect) / 2).Within(1e-12));
+        Assert.That(File.Exists(Path.Combine(_full, "data", "truth", "truth.json")));
+    }
+
+    [Test]
     public void Run_TinyCheckpoints_ReportHasEverySectionWithNumbersAndEveryFigure()
     {
         var md = File.ReadAllText(Path.Combine(_full, "report.md"));
@@ -182,8 +232,9 @@ public partial class ComparisonRunnerTests
         foreach (var step in ComparisonSteps.Select(TinyConfig))
             Assert.That(md, Does.Contain("\n## " + step.Title + "\n"));
         var summary = results["summary"]!.AsArray();
-        Assert.That(summary, Has.Count.EqualTo(4 + 7 + 3),
-            "knowledge: map and transfer correlation per dataset; refusal: 3 per model and a cosine; entropy: an IoU and 2 ECEs");
+        Assert.That(summary, Has.Count.EqualTo(4 + 7 + 3 + 6),
+            "knowledge: map and transfer correlation per dataset; refusal: 3 per model and a cosine; entropy: an IoU and 2 ECEs; " +
+            "truth: 2 accuracies, a cosine, a transfer difference, own and cross IE");
         foreach (var s in summary)
         {
             var line = $"| {s!["label"]} | {ComparisonReport.Number(s["value"]!.GetValue<double>())} |";
@@ -196,8 +247,9 @@ public partial class ComparisonRunnerTests
         Assert.That(md, Does.Contain($"| base | post | {corr.ToString("0.000", CultureInfo.InvariantCulture)} |"));
 
         var figures = results["steps"]!.AsArray().SelectMany(s => s!["figures"]!.AsArray().Select(f => f!.GetValue<string>())).ToList();
-        Assert.That(figures, Has.Count.EqualTo(2 * 5 + 2), "knowledge per dataset: 2 models, 2 transfers, 1 difference; entropy: 1 per model");
+        Assert.That(figures, Has.Count.EqualTo(2 * 5 + 2 + 2), "knowledge per dataset: 2 models, 2 transfers, 1 difference; entropy and truth: 1 per model");
         Assert.That(figures.Count(f => f.StartsWith("figures/entropy_", StringComparison.Ordinal)), Is.EqualTo(2));
+        Assert.That(figures.Where(f => f.StartsWith("figures/truth_", StringComparison.Ordinal)), Is.EquivalentTo(new[] { "figures/truth_probe_accuracy_base.png", "figures/truth_probe_accuracy_post.png" }));
         foreach (var f in figures) Assert.That(File.Exists(Path.Combine(_full, f)), f);
         Assert.That(Directory.GetFiles(Path.Combine(_full, "figures")), Has.Length.EqualTo(figures.Count));
         Assert.That(File.Exists(Path.Combine(_full, "data", "knowledge.cities", "knowledge_cities.json")));
@@ -252,13 +304,14 @@ public partial class ComparisonRunnerTests
         Assert.That(ReadJson(Path.Combine(outDir, "run.json"))["status"]!.GetValue<string>(), Is.EqualTo("interrupted"));
 
         var rerun = ComparisonRunner.Run(Request(outDir));
-        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((3, 1)));
+        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((4, 1)));
         AssertSameReport(outDir, _full);
     }
 
     [TestCase("refusal")]
     [TestCase("entropy")]
-    public void Run_CancelledInsideRefusalOrEntropy_RerunEqualsUninterrupted(string analysis)
+    [TestCase("truth")]
+    public void Run_CancelledInsideRefusalEntropyOrTruth_RerunEqualsUninterrupted(string analysis)
     {
         var outDir = _tmp.Sub("mid-" + analysis);
         CopyJournal(_full, outDir, except: analysis);
@@ -269,7 +322,7 @@ public partial class ComparisonRunnerTests
         Assert.That(Directory.GetDirectories(Path.Combine(outDir, ".journal")).Select(Path.GetFileName), Does.Not.Contain(analysis));
 
         var rerun = ComparisonRunner.Run(Request(outDir));
-        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((1, 3)));
+        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((1, 4)));
         AssertSameReport(outDir, _full);
     }
 
@@ -283,11 +336,11 @@ public partial class ComparisonRunnerTests
         var cancelMidway = new SyncProgress<ComparisonProgress>(p => { if (p.Status == StepStatus.Running && p.Fraction > 0.3) cts.Cancel(); });
         Assert.Throws<OperationCanceledException>(() => ComparisonRunner.Run(Request(outDir), cancelMidway, cancellation: cts.Token));
         var journal = Path.Combine(outDir, ".journal");
-        Assert.That(Directory.GetFiles(journal).Select(Path.GetFileName), Is.EquivalentTo(new[] { "knowledge.cities.json", "refusal.json", "entropy.json" }), "the cancelled step left no entry");
-        Assert.That(Directory.GetDirectories(journal).Select(Path.GetFileName), Is.EquivalentTo(new[] { "knowledge.cities", "refusal", "entropy" }), "and no partial files");
+        Assert.That(Directory.GetFiles(journal).Select(Path.GetFileName), Is.EquivalentTo(new[] { "knowledge.cities.json", "refusal.json", "entropy.json", "truth.json" }), "the cancelled step left no entry");
+        Assert.That(Directory.GetDirectories(journal).Select(Path.GetFileName), Is.EquivalentTo(new[] { "knowledge.cities", "refusal", "entropy", "truth" }), "and no partial files");
 
         var rerun = ComparisonRunner.Run(Request(outDir));
-        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((1, 3)));
+        Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((1, 4)));
         AssertSameReport(outDir, _full);
     }
 
@@ -297,20 +350,22 @@ public partial class ComparisonRunnerTests
         var outDir = _tmp.Sub("again");
         CopyJournal(_full, outDir);
         var again = ComparisonRunner.Run(Request(outDir));
-        Assert.That((again.Ran, again.Resumed), Is.EqualTo((0, 4)));
+        Assert.That((again.Ran, again.Resumed), Is.EqualTo((0, 5)));
         AssertSameReport(outDir, _full);
 
         var fewer = TinyConfig.Set("knowledge.maxPairs=2") with { Datasets = ["synthetic:cities"] };
         var changed = ComparisonRunner.Run(Request(outDir, fewer));
-        Assert.That((changed.Ran, changed.Resumed), Is.EqualTo((1, 2)), "a changed option changes the key of its analysis only (entropy still reads cities)");
+        Assert.That((changed.Ran, changed.Resumed), Is.EqualTo((2, 2)), "a changed option changes the key of its analysis only (entropy still reads cities); truth reads every dataset");
         Assert.That(changed.Results["knowledge"]!["cities"]!["pairsTraced"]!.GetValue<int>(), Is.EqualTo(2));
         Assert.That(changed.Results["knowledge"]!.AsObject().Select(p => p.Key), Is.EqualTo(new[] { "cities" }), "results hold the configured datasets only");
         var added = ComparisonRunner.Run(Request(outDir, fewer with { Datasets = ["synthetic:cities", "synthetic:inventors"] }));
-        Assert.That((added.Ran, added.Resumed), Is.EqualTo((1, 3)), "adding a dataset runs only that dataset");
+        Assert.That((added.Ran, added.Resumed), Is.EqualTo((2, 3)), "adding a dataset runs only that dataset (and truth, which pools them)");
         var instructions = _tmp.Sub("instructions.json");
         File.WriteAllText(instructions, """{"harmful": ["Rob a bank.", "Poison him.", "Burn it.", "Steal it."], "harmless": ["Bake bread.", "Sing a song.", "Plant a tree.", "Name a cat."]}""");
         var own = ComparisonRunner.Run(Request(outDir, fewer.Set($"refusal.instructions={instructions}")));
-        Assert.That((own.Ran, own.Resumed), Is.EqualTo((1, 2)), "another instruction set reruns refusal only");
+        Assert.That((own.Ran, own.Resumed), Is.EqualTo((2, 2)), "another instruction set reruns refusal (and truth, back to one dataset)");
+        Assert.That(ReadJson(Path.Combine(outDir, "run.json"))["steps"]!.AsArray().Where(x => x!["status"]!.GetValue<string>() == "ran").Select(x => x!["step"]!.GetValue<string>()),
+            Is.EquivalentTo(new[] { "refusal", "truth" }));
         Assert.That(own.Results["refusal"]!["split"]!["test"]!["harmful"]!.GetValue<int>(), Is.EqualTo(1));
         File.AppendAllText(instructions, " ");
         Assert.That(ComparisonRunner.Run(Request(outDir, fewer.Set($"refusal.instructions={instructions}"))).Ran, Is.EqualTo(1), "the key covers the file's content");

@@ -67,6 +67,22 @@ public class DemoTests
             Assert.That(a["neurons"]!.AsArray(), Has.Count.EqualTo(10));
         }
 
+        // Truth, read at the judgement (the family's base holds none at the bare statement's end): the probes of every
+        // model separate true from false on held-out datasets, the directions agree, and the report says why this reading.
+        var truth = results["truth"]!;
+        Assert.That(truth["reading"]!.GetValue<string>(), Is.EqualTo("Judgement"));
+        Assert.That(md, Does.Contain("Truth is read where the judgement is asked for"));
+        Assert.That(truth["datasets"]!.AsArray().Select(d => d!["dataset"]!.GetValue<string>()), Is.EqualTo(new[] { "cities", "animal_class", "element_symb" }));
+        Assert.That(truth["probes"]!.AsArray().Select(p => p!["model"]!.GetValue<string>()), Is.EqualTo(members));
+        foreach (var m in members) Assert.That(Number($"truth.probes[model={m}].bestAccuracy"), Is.GreaterThanOrEqualTo(0.75), m);
+        foreach (var m in new[] { "sft", "instruct" })
+        {
+            Assert.That(Number($"truth.cosines[a=base,b={m}].cosine"), Is.InRange(-1.0, 1.0));
+            Assert.That(Number($"truth.transfer[model={m},dataset=mean].difference"), Is.InRange(-1.0, 1.0));
+        }
+        Assert.That(truth["intervention"]!["effects"]!.AsArray(), Has.Count.EqualTo(9));
+        Assert.That(Number("truth.intervention.ownMeanEffect"), Is.GreaterThan(0), "adding/subtracting a model's own direction moves its answers the right way");
+
         var page = HeadlessChromium.Load(new Uri(tmp.Sub("demo/report.html")).AbsoluteUri);
         Assert.That(page.ConsoleErrors, Is.Empty);
     }

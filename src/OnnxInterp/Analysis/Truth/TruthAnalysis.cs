@@ -32,7 +32,7 @@ public enum TruthReading
     Judgement,
 }
 
-public sealed record TruthOptions
+public record TruthOptions
 {
     public TruthReading Reading { get; init; } = TruthReading.Statement;
 
