@@ -1,20 +1,13 @@
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Cli;
 using OnnxInterp.Tests.Support;
+using static OnnxInterp.Tests.Support.CliRunner;
 
 namespace OnnxInterp.Tests.Cli;
 
 /// <summary>The verbs as a user meets them: exit codes, messages, files.</summary>
 public class CliTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = OnnxInterp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Test]
     public void SampleExportRunInspect_EndToEnd_WritesReadableSafetensors()
     {

@@ -2,6 +2,7 @@ using System.Text.Json.Nodes;
 using OnnxInterp.Cli;
 using OnnxInterp.Tests.Comparison;
 using OnnxInterp.Tests.Support;
+using static OnnxInterp.Tests.Support.CliRunner;
 
 namespace OnnxInterp.Tests.Cli;
 
@@ -19,16 +20,6 @@ public class ComparisonCliTests
 
     [OneTimeTearDown]
     public void TearDown() => _tmp.Dispose();
-
-    static (int Code, string Out, string Err) Run(params string[] args) => Run(CancellationToken.None, args);
-
-    static (int Code, string Out, string Err) Run(CancellationToken ct, params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = OnnxInterp.Cli.Cli.Run(args, o, e, ct);
-        return (code, o.ToString(), e.ToString());
-    }
 
     string[] Tiny(string verb, string outDir, params string[] more) =>
         [verb, "--base", _tmp.Sub("base"), "--post", _tmp.Sub("post"), "--out", outDir, "--cache-dir", _tmp.Sub("cache"),

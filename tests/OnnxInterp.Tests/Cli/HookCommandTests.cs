@@ -2,20 +2,13 @@ using OnnxInterp.Cli;
 using OnnxInterp.Tests.Export;
 using OnnxInterp.Tests.Reference;
 using OnnxInterp.Tests.Support;
+using static OnnxInterp.Tests.Support.CliRunner;
 
 namespace OnnxInterp.Tests.Cli;
 
 /// <summary>`export --weights int4 --fused` and `hook` as a user meets them.</summary>
 public class HookCommandTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = OnnxInterp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Test]
     public void ExportInt4Fused_ThenInspect_ShowsTheForm()
     {

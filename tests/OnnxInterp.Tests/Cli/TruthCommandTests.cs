@@ -4,20 +4,13 @@ using OnnxInterp.Cli;
 using OnnxInterp.Data;
 using OnnxInterp.Tests.Support;
 using OnnxInterp.Tokenization;
+using static OnnxInterp.Tests.Support.CliRunner;
 
 namespace OnnxInterp.Tests.Cli;
 
 /// <summary>The truth verb as a user meets it: exit codes, messages, files.</summary>
 public class TruthCommandTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = OnnxInterp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Test]
     public void Truth_TwoModels_WritesTheReport_AndBadInputIsAnError()
     {

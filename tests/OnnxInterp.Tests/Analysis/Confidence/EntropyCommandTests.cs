@@ -4,20 +4,13 @@ using OnnxInterp.Cli;
 using OnnxInterp.Data;
 using OnnxInterp.Tests.Support;
 using OnnxInterp.Tokenization;
+using static OnnxInterp.Tests.Support.CliRunner;
 
 namespace OnnxInterp.Tests.Analysis.Confidence;
 
 /// <summary>The entropy verb as a user meets it: weights from checkpoints or exports, the ablation on exports, errors.</summary>
 public class EntropyCommandTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = OnnxInterp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Test]
     public void Entropy_CheckpointsAndExports_WritesTheReport_AndBadInputIsAnError()
     {

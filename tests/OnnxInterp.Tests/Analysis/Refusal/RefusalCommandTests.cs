@@ -2,19 +2,12 @@ using System.Text.Json;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Cli;
 using OnnxInterp.Tests.Support;
+using static OnnxInterp.Tests.Support.CliRunner;
 
 namespace OnnxInterp.Tests.Analysis.Refusal;
 
 public class RefusalCommandTests
 {
-    static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var o = new StringWriter();
-        var e = new StringWriter();
-        int code = OnnxInterp.Cli.Cli.Run(args, o, e);
-        return (code, o.ToString(), e.ToString());
-    }
-
     [Test]
     public void Refusal_TwoModels_WritesTheReport_AndBadInputsAreErrors()
     {
