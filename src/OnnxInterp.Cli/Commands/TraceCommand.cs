@@ -1,5 +1,7 @@
 using System.CommandLine;
 using OnnxInterp.Analysis.Knowledge;
+using OnnxInterp.Comparison;
+using OnnxInterp.Comparison.Steps;
 using OnnxInterp.Data;
 using OnnxInterp.Reports;
 using OnnxInterp.Runtime;
@@ -23,6 +25,8 @@ static class TraceCommand
         var cmd = new Command("trace", """
             Knowledge storage and representation: causal tracing between true and false statements that differ only in the
             subject, for each model, and cross-model transfer patching (base -> post and back), with the paper's Table 1.
+            Writes knowledge_<dataset>.json, a CSV per matrix, figures/*.png, and results.json with the "knowledge"
+            section as `compare` writes it (docs/results-schema.md).
 
             Examples:
               onnxinterp trace --base ./base-onnx --post ./instruct-onnx --dataset synthetic:cities --out ./report
@@ -49,7 +53,9 @@ static class TraceCommand
                 var progress = new Progress<CaptureProgress>(p => ctx.Err.Write($"\rtraced {p.PromptsDone}/{p.Prompts} pairs   "));
                 var result = KnowledgeAnalysis.Run(data, tokenizer, models, fewShot, options, progress);
                 ctx.Err.WriteLine();
-                KnowledgeReport.Write(parse.GetValue(output)!, result);
+                var outDir = parse.GetValue(output)!;
+                KnowledgeReport.Write(outDir, result);
+                KnowledgeStep.WriteResults(outDir, result);
                 ctx.Out.WriteLine($"{result.Dataset}: {result.Curation.Pairs.Count} pairs curated, {result.Prompts.Count} traced ({result.SubjectTokens} subject, {result.ObjectTokens} object tokens)");
                 foreach (var r in result.Comparisons)
                     ctx.Out.WriteLine($"  {r.A,-20} vs {r.B,-20} corr {r.Corr:F3}  max|diff| {r.MaxAbsDiff:F3}  max|diff|_K {r.MaxAbsDiffK:F3}");

@@ -94,6 +94,13 @@ public class CliTests
         Assert.That(ok.Code, Is.EqualTo(ExitCodes.Ok), ok.Err);
         Assert.That(ok.Out, Does.Contain("base").And.Contain("corr"));
         Assert.That(File.Exists(Path.Combine(tmp.Sub("report"), "knowledge_cities.json")));
+        // results.json carries the same "knowledge" section as compare's, with the numbers of the report's JSON.
+        var results = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(tmp.Sub("report"), "results.json")))!;
+        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(tmp.Sub("report"), "knowledge_cities.json")))!;
+        var section = results["knowledge"]!["cities"]!;
+        Assert.That(section["pairsTraced"]!.GetValue<int>(), Is.EqualTo(report["curation"]!["traced"]!.GetValue<int>()));
+        Assert.That(section["comparisons"]![0]!["corr"]!.GetValue<double>(), Is.EqualTo(report["comparisons"]![0]!["corr"]!.GetValue<double>()).Within(1e-12));
+        Assert.That(section["matrices"]!.AsArray().Select(m => m!["model"]!.GetValue<string>()), Does.Contain("base").And.Contain("post"));
         Assert.That(Directory.GetFiles(Path.Combine(tmp.Sub("report"), "figures")), Is.Not.Empty);
 
         var unknown = Run("trace", "--base", tmp.Sub("base"), "--dataset", "synthetic:planets", "--out", tmp.Sub("r2"));

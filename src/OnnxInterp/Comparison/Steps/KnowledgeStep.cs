@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using OnnxInterp.Internals;
 using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Reports;
 using OnnxInterp.Runtime;
@@ -49,19 +50,7 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
         var result = KnowledgeAnalysis.Run(ds.Data, tokenizer, models, ds.FewShot, options, progress, context.Cancellation);
         KnowledgeReport.Write(context.OutputDirectory, result);
 
-        var json = new JsonObject
-        {
-            ["dataset"] = result.Dataset,
-            ["pairsCurated"] = result.Curation.Pairs.Count,
-            ["pairsTraced"] = result.Prompts.Count,
-            ["subjectTokens"] = result.SubjectTokens,
-            ["objectTokens"] = result.ObjectTokens,
-            ["metric"] = result.Options.Metric.ToString(),
-            ["labels"] = ComparisonJson.ToNode(result.Prompts[0].Labels),
-            ["matrices"] = new JsonArray(result.Matrices.Select(m => Matrix(m, "model"))
-                .Concat(result.Transfers.Select(m => Matrix(m, "transfer"))).ToArray()),
-            ["comparisons"] = ComparisonJson.ToNode(result.Comparisons),
-        };
+        var json = Section(result);
         // Headlines: each post-trained model's map against the base's, and the base's states patched into it.
         var summary = new List<SummaryItem>();
         foreach (var post in models.Skip(1))
@@ -71,6 +60,37 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
                     summary.Add(new SummaryItem($"{label}, {a} vs {b}", row.Corr, $"knowledge.{part.Id}.comparisons[a={a},b={b}].corr"));
         }
         return new StepOutput(json, KnowledgeReport.Markdown(result)) { Summary = summary };
+    }
+
+    /// <summary>One dataset's part of the results.json "knowledge" section (docs/results-schema.md); `trace` writes it too.</summary>
+    public static JsonObject Section(KnowledgeResult result) => new()
+    {
+        ["dataset"] = result.Dataset,
+        ["pairsCurated"] = result.Curation.Pairs.Count,
+        ["pairsTraced"] = result.Prompts.Count,
+        ["subjectTokens"] = result.SubjectTokens,
+        ["objectTokens"] = result.ObjectTokens,
+        ["metric"] = result.Options.Metric.ToString(),
+        ["labels"] = ComparisonJson.ToNode(result.Prompts[0].Labels),
+        ["matrices"] = new JsonArray(result.Matrices.Select(m => Matrix(m, "model"))
+            .Concat(result.Transfers.Select(m => Matrix(m, "transfer"))).ToArray()),
+        ["comparisons"] = ComparisonJson.ToNode(result.Comparisons),
+    };
+
+    /// <summary>
+    /// results.json holding only this analysis's "knowledge" section (the shape `compare` writes, for one dataset):
+    /// what the standalone `trace` verb writes beside its report files.
+    /// </summary>
+    public static void WriteResults(string directory, KnowledgeResult result)
+    {
+        var results = new JsonObject
+        {
+            ["tool"] = "onnxinterp trace",
+            ["models"] = new JsonArray(result.Matrices.Select(m => (JsonNode)m.Model).ToArray()),
+            ["knowledge"] = new JsonObject { [result.Dataset] = Section(result) },
+        };
+        Directory.CreateDirectory(directory);
+        AtomicFile.WriteAllText(Path.Combine(directory, "results.json"), results.ToJsonString(ComparisonJson.Strict) + "\n");
     }
 
     static JsonNode Matrix(KnowledgeMatrix m, string kind) => new JsonObject
