@@ -78,7 +78,7 @@ sealed class Summary(string title)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
-        File.WriteAllText(path, Json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+        OnnxInterp.Internals.AtomicFile.WriteAllText(path, Json.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
     }
 }
 

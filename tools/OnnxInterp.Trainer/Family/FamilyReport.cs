@@ -35,5 +35,5 @@ public sealed record FamilyReport(int Seed, IReadOnlyList<MemberLog> Training, I
     }
 
     public void Write(string path) =>
-        File.WriteAllText(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true }));
+        OnnxInterp.Internals.AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, new JsonSerializerOptions { WriteIndented = true, IncludeFields = true }));
 }
