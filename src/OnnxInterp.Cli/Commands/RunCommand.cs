@@ -14,6 +14,7 @@ static class RunCommand
         var hooks = new Option<string[]>("--hooks") { Description = "Hook names or glob patterns to capture, e.g. 'blocks.*.hook_resid_post'. Default: none.", AllowMultipleArgumentsPerToken = true };
         var save = new Option<string>("--save", "-s") { Description = "Safetensors file to write: \"logits\" [batch, seq, vocab] and each hook [batch, seq, d].", Required = true };
         var noBos = new Option<bool>("--no-special-tokens") { Description = "Do not add BOS/EOS when tokenizing prompts." };
+        var interventions = new Option<string?>("--interventions") { Description = "A JSON file: an array of interventions (Hook, Op = Replace|Add|ProjectOut|Scale, Vector, Directions, Factor, Rows, Positions) applied during the pass." };
 
         var cmd = new Command("run", """
             Run a forward pass and save the logits and the captured hooks as safetensors (readable from numpy and torch).
@@ -21,8 +22,10 @@ static class RunCommand
             Examples:
               onnxinterp run ./tiny-onnx --prompt "The city of Paris is in France." --hooks 'blocks.*.hook_resid_post' --save out.safetensors
               onnxinterp run ./tiny-onnx --tokens 1,15,27,3 --tokens 1,9 --hooks 'blocks.0.*' --save out.safetensors
+              onnxinterp run ./tiny-onnx --prompt "The city of Paris is in France." --interventions steer.json --save steered.safetensors
+                (steer.json: [{"Hook": "blocks.2.hook_resid_post", "Op": "Scale", "Factor": 0.5, "Positions": [-1]}])
             """)
-        { dir, prompt, tokens, hooks, save, noBos };
+        { dir, prompt, tokens, hooks, save, noBos, interventions };
         cmd.Validators.Add(r =>
         {
             bool p = r.GetValue(prompt) is { Length: > 0 }, t = r.GetValue(tokens) is { Length: > 0 };
@@ -35,7 +38,11 @@ static class RunCommand
             int[][] rows = parse.GetValue(prompt) is { Length: > 0 } texts
                 ? PromptTokens.Encode(modelDir, texts, !parse.GetValue(noBos))
                 : parse.GetValue(tokens)!.Select(ParseTokens).ToArray();
-            var request = ForwardRequest.FromPrompts(rows, session.Manifest.Config.PadTokenId ?? 0) with { Hooks = parse.GetValue(hooks) };
+            var request = ForwardRequest.FromPrompts(rows, session.Manifest.Config.PadTokenId ?? 0) with
+            {
+                Hooks = parse.GetValue(hooks),
+                Interventions = parse.GetValue(interventions) is { } file ? Intervention.ReadFile(file) : null,
+            };
             var result = session.Run(request);
 
             var entries = new List<SafetensorsEntry> { Entry("logits", result.Logits) };

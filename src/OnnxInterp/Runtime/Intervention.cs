@@ -33,6 +33,41 @@ public sealed record Intervention(
     int[]? Rows = null,
     int[]? Positions = null)
 {
+    static readonly System.Text.Json.JsonSerializerOptions FileJson = new()
+    {
+        UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+        MaxDepth = 16,
+    };
+
+    /// <summary>
+    /// Reads a JSON array of interventions (the shape <c>JsonSerializer.Serialize</c> writes: Hook, Op, Vector, Directions,
+    /// Factor, Rows, Positions), as the `run` verb's --interventions takes them. Checking them against a model happens
+    /// when they are compiled for a request.
+    /// </summary>
+    public static IReadOnlyList<Intervention> ReadFile(string path)
+    {
+        string text;
+        try { text = File.ReadAllText(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidFileException($"cannot read the interventions file: {e.Message}", path, inner: e);
+        }
+        List<Intervention>? list;
+        try { list = System.Text.Json.JsonSerializer.Deserialize<List<Intervention>>(text, FileJson); }
+        catch (System.Text.Json.JsonException e)
+        {
+            throw new InvalidFileException($"not a JSON array of interventions: {e.Message}", path, e.Path, null, e);
+        }
+        if (list is null) throw new InvalidFileException("expected a JSON array of interventions, found null", path);
+        for (int i = 0; i < list.Count; i++)
+        {
+            if (list[i] is null) throw new InvalidFileException("an intervention is null", path, $"[{i}]");
+            if (string.IsNullOrEmpty(list[i].Hook)) throw new InvalidFileException("an intervention names no hook", path, $"[{i}].Hook");
+            if (!Enum.IsDefined(list[i].Op)) throw new InvalidFileException("unknown operation", path, $"[{i}].Op", list[i].Op.ToString());
+        }
+        return list;
+    }
+
     public static Intervention Replace(string hook, float[] vector, int[]? rows = null, int[]? positions = null) =>
         new(hook, InterventionOp.Replace, vector, Rows: rows, Positions: positions);
 

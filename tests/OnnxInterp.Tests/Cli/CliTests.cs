@@ -47,6 +47,39 @@ public class CliTests
     }
 
     [Test]
+    public void Run_InterventionsFile_ScalesTheHook_AndBadFilesAreErrors()
+    {
+        using var tmp = new TempDir();
+        Run("sample", "--out", tmp.Sub("hf"), "--layers", "2");
+        Run("export", tmp.Sub("hf"), "--out", tmp.Sub("onnx"), "--no-hash");
+        File.WriteAllText(tmp.Sub("steer.json"), """[{"Hook": "blocks.0.hook_resid_post", "Op": "Scale", "Factor": 0, "Positions": [-1]}]""");
+        string[] Args(string save, params string[] more) =>
+            ["run", tmp.Sub("onnx"), "--prompt", "Hi there", "--hooks", "blocks.0.hook_resid_post", "--save", tmp.Sub(save), .. more];
+        Assert.That(Run(Args("plain.safetensors")).Code, Is.Zero);
+        var steered = Run(Args("steered.safetensors", "--interventions", tmp.Sub("steer.json")));
+        Assert.That(steered.Code, Is.Zero, steered.Err);
+        using var plain = SafetensorsFile.Open(tmp.Sub("plain.safetensors"));
+        using var edited = SafetensorsFile.Open(tmp.Sub("steered.safetensors"));
+        float[] h0 = plain.ReadFloat32("blocks.0.hook_resid_post"), h1 = edited.ReadFloat32("blocks.0.hook_resid_post");
+        int d = 64, n = h0.Length / d;
+        // BOS + 8 bytes: positions before the last are untouched, the last is scaled to zero.
+        Assert.That(h1.Take((n - 1) * d), Is.EqualTo(h0.Take((n - 1) * d)));
+        Assert.That(h1.Skip((n - 1) * d), Is.All.EqualTo(0f));
+        Assert.That(h0.Skip((n - 1) * d).Any(v => v != 0f));
+        Assert.That(edited.ReadFloat32("logits").Skip((n - 1) * 258), Is.Not.EqualTo(plain.ReadFloat32("logits").Skip((n - 1) * 258)));
+
+        File.WriteAllText(tmp.Sub("bad.json"), """[{"Hook": "blocks.0.hook_resid_post", "Op": "Twist"}]""");
+        var bad = Run(Args("x.safetensors", "--interventions", tmp.Sub("bad.json")));
+        Assert.That(bad.Code, Is.EqualTo(ExitCodes.InvalidInput));
+        Assert.That(bad.Err, Does.Contain("bad.json").And.Not.Contain("   at "));
+        File.WriteAllText(tmp.Sub("unknown.json"), """[{"Hook": "blocks.9.hook_resid_post", "Op": "Scale", "Factor": 2}]""");
+        var unknown = Run(Args("y.safetensors", "--interventions", tmp.Sub("unknown.json")));
+        Assert.That(unknown.Code, Is.EqualTo(ExitCodes.InvalidInput));
+        Assert.That(unknown.Err, Does.Contain("blocks.9.hook_resid_post"));
+        Assert.That(File.Exists(tmp.Sub("x.safetensors")) || File.Exists(tmp.Sub("y.safetensors")), Is.False, "nothing written on bad input");
+    }
+
+    [Test]
     public void BadArguments_GiveMessagesAndExitCodes_NotStackTraces()
     {
         using var tmp = new TempDir();
