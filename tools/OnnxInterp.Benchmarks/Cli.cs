@@ -64,6 +64,17 @@ sealed class Summary(string title)
 
     public void Row(string metric, string value, string note = "") => _rows.Add((metric, value, note));
 
+    /// <summary>
+    /// Per-round ratios <paramref name="num"/>[i] / <paramref name="den"/>[i] (both measured in the same round): stored
+    /// under <paramref name="key"/> in <paramref name="into"/> (median, min, max, values) and reported as one row.
+    /// </summary>
+    public void Ratio(JsonObject into, string key, string metric, IReadOnlyList<double> num, IReadOnlyList<double> den, int digits, string note)
+    {
+        var r = num.Zip(den, (x, y) => x / y).ToList();
+        into[key] = Stats.Describe(r);
+        Row(metric, Stats.F(Stats.Median(r), digits), $"min {Stats.F(r.Min(), digits)}, max {Stats.F(r.Max(), digits)}; {note}");
+    }
+
     public void Print(TextWriter w)
     {
         int a = Math.Max(6, _rows.Max(r => r.Metric.Length)), b = Math.Max(5, _rows.Max(r => r.Value.Length));

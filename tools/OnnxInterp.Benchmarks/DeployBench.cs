@@ -184,12 +184,7 @@ static class DeployBench
                     sum.Row($"{phase} ms: {f.Key}", Stats.F(Stats.Median(times[f.Key]), 2), $"min {Stats.F(times[f.Key].Min(), 2)}, max {Stats.F(times[f.Key].Max(), 2)}");
                 }
                 var ratios = new JsonObject();
-                void Ratio(string a, string b, string note)
-                {
-                    var q = times[a].Zip(times[b], (x, y) => x / y).ToList();
-                    ratios[$"{a}/{b}"] = Stats.Describe(q);
-                    sum.Row($"{phase}: {a} / {b}", Stats.F(Stats.Median(q), 3), $"min {Stats.F(q.Min(), 3)}, max {Stats.F(q.Max(), 3)}; {note}");
-                }
+                void Ratio(string a, string b, string note) => sum.Ratio(ratios, $"{a}/{b}", $"{phase}: {a} / {b}", times[a], times[b], 3, note);
                 Ratio("int4", "fp32", "int4 vs fp32, plain ops");
                 Ratio("int4-fused", "fp32-fused", "int4 vs fp32, fused");
                 Ratio("fp32-fused", "fp32", "fused vs plain, fp32");

@@ -226,9 +226,7 @@ static class ForwardBench
         void Ratio(string key, string baseKey, string note)
         {
             if (!times.ContainsKey(key) || !times.ContainsKey(baseKey)) return;
-            var r = times[key].Zip(times[baseKey], (x, y) => x / y).ToList();
-            ratios[$"{key}/{baseKey}"] = Stats.Describe(r);
-            sum.Row($"({key})/({baseKey})", Stats.F(Stats.Median(r), 3), $"min {Stats.F(r.Min(), 3)}, max {Stats.F(r.Max(), 3)}; {note}");
+            sum.Ratio(ratios, $"{key}/{baseKey}", $"({key})/({baseKey})", times[key], times[baseKey], 3, note);
         }
         Ratio("b", "a", "cost of fetching every hook output");
         Ratio("c", "a", "cost of the injection sub-graphs, fed explicitly");

@@ -239,13 +239,8 @@ static class GenerateBench
             }
             sum.Row($"({key}) {unit}", Stats.F(Stats.Median(r)), $"min {Stats.F(r.Min())}, max {Stats.F(r.Max())}; {Stats.F(Stats.Median(t), 0)} ms{g}; {note}");
         }
-        void Ratio(string name, string slow, string fast, string note)
-        {
-            // Same work in both, so speed(fast)/speed(slow) = time(slow)/time(fast), per round.
-            var r = times[slow].Zip(times[fast], (x, y) => x / y).ToList();
-            ratios[name] = Stats.Describe(r);
-            sum.Row(name, Stats.F(Stats.Median(r), 2), $"min {Stats.F(r.Min(), 2)}, max {Stats.F(r.Max(), 2)}; {note}");
-        }
+        // Same work in both, so speed(fast)/speed(slow) = time(slow)/time(fast), per round.
+        void Ratio(string name, string slow, string fast, string note) => sum.Ratio(ratios, name, name, times[slow], times[fast], 2, note);
 
         double genTokens = (double)o.GenPrompts * o.GenTokens;
         string Label(string key) => variants.First(v => v.Key == key).Label;
