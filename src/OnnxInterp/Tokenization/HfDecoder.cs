@@ -71,7 +71,7 @@ sealed class HfDecoder
             }
             case "Metaspace":
             {
-                string replacement = r.OptString(spec, "replacement", path) ?? "\u2581";
+                string replacement = r.OptChar(spec, "replacement", path) ?? "\u2581";
                 string scheme = r.OptString(spec, "prepend_scheme", path)
                     ?? ((r.OptBool(spec, "add_prefix_space", path) ?? true) ? "always" : "never");
                 return tokens =>

@@ -57,6 +57,15 @@ sealed class JsonReader(string file)
         return v.Value.ValueKind == JsonValueKind.String ? v.Value.GetString() : throw Invalid("Expected a string", Join(path, name), v.Value);
     }
 
+    /// <summary>A string that must be exactly one character (one Unicode scalar, as a Rust <c>char</c>), or null when absent.</summary>
+    public string? OptChar(JsonElement obj, string name, string path)
+    {
+        var s = OptString(obj, name, path);
+        if (s is not null && s.EnumerateRunes().Take(2).Count() != 1)
+            throw Invalid("Expected exactly one character", Join(path, name), Opt(obj, name)!.Value);
+        return s;
+    }
+
     public bool? OptBool(JsonElement obj, string name, string path)
     {
         var v = Opt(obj, name);

@@ -38,6 +38,18 @@ public class ReaderDefectTests
         Assert.That(e.Value, Is.EqualTo("0"));
     }
 
+    [TestCase("decoder", "")]
+    [TestCase("decoder", "ab")]
+    [TestCase("pre_tokenizer", "")]
+    public void Tokenizer_MetaspaceReplacementNotOneCharacter_InvalidFileNamingIt(string part, string replacement)
+    {
+        // Found by the fuzz tool: an empty decoder replacement threw ArgumentException from string.Replace when decoding.
+        using var tmp = new TempDir();
+        var dir = Tokenizer(tmp, o => o[part] = new JsonObject { ["type"] = "Metaspace", ["replacement"] = replacement, ["prepend_scheme"] = "always" });
+        var e = Assert.Throws<InvalidFileException>(() => HfTokenizer.FromDirectory(dir))!;
+        Assert.That(e.Field, Is.EqualTo($"{part}.replacement"));
+    }
+
     [Test]
     public void Tokenizer_MergesNotAnArray_InvalidFileNamingMerges()
     {
