@@ -52,13 +52,6 @@ public class DeployedFormsAnalysisTests
         _tmp.Dispose();
     }
 
-    static double Cosine(IReadOnlyList<double> a, IReadOnlyList<double> b)
-    {
-        double dot = 0, na = 0, nb = 0;
-        for (int i = 0; i < a.Count; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i]; }
-        return dot / Math.Sqrt(na * nb);
-    }
-
     /// <summary>The fast path restarts the model at each layer with batches of patches after a past: row by row on GroupQueryAttention.</summary>
     [Test]
     public void Trace_FusedExport_EqualsPlainExport()
@@ -96,7 +89,7 @@ public class DeployedFormsAnalysisTests
         var r = TruthAnalysis.Run(Datasets(12), _tok, [new TruthModel("plain", _plain), new TruthModel("fused", _fused), new TruthModel("int4", _int4)],
             new TruthOptions { MaxInterventionStatements = 2, BatchSize = 5 });
         Assert.That(r.ProbeLayerDirections[1], Is.EqualTo(r.ProbeLayerDirections[0]).Within(1e-4));
-        double cos = Cosine(r.ProbeLayerDirections[0], r.ProbeLayerDirections[2]);
+        double cos = TruthDirection.Cosine(r.ProbeLayerDirections[0], r.ProbeLayerDirections[2]);
         TestContext.Out.WriteLine($"truth: cosine(int4, fp32) at layer {r.ProbeLayer} = {cos:F5}");
         Assert.That(cos, Is.GreaterThanOrEqualTo(0.9));
         Assert.That(r.Intervention!.Effects, Has.Count.EqualTo(9), "3 directions on 3 models");

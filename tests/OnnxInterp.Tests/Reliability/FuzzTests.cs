@@ -27,7 +27,8 @@ public class FuzzTests
         var report = FuzzRunner.Run(target, new FuzzOptions { Iterations = iterations, PerInputLimit = TimeSpan.FromSeconds(20) }, tmp.Path);
         TestContext.Out.WriteLine(report);
         foreach (var (type, n) in report.Rejected) TestContext.Out.WriteLine($"  rejected {n} x {type}");
-        Assert.That(report.Failures.Select(f => $"{f.Reason}: {f.Mutant}\n{f.Detail}"), Is.Empty);
+        // The report names the CsCheck seed: FuzzOptions.Seed (or the fuzz tool's --seed) replays a failing run.
+        Assert.That(report.Failures.Select(f => $"{f.Reason}: {f.Mutant}\n{f.Detail}"), Is.Empty, report.ToString());
         Assert.That(report.Tried, Is.EqualTo(iterations));
         Assert.That(report.RejectedTotal, Is.GreaterThan(0), "the mutants reach the readers' checks");
     }

@@ -54,7 +54,7 @@ public class RefusalAnalysisTests
         Assert.That(r.Split.Test.Harmful, Has.Count.EqualTo(1));
         foreach (var d in r.Directions)
         {
-            Assert.That(d.Selection, Is.Not.Null);
+            Assert.That(d.Selection?.Candidates, Has.Count.EqualTo(4), "selected over 2 layers × 2 positions");
             // Layer 0's input is the token embedding, the same for every prompt at the post-instruction positions: no
             // direction there, so the pruned layer 1 is evaluated and chosen.
             var s = d.Selection!;
