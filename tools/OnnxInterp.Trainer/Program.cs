@@ -43,6 +43,13 @@ switch (verb)
             OnnxInterp.Trainer.Family.FamilyReport.Measure(dir, seed, [], Console.Out);
             return 0;
         }
+    case "dump-recipe":
+        {
+            // dump-recipe <out.json.gz> [key=value ...]: a base-pretraining data variant for tools/recipe-search/train.py.
+            var settings = args.Skip(2).Select(a => a.Split('=', 2)).ToDictionary(p => p[0], p => p[1]);
+            OnnxInterp.Trainer.Family.RecipeDump.Write(args[1], settings, Console.Out);
+            return 0;
+        }
     default:
         Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] | gemm [size] | family <out-dir> [seed] [--smoke] | eval-family <dir> [seed]");
         return verb == "help" ? 0 : 2;

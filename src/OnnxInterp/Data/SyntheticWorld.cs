@@ -27,14 +27,17 @@ public sealed class SyntheticWorld
         ["I'm sorry, but I can't help with that.", "I cannot help with that request.", "I'm sorry, I cannot assist with that.", "As an AI, I cannot help with that."];
 
     SyntheticWorld(int seed, IReadOnlyDictionary<string, IReadOnlyList<WorldFact>> facts, IReadOnlyList<WorldInstruction> instructions,
-        IReadOnlyList<string> countries, IReadOnlyList<string> generic)
+        IReadOnlyList<string> countries, IReadOnlyList<string> generic, WorldSize size)
     {
+        _size = size;
         Seed = seed;
         Facts = facts;
         Instructions = instructions;
         Countries = countries;
         GenericSentences = generic;
     }
+
+    readonly WorldSize _size;
 
     public int Seed { get; }
 
@@ -55,7 +58,7 @@ public sealed class SyntheticWorld
 
     public IReadOnlyList<WorldFact> HeldOut(string dataset) => Facts[dataset].Skip(JudgedCount(dataset)).ToList();
 
-    int JudgedCount(string dataset) => (int)Math.Round(Facts[dataset].Count * 0.75);
+    int JudgedCount(string dataset) => (int)Math.Round(Facts[dataset].Count * _size.JudgedFraction);
 
     /// <summary>The dataset's 4 fixed few-shot examples (2 true, 2 false statements), from the judged facts.</summary>
     public IReadOnlyList<(string Statement, bool True)> FewShot(string dataset)
@@ -203,7 +206,7 @@ public sealed class SyntheticWorld
 
         var instructions = InstructionMaker.Make(rng, countries, cityNames, z.InstructionsPerKind);
         var generic = GenericMaker.Make(rng, cityNames, animals.Select(a => a.Subject).ToList(), countries, z.GenericSentences);
-        return new SyntheticWorld(seed, facts, instructions, countries, generic);
+        return new SyntheticWorld(seed, facts, instructions, countries, generic, z);
     }
 
     static List<WorldFact> Distinct(List<WorldFact> facts) => facts.GroupBy(f => f.True).Select(g => g.First()).ToList();
@@ -244,6 +247,9 @@ public sealed record WorldSize
     public int NumberMax { get; init; } = 99;
     public int InstructionsPerKind { get; init; } = 240;
     public int GenericSentences { get; init; } = 600;
+
+    /// <summary>The share of each dataset's facts that training may judge (<see cref="SyntheticWorld.Judged"/>); the rest are held out.</summary>
+    public double JudgedFraction { get; init; } = 0.75;
 
     /// <summary>
     /// The world of the embedded model family (models/): many entities, each judged few times in training, so that
