@@ -66,18 +66,23 @@ public static class ModelConfigReader
             int vocab = r.PositiveInt("vocab_size");
             double eps = r.OptionalDouble("rms_norm_eps") ?? 1e-6;
             if (!(eps > 0 && eps < 1)) Throw.InvalidFile("rms_norm_eps must lie in (0, 1)", file, "rms_norm_eps", eps);
-            // transformers v5 moves rope_theta and the scaling into "rope_parameters".
-            JsonElement? ropeParams = doc.RootElement.TryGetProperty("rope_parameters", out var rpe) && rpe.ValueKind == JsonValueKind.Object ? rpe : null;
-            double theta = r.OptionalDouble("rope_theta") ?? (ropeParams is { } rp ? new Fields(rp, file, "rope_parameters.").OptionalDouble("rope_theta") : null) ?? 10000;
-            if (!(theta > 1)) Throw.InvalidFile("rope_theta must be above 1", file, "rope_theta", theta);
             int maxPos = r.OptionalInt("max_position_embeddings") ?? 4096;
             if (maxPos <= 0) Throw.InvalidFile("max_position_embeddings must be positive", file, "max_position_embeddings", maxPos);
 
-            double? partial = r.OptionalDouble("partial_rotary_factor");
-            if (partial is not null && partial != 1.0)
-                Throw.Unsupported("partial rotary embeddings are not implemented", file, "partial_rotary_factor", partial);
+            // Rotary settings in either layout, read as transformers 5 reads them (RotaryEmbeddingConfigMixin
+            // .convert_rope_params_to_dict): the dict is rope_scaling (transformers 4) if non-empty, else rope_parameters
+            // (what v5 writes, rope_theta inside); rope_theta inside the dict wins over a top-level one.
+            var (ropeDict, ropeKey) = RopeDict(doc.RootElement, file);
+            var rf = ropeDict is { } rd ? new Fields(rd, file, ropeKey + ".") : default(Fields?);
+            double theta = rf?.OptionalDouble("rope_theta") ?? r.OptionalDouble("rope_theta") ?? 10000;
+            if (!(theta > 1)) Throw.InvalidFile("rope_theta must be above 1", file, rf?.Has("rope_theta") == true ? ropeKey + ".rope_theta" : "rope_theta", theta);
 
-            var rope = ReadRopeScaling(doc.RootElement, file, ropeParams);
+            double? partial = rf?.OptionalDouble("partial_rotary_factor") ?? r.OptionalDouble("partial_rotary_factor");
+            if (partial is not null && partial != 1.0)
+                Throw.Unsupported("partial rotary embeddings are not implemented", file,
+                    rf?.Has("partial_rotary_factor") == true ? ropeKey + ".partial_rotary_factor" : "partial_rotary_factor", partial);
+
+            var rope = rf is { } ropeFields ? ReadRopeScaling(ropeFields, file, ropeKey, maxPos) : null;
 
             // Only Llama reads attention_bias / mlp_bias; Mistral hardcodes no biases, Qwen2 always has q/k/v biases.
             bool attentionBias = family == ModelFamily.Llama && (r.OptionalBool("attention_bias") ?? false);
@@ -137,46 +142,61 @@ public static class ModelConfigReader
                 BosTokenId = r.OptionalInt("bos_token_id"),
                 EosTokenIds = r.IntOrIntArray("eos_token_id"),
                 PadTokenId = r.OptionalInt("pad_token_id"),
-                TorchDtype = r.String("torch_dtype") ?? r.String("dtype"),
+                // transformers 5 writes "dtype" and keeps it when both are present.
+                TorchDtype = r.String("dtype") ?? r.String("torch_dtype"),
             };
         }
     }
 
-    static RopeScaling? ReadRopeScaling(JsonElement root, string file, JsonElement? ropeParams)
+    /// <summary>
+    /// The rotary dict and its key: rope_scaling when it is a non-empty object, else rope_parameters when it is one, else
+    /// none. transformers 5 can also nest one dict per layer type (keys such as "full_attention"); none of our families
+    /// reads that form, so it is refused rather than misread.
+    /// </summary>
+    static (JsonElement? Dict, string Key) RopeDict(JsonElement root, string file)
     {
-        if (!root.TryGetProperty("rope_scaling", out var rs) || rs.ValueKind == JsonValueKind.Null)
+        foreach (var key in (string[])["rope_scaling", "rope_parameters"])
         {
-            if (ropeParams is null) return null;
-            rs = ropeParams.Value;
+            if (!root.TryGetProperty(key, out var e) || e.ValueKind == JsonValueKind.Null) continue;
+            if (e.ValueKind != JsonValueKind.Object) Throw.InvalidFile($"{key} must be an object or null", file, key, e.GetRawText());
+            if (!e.EnumerateObject().Any()) continue;
+            foreach (var p in e.EnumerateObject())
+                if (p.Value.ValueKind == JsonValueKind.Object)
+                    Throw.Unsupported("per-layer-type rotary parameters are not implemented", file, key + "." + p.Name, p.Value.GetRawText());
+            return (e, key);
         }
-        if (rs.ValueKind != JsonValueKind.Object) Throw.InvalidFile("rope_scaling must be an object or null", file, "rope_scaling", rs.GetRawText());
-        var f = new Fields(rs, file, "rope_scaling.");
+        return (null, "rope_parameters");
+    }
+
+    static RopeScaling? ReadRopeScaling(Fields f, string file, string key, int maxPositions)
+    {
+        // transformers 5 takes a missing rope_type (and legacy "type") as "default"; a factor without a type is ambiguous.
         string type = f.String("rope_type") ?? f.String("type")
-            ?? Throw.InvalidFile<string>("rope_scaling lacks rope_type", file, "rope_scaling.rope_type");
+            ?? (f.Has("factor") ? Throw.InvalidFile<string>($"{key} has a factor but no rope_type", file, key + ".rope_type") : "default");
         switch (type)
         {
             case "default":
                 return null;
             case "linear":
                 {
-                    double factor = f.OptionalDouble("factor") ?? Throw.InvalidFile<double>("missing", file, "rope_scaling.factor");
-                    if (!(factor >= 1)) Throw.InvalidFile("factor must be at least 1", file, "rope_scaling.factor", factor);
+                    double factor = f.OptionalDouble("factor") ?? Throw.InvalidFile<double>("missing", file, key + ".factor");
+                    if (!(factor >= 1)) Throw.InvalidFile("factor must be at least 1", file, key + ".factor", factor);
                     return new RopeScaling("linear", factor);
                 }
             case "llama3":
                 {
-                    double factor = f.OptionalDouble("factor") ?? Throw.InvalidFile<double>("missing", file, "rope_scaling.factor");
-                    double low = f.OptionalDouble("low_freq_factor") ?? Throw.InvalidFile<double>("missing", file, "rope_scaling.low_freq_factor");
-                    double high = f.OptionalDouble("high_freq_factor") ?? Throw.InvalidFile<double>("missing", file, "rope_scaling.high_freq_factor");
-                    int orig = f.OptionalInt("original_max_position_embeddings")
-                        ?? Throw.InvalidFile<int>("missing", file, "rope_scaling.original_max_position_embeddings");
-                    if (!(factor >= 1)) Throw.InvalidFile("factor must be at least 1", file, "rope_scaling.factor", factor);
-                    if (!(high > low && low > 0)) Throw.InvalidFile("need high_freq_factor > low_freq_factor > 0", file, "rope_scaling.high_freq_factor", high);
-                    if (orig <= 0) Throw.InvalidFile("must be positive", file, "rope_scaling.original_max_position_embeddings", orig);
+                    double factor = f.OptionalDouble("factor") ?? Throw.InvalidFile<double>("missing", file, key + ".factor");
+                    double low = f.OptionalDouble("low_freq_factor") ?? Throw.InvalidFile<double>("missing", file, key + ".low_freq_factor");
+                    double high = f.OptionalDouble("high_freq_factor") ?? Throw.InvalidFile<double>("missing", file, key + ".high_freq_factor");
+                    // transformers 5 (standardize_rope_params) defaults it to max_position_embeddings.
+                    int orig = f.OptionalInt("original_max_position_embeddings") ?? maxPositions;
+                    if (!(factor >= 1)) Throw.InvalidFile("factor must be at least 1", file, key + ".factor", factor);
+                    if (!(high > low && low > 0)) Throw.InvalidFile("need high_freq_factor > low_freq_factor > 0", file, key + ".high_freq_factor", high);
+                    if (orig <= 0) Throw.InvalidFile("must be positive", file, key + ".original_max_position_embeddings", orig);
                     return new RopeScaling("llama3", factor, low, high, orig);
                 }
             default:
-                Throw.Unsupported("rope_scaling type not implemented; supported: default, linear, llama3", file, "rope_scaling.rope_type", type);
+                Throw.Unsupported("rope_scaling type not implemented; supported: default, linear, llama3", file, key + ".rope_type", type);
                 return null;
         }
     }
@@ -184,6 +204,8 @@ public static class ModelConfigReader
     /// <summary>Typed field access that names the file and field in every error.</summary>
     readonly struct Fields(JsonElement obj, string file, string prefix = "")
     {
+        public bool Has(string name) => TryGet(name, out _);
+
         bool TryGet(string name, out JsonElement e)
         {
             if (obj.ValueKind == JsonValueKind.Object && obj.TryGetProperty(name, out e) && e.ValueKind != JsonValueKind.Null) return true;
