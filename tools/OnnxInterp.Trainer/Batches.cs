@@ -15,9 +15,11 @@ public interface IBatchSource
 public sealed record TrainingSequence(int[] Tokens, float[] Weights);
 
 /// <summary>
-/// Batches of right-padded sequences with their loss weights, in a seeded shuffled order redrawn each epoch. A sequence
-/// longer than seqLen+1 contributes a seeded random window of seqLen+1 tokens; a shorter one is right-padded with the
-/// pad id and its padded targets weigh 0. Inputs are s[0..T), targets s[1..T].
+/// Batches of sequences with their loss weights, in a seeded shuffled order redrawn each epoch. A sequence longer than
+/// seqLen+1 contributes a seeded random window of seqLen+1 tokens. Unpacked, each row holds one sequence, right-padded
+/// with the pad id (padded targets weigh 0). Packed, a row is filled with consecutive sequences (each ends in its EOS
+/// and the next starts with its BOS; attention is causal over the whole row, as in GPT pretraining), so no compute
+/// goes to padding. Inputs are s[0..T), targets s[1..T] of each piece.
 /// </summary>
 public sealed class WeightedSequenceBatches : IBatchSource
 {
@@ -25,9 +27,10 @@ public sealed class WeightedSequenceBatches : IBatchSource
     readonly Random _rng;
     readonly int[] _order;
     readonly int _pad;
+    readonly bool _pack;
     int _cursor;
 
-    public WeightedSequenceBatches(IReadOnlyList<TrainingSequence> sequences, int batchSize, int seqLen, int seed, int padId = 0)
+    public WeightedSequenceBatches(IReadOnlyList<TrainingSequence> sequences, int batchSize, int seqLen, int seed, int padId = 0, bool pack = false)
     {
         if (sequences.Count == 0) throw new ArgumentException("no sequences", nameof(sequences));
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "must be positive");
@@ -41,6 +44,7 @@ public sealed class WeightedSequenceBatches : IBatchSource
         BatchSize = batchSize;
         SeqLen = seqLen;
         _pad = padId;
+        _pack = pack;
         _rng = new Random(seed);
         _order = Enumerable.Range(0, sequences.Count).ToArray();
         _cursor = _order.Length;
@@ -58,21 +62,31 @@ public sealed class WeightedSequenceBatches : IBatchSource
         var mask = new float[BatchSize * t];
         for (int b = 0; b < BatchSize; b++)
         {
-            if (_cursor == _order.Length)
+            int pos = 0;
+            do
             {
-                _rng.Shuffle(_order);
-                _cursor = 0;
-                Epoch++;
-            }
-            var s = _seqs[_order[_cursor++]];
-            int start = s.Tokens.Length > t + 1 ? _rng.Next(s.Tokens.Length - t) : 0;
-            int len = Math.Min(t, s.Tokens.Length - start - 1);
-            for (int i = 0; i < t; i++)
+                if (_cursor == _order.Length)
+                {
+                    _rng.Shuffle(_order);
+                    _cursor = 0;
+                    Epoch++;
+                }
+                var s = _seqs[_order[_cursor++]];
+                int start = s.Tokens.Length > t + 1 ? _rng.Next(s.Tokens.Length - t) : 0;
+                int len = Math.Min(t - pos, s.Tokens.Length - start - 1);
+                for (int i = 0; i < len; i++)
+                {
+                    ids[b * t + pos + i] = s.Tokens[start + i];
+                    targets[b * t + pos + i] = s.Tokens[start + i + 1];
+                    mask[b * t + pos + i] = s.Weights[start + i];
+                }
+                pos += len;
+            } while (_pack && pos < t);
+            for (int i = pos; i < t; i++)
             {
-                bool real = i < len;
-                ids[b * t + i] = real ? s.Tokens[start + i] : _pad;
-                targets[b * t + i] = real ? s.Tokens[start + i + 1] : _pad;
-                mask[b * t + i] = real ? s.Weights[start + i] : 0f;
+                ids[b * t + i] = _pad;
+                targets[b * t + i] = _pad;
+                mask[b * t + i] = 0f;
             }
         }
         return new TrainingBatch(ids, targets, mask, BatchSize, t);

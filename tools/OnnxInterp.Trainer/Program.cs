@@ -25,12 +25,14 @@ switch (verb)
         }
     case "family":
         {
-            // family <out-dir> [seed] [--smoke]: train base, sft and instruct, then measure them through ORT.
+            // family <out-dir> [seed] [--train-seed N] [--smoke]: train base, sft and instruct, then measure them through ORT.
             string outDir = args.Length > 1 ? args[1] : "models";
             int seed = args.Length > 2 && int.TryParse(args[2], out int s) ? s : 1;
             var scale = args.Contains("--smoke") ? OnnxInterp.Trainer.Family.FamilyScale.Smoke : OnnxInterp.Trainer.Family.FamilyScale.Full;
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            var logs = OnnxInterp.Trainer.Family.FamilyRecipe.Train(outDir, seed, scale, Console.Out);
+            int at = Array.IndexOf(args, "--train-seed");
+            int? trainSeed = at > 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : null;
+            var logs = OnnxInterp.Trainer.Family.FamilyRecipe.Train(outDir, seed, scale, Console.Out, trainSeed);
             var report = OnnxInterp.Trainer.Family.FamilyReport.Measure(outDir, seed, logs, Console.Out);
             report.Write(Path.Combine(outDir, "family-report.json"));
             Console.WriteLine($"done in {sw.Elapsed.TotalMinutes:F1} min");
@@ -51,6 +53,6 @@ switch (verb)
             return 0;
         }
     default:
-        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] | gemm [size] | family <out-dir> [seed] [--smoke] | eval-family <dir> [seed]");
+        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] | gemm [size] | family <out-dir> [seed] [--train-seed N] [--smoke] | eval-family <dir> [seed]");
         return verb == "help" ? 0 : 2;
 }

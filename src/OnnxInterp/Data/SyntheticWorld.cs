@@ -154,8 +154,11 @@ public sealed class SyntheticWorld
 
         var elements = new List<WorldFact>();
         var symbols = new HashSet<string>();
-        while (elements.Count < z.Elements)
+        for (int attempts = 0; elements.Count < z.Elements; attempts++)
         {
+            // Symbols are two letters of a made-up name: only a few hundred distinct ones can be drawn.
+            if (attempts > 100 * z.Elements + 10_000)
+                throw new ArgumentOutOfRangeException(nameof(size), z.Elements, $"Elements: only {elements.Count} distinct element symbols could be made");
             var element = names.Word(2, 3) + "ium";
             var symbol = char.ToUpperInvariant(element[0]) + element[1 + rng.Next(3)].ToString();
             if (!symbols.Add(symbol)) continue;
@@ -252,11 +255,11 @@ public sealed record WorldSize
     public double JudgedFraction { get; init; } = 0.75;
 
     /// <summary>
-    /// The world of the embedded model family (models/): many entities, each judged few times in training, so that
-    /// judging has to generalise to held-out facts.
+    /// The world of the embedded model family (models/): many entities, most of them judged (each only a few times) in
+    /// training, so that judging is learned as a comparison with what the model knows and carries over to held-out facts.
     /// </summary>
     public static WorldSize Family => new()
     {
-        Countries = 20, CitiesPerCountry = 30, AnimalsPerClass = 40, Elements = 120, Inventors = 200, Comparisons = 150,
+        Countries = 20, CitiesPerCountry = 90, AnimalsPerClass = 120, Elements = 120, Inventors = 600, Comparisons = 150, JudgedFraction = 0.9,
     };
 }

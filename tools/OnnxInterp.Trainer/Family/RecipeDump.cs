@@ -13,14 +13,20 @@ namespace OnnxInterp.Trainer.Family;
 /// </summary>
 public static class RecipeDump
 {
-    /// <summary>key=value settings: seed, world (size multiplier of the family world), judged (fraction), facts, judge, generic.</summary>
+    /// <summary>
+    /// The world the search started from (the family's before it): 600 cities, 240 animals, 200 inventors. world=3
+    /// judged=0.9 is today's <see cref="WorldSize.Family"/>.
+    /// </summary>
+    public static WorldSize Reference => WorldSize.Family with { CitiesPerCountry = 30, AnimalsPerClass = 40, Inventors = 200, JudgedFraction = 0.75 };
+
+    /// <summary>key=value settings: seed, world (size multiplier of <see cref="Reference"/>), judged (fraction), facts, judge, generic.</summary>
     public static void Write(string path, IReadOnlyDictionary<string, string> settings, TextWriter log)
     {
         string Get(string key, string fallback) => settings.TryGetValue(key, out var v) ? v : fallback;
         int seed = int.Parse(Get("seed", "1"));
         double worldScale = double.Parse(Get("world", "1"));
         double judged = double.Parse(Get("judged", "0.75"));
-        var f = WorldSize.Family;
+        var f = Reference;
         var size = f with
         {
             CitiesPerCountry = (int)Math.Round(f.CitiesPerCountry * worldScale),
