@@ -1,7 +1,7 @@
 using System.Globalization;
 using OnnxInterp.Trainer;
 
-// Verbs: bench [steps] — training throughput at the family size against our SGEMM and a Dot-based GEMM;
+// Verbs: bench [steps] [--family] — training throughput at the family size against our SGEMM and a Dot-based GEMM;
 // gemm [size] — each SGEMM micro-kernel alone.
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
@@ -10,9 +10,10 @@ switch (verb)
 {
     case "bench":
         {
-            int steps = args.Length > 1 ? int.Parse(args[1], CultureInfo.InvariantCulture) : 10;
-            var config = TrainerConfig.Family with { Vocab = 1000 };
-            Bench.Run(config, batch: 16, seqLen: 64, steps: steps, gemmSize: 512, Console.Out);
+            int steps = args.Length > 1 && int.TryParse(args[1], out int st) ? st : 10;
+            // --family: the shipped family's size and batch shape (hidden 160, 6 layers, 16 x 96).
+            if (args.Contains("--family")) Bench.Run(OnnxInterp.Trainer.Family.FamilyRecipe.Model(1024), batch: 16, seqLen: 96, steps: steps, gemmSize: 512, Console.Out);
+            else Bench.Run(TrainerConfig.Family with { Vocab = 1000 }, batch: 16, seqLen: 64, steps: steps, gemmSize: 512, Console.Out);
             return 0;
         }
     case "gemm":
@@ -53,6 +54,6 @@ switch (verb)
             return 0;
         }
     default:
-        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] | gemm [size] | family <out-dir> [seed] [--train-seed N] [--smoke] | eval-family <dir> [seed]");
+        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] [--family] | gemm [size] | family <out-dir> [seed] [--train-seed N] [--smoke] | eval-family <dir> [seed] | dump-recipe <out.json.gz> [key=value ...]");
         return verb == "help" ? 0 : 2;
 }

@@ -89,12 +89,19 @@ public static unsafe class Sgemm
                     int kc = Math.Min(KC, k - p0);
                     PackB(pb, ldb, transB, p0, kc, jc, nc, nr, pBp);
                     job.P0 = p0; job.Kc = kc; job.Jc = jc; job.Nc = nc; job.Accumulate = accumulate || p0 > 0;
-                    int blocks = (m + MC - 1) / MC;
-                    if (blocks == 1 || (long)m * nc * kc < 1 << 16) for (int bi = 0; bi < blocks; bi++) job.Block(bi);
+                    int blocks = (m + MC - 1) / MC, panels = (nc + nr - 1) / nr;
+                    // Few row blocks (the weight gradients: 32, 160 or 448 rows) also split their column panels, so
+                    // both cores get even work; every tile is still summed by one thread in the same K order.
+                    int splits = Math.Clamp((4 * Environment.ProcessorCount + blocks - 1) / blocks, 1, panels);
+                    if (blocks * splits == 1 || (long)m * nc * kc < 1 << 16) for (int bi = 0; bi < blocks; bi++) job.Block(bi, 0, nc);
                     else
                     {
                         var j = job;  // the lambda captures a copy of the pointers, pinned until Parallel.For returns
-                        Parallel.For(0, blocks, bi => j.Block(bi));
+                        Parallel.For(0, blocks * splits, t =>
+                        {
+                            int bi = t / splits, sp = t % splits;
+                            j.Block(bi, panels * sp / splits * nr, panels * (sp + 1) / splits * nr);
+                        });
                     }
                 }
             }
@@ -182,7 +189,8 @@ public static unsafe class Sgemm
         public bool TransA, Accumulate;
         public SgemmKernel Kernel;
 
-        public readonly void Block(int bi)
+        /// <summary>Row block <paramref name="bi"/>, columns [<paramref name="jFrom"/>, <paramref name="jTo"/>) of the packed panel (multiples of NR).</summary>
+        public readonly void Block(int bi, int jFrom, int jTo)
         {
             int i0 = bi * MC, mc = Math.Min(MC, M - i0);
             var packA = t_packA ??= GC.AllocateUninitializedArray<float>(MC * KC, pinned: true);
@@ -190,7 +198,7 @@ public static unsafe class Sgemm
             fixed (float* pA = packA)
             {
                 PackA(A, Lda, TransA, i0, mc, P0, Kc, pA);
-                for (int j0 = 0; j0 < Nc; j0 += Nr)
+                for (int j0 = jFrom; j0 < Math.Min(jTo, Nc); j0 += Nr)
                 {
                     int w = Math.Min(Nr, Nc - j0);
                     float* bp = PackedB + (long)j0 * Kc;
