@@ -55,20 +55,15 @@ public static class FamilyRecipe
         int ts = trainSeed ?? seed;
         var world = SyntheticWorld.Generate(seed, World);
         var corpus = new FamilyCorpus(world, seed);
-        string tokJson = BpeTrainer.TrainByteLevel(corpus.TokenizerTexts(), new BpeTrainer.Options(1024, FamilyCorpus.SpecialTokens, FamilyCorpus.Bos));
-        var tokDir = Path.Combine(Path.GetTempPath(), "onnxinterp-family-tok-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(tokDir);
-        File.WriteAllText(Path.Combine(tokDir, "tokenizer.json"), tokJson);
-        var tok = HfTokenizer.FromDirectory(tokDir);
-        Directory.Delete(tokDir, recursive: true);
+        var (tokJson, tok) = TrainTokenizer(corpus);
         int bos = tok.TokenToId(FamilyCorpus.Bos)!.Value, eos = tok.TokenToId(FamilyCorpus.Eos)!.Value, pad = tok.TokenToId(FamilyCorpus.Pad)!.Value;
         var config = Model(tok.VocabSize) with { BosTokenId = bos, EosTokenId = eos };
-        log.WriteLine($"tokenizer: {tok.VocabSize} tokens; model: {TinyLlama.Create(config, seed).ParameterCount:N0} parameters");
 
         var logs = new List<MemberLog>();
         var (plainDocs, judgeDocs) = corpus.BaseDocuments(scale.FactDocs, scale.JudgeDocs, scale.GenericDocs, dialogueRepeats: 2);
         var baseDocs = plainDocs.Concat(judgeDocs).ToList();
         var model = TinyLlama.Create(config, ts);
+        log.WriteLine($"tokenizer: {tok.VocabSize} tokens; model: {model.ParameterCount:N0} parameters");
         var probe = scale.EvalEvery > 0 ? new JudgeProbe(corpus, tok, pad, seed) : null;
         // Pretraining rows are packed with documents: no compute goes to padding (fact documents are ~50 tokens).
         var plainBatches = new WeightedSequenceBatches(corpus.Tokenize(tok, plainDocs, []), scale.Batch, scale.SeqLen, ts, pad, pack: true);
@@ -95,6 +90,20 @@ public static class FamilyRecipe
             scale.InstructSteps, 1e-3, 20, scale, ts + 2, pad, log));
         Write(outRoot, "instruct", model, tokJson, FamilyCorpus.InstructTemplate);
         return logs;
+    }
+
+    /// <summary>The family's byte-level BPE tokenizer (1024 tokens with the special tokens), trained on everything the corpus says.</summary>
+    public static (string Json, HfTokenizer Tokenizer) TrainTokenizer(FamilyCorpus corpus)
+    {
+        string json = BpeTrainer.TrainByteLevel(corpus.TokenizerTexts(), new BpeTrainer.Options(1024, FamilyCorpus.SpecialTokens, FamilyCorpus.Bos));
+        var dir = Path.Combine(Path.GetTempPath(), "onnxinterp-family-tok-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), json);
+            return (json, HfTokenizer.FromDirectory(dir));
+        }
+        finally { Directory.Delete(dir, recursive: true); }
     }
 
     static MemberLog Stage(string name, string template, TinyLlama model, IReadOnlyList<TrainingSequence> data, int steps, double lr, int warmup,

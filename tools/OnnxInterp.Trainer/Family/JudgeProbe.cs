@@ -12,9 +12,17 @@ namespace OnnxInterp.Trainer.Family;
 public sealed class JudgeProbe
 {
     const int Batch = 32;
-    readonly record struct Item(string Dataset, int[] Ids, bool True);
+
+    /// <summary>A few-shot judging prompt (token ids) and whether its statement is true.</summary>
+    public readonly record struct Item(string Dataset, int[] Ids, bool True);
 
     readonly List<Item> _heldOut = [], _judged = [];
+
+    /// <summary>Every held-out statement, true and false, in its few-shot prompt.</summary>
+    public IReadOnlyList<Item> HeldOut => _heldOut;
+
+    /// <summary>A sample of judged statements (the first four are the few-shot examples, skipped).</summary>
+    public IReadOnlyList<Item> Judged => _judged;
     readonly int _trueId, _falseId, _pad, _seqLen;
 
     public JudgeProbe(FamilyCorpus corpus, HfTokenizer tok, int pad, int seed, int judgedPerDataset = 30)

@@ -1,7 +1,6 @@
 using System.IO.Compression;
 using System.Text.Json;
 using OnnxInterp.Data;
-using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Trainer.Family;
 
@@ -37,12 +36,7 @@ public static class RecipeDump
         };
         var world = SyntheticWorld.Generate(seed, size);
         var corpus = new FamilyCorpus(world, seed);
-        string tokJson = BpeTrainer.TrainByteLevel(corpus.TokenizerTexts(), new BpeTrainer.Options(1024, FamilyCorpus.SpecialTokens, FamilyCorpus.Bos));
-        var tokDir = Path.Combine(Path.GetTempPath(), "onnxinterp-dump-tok-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(tokDir);
-        File.WriteAllText(Path.Combine(tokDir, "tokenizer.json"), tokJson);
-        var tok = HfTokenizer.FromDirectory(tokDir);
-        Directory.Delete(tokDir, recursive: true);
+        var (_, tok) = FamilyRecipe.TrainTokenizer(corpus);
         int pad = tok.TokenToId(FamilyCorpus.Pad)!.Value;
 
         var (plainDocs, judgeDocs) = corpus.BaseDocuments(int.Parse(Get("facts", "8000")), int.Parse(Get("judge", "10000")),
@@ -50,23 +44,12 @@ public static class RecipeDump
         var plain = corpus.Tokenize(tok, plainDocs, []);
         var judging = corpus.Tokenize(tok, judgeDocs, []);
 
-        var rng = new Random(seed);
-        var held = new List<object>();
-        var judgedItems = new List<object>();
+        // The probe's items: the same prompts the trainer's JudgeProbe scores.
+        var probe = new JudgeProbe(corpus, tok, pad, seed);
+        object Json(JudgeProbe.Item it) => new { ds = it.Dataset, ids = it.Ids, label = it.True ? 1 : 0 };
         var recall = new List<object>();
         foreach (var ds in SyntheticWorld.StatementDatasets)
         {
-            var shots = world.FewShot(ds);
-            void Add(List<object> to, IEnumerable<WorldFact> facts)
-            {
-                foreach (var fact in facts)
-                {
-                    to.Add(new { ds, ids = tok.Encode(FamilyCorpus.FewShotPrompt(shots, fact.True, rng)), label = 1 });
-                    to.Add(new { ds, ids = tok.Encode(FamilyCorpus.FewShotPrompt(shots, fact.False, rng)), label = 0 });
-                }
-            }
-            Add(held, world.HeldOut(ds));
-            Add(judgedItems, world.Judged(ds).Skip(4).Take(30));
             // Recall: the held-out statement up to its object, and the object's first token.
             foreach (var fact in world.HeldOut(ds).Take(40))
             {
@@ -86,13 +69,13 @@ public static class RecipeDump
             facts = world.Facts.ToDictionary(kv => kv.Key, kv => kv.Value.Count),
             plain = plain.Select(s => new { t = s.Tokens, w = s.Weights.Select(x => (int)x) }),
             judging = judging.Select(s => new { t = s.Tokens, w = s.Weights.Select(x => (int)x) }),
-            held, judged = judgedItems, recall,
+            held = probe.HeldOut.Select(Json), judged = probe.Judged.Select(Json), recall,
         };
         using (var file = File.Create(path + ".tmp"))
         using (var gz = new GZipStream(file, CompressionLevel.SmallestSize))
             JsonSerializer.Serialize(gz, doc);
         File.Move(path + ".tmp", path, overwrite: true);
         log.WriteLine($"{path}: {plain.Count} plain ({plain.Sum(s => s.Tokens.Length):N0} tokens), {judging.Count} judging ({judging.Sum(s => s.Tokens.Length):N0} tokens), " +
-            $"{held.Count} held-out items, {recall.Count} recall items, {new FileInfo(path).Length / 1e6:F1} MB");
+            $"{probe.HeldOut.Count} held-out items, {recall.Count} recall items, {new FileInfo(path).Length / 1e6:F1} MB");
     }
 }
