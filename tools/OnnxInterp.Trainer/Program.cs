@@ -26,13 +26,24 @@ switch (verb)
         }
     case "family":
         {
-            // family <out-dir> [seed] [--train-seed N] [--smoke]: train base, sft and instruct, then measure them through ORT.
+            // family <out-dir> [seed] [--train-seed N] [--smoke] [--base-steps N] [--fact-docs N] [--judge-docs N]: train base, sft and instruct, then measure them through ORT.
             string outDir = args.Length > 1 ? args[1] : "models";
             int seed = args.Length > 2 && int.TryParse(args[2], out int s) ? s : 1;
             var scale = args.Contains("--smoke") ? OnnxInterp.Trainer.Family.FamilyScale.Smoke : OnnxInterp.Trainer.Family.FamilyScale.Full;
+            int? Option(string name)
+            {
+                int at = Array.IndexOf(args, name);
+                return at > 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : null;
+            }
+            // Overrides for trying a variant of the recipe (the shipped family uses none).
+            scale = scale with
+            {
+                BaseSteps = Option("--base-steps") ?? scale.BaseSteps,
+                FactDocs = Option("--fact-docs") ?? scale.FactDocs,
+                JudgeDocs = Option("--judge-docs") ?? scale.JudgeDocs,
+            };
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            int at = Array.IndexOf(args, "--train-seed");
-            int? trainSeed = at > 0 && at + 1 < args.Length ? int.Parse(args[at + 1], CultureInfo.InvariantCulture) : null;
+            int? trainSeed = Option("--train-seed");
             var logs = OnnxInterp.Trainer.Family.FamilyRecipe.Train(outDir, seed, scale, Console.Out, trainSeed);
             var report = OnnxInterp.Trainer.Family.FamilyReport.Measure(outDir, seed, logs, Console.Out);
             report.Write(Path.Combine(outDir, "family-report.json"));
@@ -54,6 +65,6 @@ switch (verb)
             return 0;
         }
     default:
-        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] [--family] | gemm [size] | family <out-dir> [seed] [--train-seed N] [--smoke] | eval-family <dir> [seed] | dump-recipe <out.json.gz> [key=value ...]");
+        Console.Error.WriteLine("usage: OnnxInterp.Trainer bench [steps] [--family] | gemm [size] | family <out-dir> [seed] [--train-seed N] [--smoke] [--base-steps N] [--fact-docs N] [--judge-docs N] | eval-family <dir> [seed] | dump-recipe <out.json.gz> [key=value ...]");
         return verb == "help" ? 0 : 2;
 }

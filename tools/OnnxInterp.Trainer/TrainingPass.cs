@@ -24,7 +24,7 @@ public sealed class TrainingPass
     readonly float[] _cos, _sin;
     readonly LayerCache[] _layers;
     readonly float[] _xFinal, _rFinal, _xnFinal, _logits, _rowLoss;
-    readonly float[] _dx, _dxn, _dh, _dq, _dk, _dv, _datt, _dm, _dg, _du, _scratchRows, _dpScratch;
+    readonly float[] _dx, _dxn, _dh, _dq, _dk, _dv, _datt, _dm, _dg, _du, _scratchRows, _dsScratch;
     readonly int[] _ids, _targets;
     readonly float[] _mask;
     float _maskWeight;
@@ -68,7 +68,7 @@ public sealed class TrainingPass
         _dq = new float[_n * _c.QDim]; _dk = new float[_n * _c.KvDim]; _dv = new float[_n * _c.KvDim]; _datt = new float[_n * _c.QDim];
         _dm = new float[_n * _c.Intermediate]; _dg = new float[_n * _c.Intermediate]; _du = new float[_n * _c.Intermediate];
         _scratchRows = new float[_n * Math.Max(d, _c.Intermediate)];
-        _dpScratch = new float[batch * _c.KvHeads * seqLen];
+        _dsScratch = new float[batch * _c.KvHeads * seqLen * seqLen];
         _ids = new int[_n]; _targets = new int[_n]; _mask = new float[_n];
     }
 
@@ -214,7 +214,7 @@ public sealed class TrainingPass
             int b = pair / _c.KvHeads, g = pair % _c.KvHeads;
             CausalAttention.Backward(c.Q.AsSpan(b * t * qd, t * qd), c.K.AsSpan(b * t * kvd, t * kvd), c.V.AsSpan(b * t * kvd, t * kvd),
                 c.Probs.AsSpan((b * _c.Heads + g * group) * t * t, group * t * t), _datt.AsSpan(b * t * qd, t * qd),
-                _dq.AsSpan(b * t * qd, t * qd), _dk.AsSpan(b * t * kvd, t * kvd), _dv.AsSpan(b * t * kvd, t * kvd), _dpScratch.AsSpan(pair * t, t),
+                _dq.AsSpan(b * t * qd, t * qd), _dk.AsSpan(b * t * kvd, t * kvd), _dv.AsSpan(b * t * kvd, t * kvd), _dsScratch.AsSpan(pair * t * t, t * t),
                 t, hd, qd, kvd, g, group);
         });
         RopeRows(_dq, _c.Heads, inverse: true);

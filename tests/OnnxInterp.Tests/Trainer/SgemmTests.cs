@@ -87,6 +87,31 @@ public class SgemmTests
         Assert.That(whole, Is.EqualTo(rows), "bit-identical");
     }
 
+    /// <summary>
+    /// On the calling thread (parallel: false, as the attention kernel runs its per-head products) a product is the
+    /// same, bit for bit, as the parallel one: the task grid changes who sums an element, never the order.
+    /// </summary>
+    [TestCase("NN", 1536, 160, 448)]
+    [TestCase("TN", 160, 448, 1536)]
+    [TestCase("NT", 96, 96, 32)]
+    [TestCase("NT", 1536, 1024, 160)]
+    public void Sgemm_SerialVersusParallel_BitIdentical(string variant, int m, int n, int k)
+    {
+        var rng = new Random(m * 3 + n + k);
+        bool ta = variant == "TN", tb = variant == "NT";
+        var a = Fill(rng, m * k);
+        var b = Fill(rng, k * n);
+        var parallel = new float[m * n];
+        var serial = new float[m * n];
+        foreach (var (c, par) in new[] { (parallel, true), (serial, false) })
+        {
+            if (ta) Sgemm.TN(m, n, k, a, m, b, n, c, n, false, parallel: par);
+            else if (tb) Sgemm.NT(m, n, k, a, k, b, k, c, n, false, parallel: par);
+            else Sgemm.NN(m, n, k, a, k, b, n, c, n, false, parallel: par);
+        }
+        Assert.That(serial, Is.EqualTo(parallel), "bit-identical");
+    }
+
     [Test]
     public void Sgemm_ZeroK_ClearsOrKeeps()
     {
