@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Numerics.Tensors;
 using System.Text.Json.Nodes;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Export;
@@ -61,13 +62,6 @@ static class GenerateBench
             list.Add(p);
         }
         return list;
-    }
-
-    static int ArgMax(ReadOnlySpan<float> x)
-    {
-        int best = 0;
-        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
-        return best;
     }
 
     static Summary Measure(Options o, ModelSession session)
@@ -139,7 +133,7 @@ static class GenerateBench
                 for (int k = 0; k < o.NaiveTokens; k++)
                 {
                     var l = session.Run(new ForwardRequest([seq.ToArray()]) { LogitPositions = [-1] }).Logits;
-                    seq.Add(output[k] = ArgMax(l.Vector(0, 0)));
+                    seq.Add(output[k] = TensorPrimitives.IndexOfMax(l.Vector(0, 0)));
                 }
                 tokF = output;
             }),
@@ -154,7 +148,7 @@ static class GenerateBench
             var sorted = lastS[Array.IndexOf(sortedIdx, i)];
             for (int k = 0; k < lastA[i].Length; k++)
                 maxDiff = MathF.Max(maxDiff, MathF.Max(MathF.Abs(lastA[i][k] - lastB[i][k]), MathF.Abs(lastA[i][k] - sorted[k])));
-            if (ArgMax(lastA[i]) == ArgMax(lastB[i]) && ArgMax(lastA[i]) == ArgMax(sorted)) argmaxSame++;
+            if (TensorPrimitives.IndexOfMax(lastA[i]) == TensorPrimitives.IndexOfMax(lastB[i]) && TensorPrimitives.IndexOfMax(lastA[i]) == TensorPrimitives.IndexOfMax(sorted)) argmaxSame++;
         }
         static (int Same, int Total) Agree(int[][] x, int[][] y)
         {

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using OnnxInterp.Export;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tests.Reference;
@@ -116,15 +117,8 @@ public class QuantizedExportTests
             {
                 if (mask[b][s] == 0) continue;
                 total++;
-                if (ArgMax(actual.Vector(b, s)) == ArgMax(expected.Vector(b, s))) same++;
+                if (TensorPrimitives.IndexOfMax(actual.Vector(b, s)) == TensorPrimitives.IndexOfMax(expected.Vector(b, s))) same++;
             }
         return (double)same / total;
-    }
-
-    static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
     }
 }

@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using OnnxInterp.Data;
 using OnnxInterp.Export;
 using OnnxInterp.Runtime;
@@ -98,10 +99,10 @@ public class QuantizedFamilyTests
                 {
                     var vf = lf.Vector(0, k);
                     var vq = lq.Vector(0, k);
-                    int top = ArgMax(vf);
+                    int top = TensorPrimitives.IndexOfMax(vf);
                     float runnerUp = float.NegativeInfinity;
                     for (int v = 0; v < vf.Length; v++) if (v != top) runnerUp = Math.Max(runnerUp, vf[v]);
-                    bool agrees = ArgMax(vq) == top, decided = vf[top] - runnerUp >= 1f;
+                    bool agrees = TensorPrimitives.IndexOfMax(vq) == top, decided = vf[top] - runnerUp >= 1f;
                     positions++;
                     if (agrees) tokenAgree++;
                     if (decided) { decidedPositions++; if (agrees) decidedAgree++; }
@@ -120,12 +121,5 @@ public class QuantizedFamilyTests
         Assert.That(decidedTokens, Is.GreaterThanOrEqualTo(0.99), "next token where fp32 is decided");
         Assert.That(tokens, Is.GreaterThanOrEqualTo(minTokens), "next token at every completion position");
         Assert.That(refusals, Is.GreaterThanOrEqualTo(minRefusals), "refusals");
-    }
-
-    static int ArgMax(ReadOnlySpan<float> v)
-    {
-        int best = 0;
-        for (int i = 1; i < v.Length; i++) if (v[i] > v[best]) best = i;
-        return best;
     }
 }
