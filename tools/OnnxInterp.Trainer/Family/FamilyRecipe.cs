@@ -8,9 +8,9 @@ namespace OnnxInterp.Trainer.Family;
 
 /// <summary>How much to train each member. <see cref="Full"/> makes the shipped family; <see cref="Smoke"/> is for CI.</summary>
 /// <remarks>
-/// The base trains 14,000 steps: judging of held-out facts appears abruptly between steps 6,000 and 7,000 and keeps
-/// rising for thousands of steps after (seed 1: 80% at 7,000, 89% at 9,000, 94% at 11,000); at 7,000 steps in all it
-/// was caught mid-transition (88%, another seed 84%).
+/// The base trains 14,000 steps: judging of held-out facts appears abruptly, somewhere between steps 4,000 and 7,000
+/// depending on the run, and keeps rising for thousands of steps after (seed 1: 54% at 6,000, 80% at 7,000, 89% at
+/// 9,000, 94% at 11,000); with 7,000 steps in all, runs stopped mid-rise (88%, another train seed 84%).
 /// </remarks>
 public sealed record FamilyScale(int BaseSteps, int SftSteps, int InstructSteps, int FactDocs, int JudgeDocs, int GenericDocs, int SeqLen, int Batch)
 {
