@@ -14,14 +14,16 @@ sealed class ComparisonOptions
     public readonly Option<string?> CacheDir = new("--cache-dir") { Description = $"Export cache for Hugging Face checkpoints (default ${ModelResolver.CacheVariable} or ~/.cache/onnxinterp)." };
     public readonly Option<string?> Provider = new("--provider") { Description = "cpu (default), cuda, or auto (CUDA when it loads, else CPU)." };
     public readonly Option<int?> Threads = new("--threads") { Description = "Intra-op threads per session (default: ONNX Runtime's choice)." };
+    public readonly Option<string?> Preset = new("--preset") { Description = "The protocol: default (OnnxInterp's choices) or paper (Du et al.'s code, setting by setting, with its per-model tables)." };
 
     public ComparisonOptions(bool datasets = true, bool only = true)
     {
         Provider.AcceptOnlyFromAmong("cpu", "cuda", "auto");
+        Preset.AcceptOnlyFromAmong([.. ComparisonConfig.Presets]);
         All = new Option[] { Config, Set }
             .Concat(datasets ? [Datasets] : [])
             .Concat(only ? [Only] : [])
-            .Concat([CacheDir, Provider, Threads]).ToList();
+            .Concat([Preset, CacheDir, Provider, Threads]).ToList();
     }
 
     public IReadOnlyList<Option> All { get; }
@@ -39,6 +41,7 @@ sealed class ComparisonOptions
         if (layer is not null) c = ComparisonConfig.Merge(c, layer, "policy config", ComparisonSteps.Names);
         if (All.Contains(Datasets) && Split(parse.GetValue(Datasets)) is { Count: > 0 } ds) c = c with { Datasets = ds };
         if (All.Contains(Only) && Split(parse.GetValue(Only)) is { Count: > 0 } only) c = c with { Analyses = only };
+        if (parse.GetValue(Preset) is { } preset) c = c.Set($"preset={preset}");
         if (parse.GetValue(Provider) is { } p) c = c with { Execution = c.Execution with { Provider = p } };
         if (parse.GetValue(Threads) is { } t) c = c.Set($"execution.threads={t}");
         foreach (var s in parse.GetValue(Set) ?? []) c = c.Set(s);

@@ -39,10 +39,20 @@ public sealed record ComparisonConfig
 
     public ExecutionConfig Execution { get; init; } = new();
 
+    /// <summary>
+    /// The protocol every analysis follows: "default" (OnnxInterp's choices) or "paper" (Du et al.'s code, setting by
+    /// setting, with per-model tables; see Analysis/PaperProtocol.cs). Each analysis's defaults come from it; the
+    /// analysis objects below override single settings on top.
+    /// </summary>
+    public string Preset { get; init; } = "default";
+
+    /// <summary>The known presets.</summary>
+    public static readonly IReadOnlyList<string> Presets = ["default", "paper"];
+
     /// <summary>Overrides of each analysis's options, by analysis name, as JSON objects (merged over the analysis's defaults).</summary>
     public IReadOnlyDictionary<string, JsonObject> AnalysisOptions { get; init; } = new Dictionary<string, JsonObject>();
 
-    static readonly string[] CoreKeys = ["datasets", "worldSeed", "analyses", "dtype", "execution"];
+    static readonly string[] CoreKeys = ["datasets", "worldSeed", "analyses", "dtype", "execution", "preset"];
 
     /// <summary>Reads a config file over <paramref name="baseConfig"/> (the defaults when null). Unknown keys are errors naming the key.</summary>
     public static ComparisonConfig Load(string path, ComparisonConfig? baseConfig = null, IReadOnlyCollection<string>? analysisNames = null)
@@ -79,6 +89,7 @@ public sealed record ComparisonConfig
                     case "worldSeed": c = c with { WorldSeed = value!.GetValue<int>() }; break;
                     case "analyses": c = c with { Analyses = value?.Deserialize<List<string>>() }; break;
                     case "dtype": c = c with { DType = value!.GetValue<string>() }; break;
+                    case "preset": c = c with { Preset = value!.GetValue<string>() }; break;
                     case "execution":
                         if (value is not JsonObject e) { Bad(file, key, value, "must be an object"); break; }
                         foreach (var (k, v) in e)
@@ -152,6 +163,7 @@ public sealed record ComparisonConfig
     void Validate(string? file)
     {
         if (DType is not ("fp32" or "fp16")) Bad(file, "dtype", DType, "must be fp32 or fp16");
+        if (!Presets.Contains(Preset)) Bad(file, "preset", Preset, $"unknown preset; known: {string.Join(", ", Presets)}");
         if (Execution.Provider is not ("cpu" or "cuda" or "auto")) Bad(file, "execution.provider", Execution.Provider, "must be cpu, cuda or auto");
         if (Execution.Threads < 0) Bad(file, "execution.threads", Execution.Threads, "must be 0 (ONNX Runtime chooses) or positive");
         if (Datasets.Count == 0) Bad(file, "datasets", "[]", "at least one dataset is needed");

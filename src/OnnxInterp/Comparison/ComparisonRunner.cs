@@ -61,7 +61,7 @@ public static class ComparisonRunner
         foreach (var d in config.Datasets) ComparisonSession.CheckDatasetSpec(d);
 
         // Resolve options first: a typo in the config fails before any export.
-        var options = steps.ToDictionary(s => s.Name, s => s.ResolveOptions(config.AnalysisOptions.GetValueOrDefault(s.Name)));
+        var options = steps.ToDictionary(s => s.Name, s => s.ResolveOptions(config.AnalysisOptions.GetValueOrDefault(s.Name), config.Preset));
         var resolver = new ModelResolver(request.CacheDirectory);
         var dtype = config.DType == "fp16" ? ExportDType.Fp16 : ExportDType.Fp32;
         var models = new List<ResolvedModel>();
@@ -191,6 +191,7 @@ public static class ComparisonRunner
     {
         var configNode = new JsonObject
         {
+            ["preset"] = config.Preset,
             ["datasets"] = ComparisonJson.ToNode(config.Datasets),
             ["worldSeed"] = config.WorldSeed,
             ["analyses"] = ComparisonJson.ToNode(steps.Select(s => s.Name).ToList()),

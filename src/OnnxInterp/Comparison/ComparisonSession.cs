@@ -1,4 +1,5 @@
 using System.Security.Cryptography;
+using OnnxInterp.Analysis;
 using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Data;
 using OnnxInterp.Internals;
@@ -13,11 +14,21 @@ public sealed class ComparisonModel
     readonly Func<ModelSession> _open;
     ModelSession? _session;
 
-    internal ComparisonModel(ResolvedModel resolved, Func<ModelSession> open)
+    internal ComparisonModel(ResolvedModel resolved, int index, Func<ModelSession> open)
     {
         Resolved = resolved;
+        Index = index;
         _open = open;
     }
+
+    /// <summary>Its place in the comparison: 0 is the base.</summary>
+    public int Index { get; }
+
+    /// <summary>What post-training it had, as the paper's tables key it: the base first, Tulu-format models SFT, other post-trained models instruct.</summary>
+    public PostTraining Role => PaperModels.RoleOf(Index, Resolved.ChatTemplate);
+
+    /// <summary>The model as the paper's settings tables know it (under `--preset paper`).</summary>
+    public PaperModel Paper => PaperModels.Identify(Session.Manifest.Config, Role);
 
     public ResolvedModel Resolved { get; }
     public string Name => Resolved.Name;
@@ -56,7 +67,7 @@ sealed class ComparisonSession : IDisposable
             Provider = config.Execution.Provider switch { "cuda" => ExecutionProviderKind.Cuda, "auto" => ExecutionProviderKind.Auto, _ => ExecutionProviderKind.Cpu },
             Threads = config.Execution.Threads,
         };
-        Models = models.Select(m => new ComparisonModel(m, () =>
+        Models = models.Select((m, i) => new ComparisonModel(m, i, () =>
         {
             var s = ModelSession.Open(m.Exported, session, warn);
             return s;

@@ -78,8 +78,8 @@ public interface IComparisonStep
     /// <summary>The report section's heading.</summary>
     string Title { get; }
 
-    /// <summary>The analysis's default options merged with <paramref name="overrides"/>, validated, as full JSON.</summary>
-    JsonObject ResolveOptions(JsonObject? overrides);
+    /// <summary>The analysis's defaults under <paramref name="preset"/> merged with <paramref name="overrides"/>, validated, as full JSON.</summary>
+    JsonObject ResolveOptions(JsonObject? overrides, string preset = "default");
 
     IReadOnlyList<StepPart> Parts(ComparisonConfig config, JsonObject options);
 
@@ -99,6 +99,17 @@ public abstract class ComparisonStep<TOptions> : IComparisonStep where TOptions 
     /// <summary>The defaults the comparison uses (may differ from the analysis's own, e.g. fewer pairs).</summary>
     public abstract TOptions Defaults { get; }
 
+    /// <summary>The defaults under `--preset paper`: the paper's code's settings (the same as <see cref="Defaults"/> unless overridden).</summary>
+    public virtual TOptions PaperDefaults => Defaults;
+
+    /// <summary>The defaults of a preset (<see cref="ComparisonConfig.Presets"/>).</summary>
+    public TOptions DefaultsFor(string preset) => preset switch
+    {
+        "default" => Defaults,
+        "paper" => PaperDefaults,
+        _ => throw new InvalidArgumentException($"unknown preset; known: {string.Join(", ", ComparisonConfig.Presets)}", "preset", preset),
+    };
+
     /// <summary>One part by default; per-dataset analyses return one part per <see cref="ComparisonConfig.Datasets"/> entry.</summary>
     public virtual IReadOnlyList<StepPart> Parts(ComparisonConfig config, TOptions options) => [new StepPart("")];
 
@@ -107,9 +118,9 @@ public abstract class ComparisonStep<TOptions> : IComparisonStep where TOptions 
     /// <summary>Checks option values after merging; throw InvalidArgumentException naming the option.</summary>
     protected virtual void Validate(TOptions options) { }
 
-    public TOptions Options(JsonObject? overrides)
+    public TOptions Options(JsonObject? overrides, string preset = "default")
     {
-        var node = JsonSerializer.SerializeToNode(Defaults, ComparisonJson.Strict)!.AsObject();
+        var node = JsonSerializer.SerializeToNode(DefaultsFor(preset), ComparisonJson.Strict)!.AsObject();
         foreach (var (k, v) in overrides ?? [])
         {
             var match = node.Select(p => p.Key).FirstOrDefault(p => string.Equals(p, k, StringComparison.OrdinalIgnoreCase));
@@ -132,8 +143,8 @@ public abstract class ComparisonStep<TOptions> : IComparisonStep where TOptions 
         return o;
     }
 
-    JsonObject IComparisonStep.ResolveOptions(JsonObject? overrides) =>
-        JsonSerializer.SerializeToNode(Options(overrides), ComparisonJson.Strict)!.AsObject();
+    JsonObject IComparisonStep.ResolveOptions(JsonObject? overrides, string preset) =>
+        JsonSerializer.SerializeToNode(Options(overrides, preset), ComparisonJson.Strict)!.AsObject();
 
     IReadOnlyList<StepPart> IComparisonStep.Parts(ComparisonConfig config, JsonObject options) => Parts(config, Options(options));
 
