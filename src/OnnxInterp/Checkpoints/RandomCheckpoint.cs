@@ -19,6 +19,13 @@ public readonly record struct RandomCheckpointSpec()
     public bool TieWordEmbeddings { get; init; }
     public TensorDType DType { get; init; } = TensorDType.F32;
     public int Seed { get; init; } = 1;
+
+    /// <summary>
+    /// A folder with a real tokenizer (tokenizer.json, and tokenizer_config.json / special_tokens_map.json when present)
+    /// to copy in instead of the byte-level one; the vocabulary then grows to at least the tokenizer's size and BOS/EOS
+    /// ids come from it. Null writes the byte-level tokenizer.
+    /// </summary>
+    public string? TokenizerDirectory { get; init; }
 }
 
 /// <summary>
@@ -32,10 +39,17 @@ public static class RandomCheckpoint
 
     public static void Write(string directory, RandomCheckpointSpec spec)
     {
+        HfTokenizer? tokenizer = null;
+        if (spec.TokenizerDirectory is { } tokDir)
+        {
+            if (!File.Exists(Path.Combine(tokDir, "tokenizer.json"))) Throw.InvalidFile("no tokenizer.json in the tokenizer folder", Path.Combine(tokDir, "tokenizer.json"));
+            tokenizer = HfTokenizer.FromDirectory(tokDir);
+            spec = spec with { VocabSize = Math.Max(spec.VocabSize, tokenizer.VocabSize) };
+        }
         if (spec.VocabSize < 258) Throw.Argument("vocabulary must hold the 256 bytes plus BOS and EOS", "vocab_size", spec.VocabSize);
         if (spec.Heads <= 0 || spec.KvHeads <= 0 || spec.Heads % spec.KvHeads != 0) Throw.Argument("heads must be a multiple of kv heads", "kv_heads", spec.KvHeads);
         if (spec.HiddenSize % spec.Heads != 0 || spec.HiddenSize / spec.Heads % 2 != 0) Throw.Argument("hidden size must split into even-sized heads", "hidden_size", spec.HiddenSize);
-        var configJson = ConfigJson(spec);
+        var configJson = ConfigJson(spec, tokenizer?.BosTokenId, tokenizer?.EosTokenIds.FirstOrDefault());
         var config = ModelConfigReader.Parse(configJson);
         AtomicFile.WriteDirectory(directory, dir =>
         {
@@ -43,6 +57,12 @@ public static class RandomCheckpoint
             var rng = new Random(spec.Seed);
             var entries = WeightNames.Expected(config).Select(w => Entry(w.Name, w.Shape, rng.Next(), spec.DType)).ToList();
             SafetensorsWriter.Write(Path.Combine(dir, HfCheckpoint.SingleFile), entries, new Dictionary<string, string> { ["format"] = "pt" });
+            if (spec.TokenizerDirectory is { } from)
+            {
+                foreach (var file in new[] { "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json" })
+                    if (File.Exists(Path.Combine(from, file))) File.Copy(Path.Combine(from, file), Path.Combine(dir, file));
+                return;
+            }
             File.WriteAllText(Path.Combine(dir, "tokenizer.json"), TokenizerJson());
             File.WriteAllText(Path.Combine(dir, "tokenizer_config.json"),
                 """{"add_bos_token": true, "add_eos_token": false, "bos_token": "<s>", "eos_token": "</s>", "tokenizer_class": "PreTrainedTokenizerFast"}""");
@@ -68,7 +88,7 @@ public static class RandomCheckpoint
 
     static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
-    static string ConfigJson(RandomCheckpointSpec s)
+    static string ConfigJson(RandomCheckpointSpec s, int? bos, int? eos)
     {
         var o = new JsonObject
         {
@@ -85,8 +105,8 @@ public static class RandomCheckpoint
             ["rope_theta"] = 10000.0,
             ["max_position_embeddings"] = 2048,
             ["tie_word_embeddings"] = s.TieWordEmbeddings,
-            ["bos_token_id"] = Bos,
-            ["eos_token_id"] = Eos,
+            ["bos_token_id"] = bos ?? Bos,
+            ["eos_token_id"] = eos is > 0 ? eos : Eos,
             ["torch_dtype"] = s.DType switch { TensorDType.BF16 => "bfloat16", TensorDType.F16 => "float16", _ => "float32" },
         };
         if (s.Family == ModelFamily.Mistral) o["sliding_window"] = null;

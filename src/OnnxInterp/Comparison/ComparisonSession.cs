@@ -138,9 +138,9 @@ sealed class ComparisonSession : IDisposable
         else
         {
             var data = StatementDataset.Read(spec);
-            IReadOnlyList<(string, bool)>? fewShot = TracingPrompts.PaperExamples.TryGetValue(data.Name, out var ex)
-                ? ex.True.Select(t => (t, true)).Concat(ex.False.Select(f => (f, false))).ToList()
-                : null;
+            // few_shot_samples.json beside the CSV, as the paper's datasets folder keeps it (interventions.py reads it for
+            // every dataset), else the examples the paper's patching.py hard-codes.
+            var fewShot = FewShotSamples.Beside(spec)?.For(data.Name) ?? TracingPrompts.PaperExamplesFor(data.Name);
             d = new ComparisonDataset(DatasetId(spec), spec, data, fewShot);
         }
         _datasets[spec] = d;

@@ -10,6 +10,14 @@ public sealed record KnowledgeModel(string Name, ModelSession Session);
 
 public sealed record KnowledgeOptions
 {
+    /// <summary>
+    /// Default: OnnxInterp's curation (each false statement used once, most common token counts) and a fresh
+    /// few-shot order per pair. Paper: patching_process_data.py's curation (the paper's token counts per family,
+    /// pairing by last word with reuse) and patching.py's prompts (Python's random.seed(1), one list shuffled in place
+    /// per pair), every pair traced.
+    /// </summary>
+    public AnalysisProtocol Protocol { get; init; } = AnalysisProtocol.Default;
+
     public TracingMetric Metric { get; init; } = TracingMetric.LogitDiff;
     public bool Fast { get; init; } = true;
 
@@ -52,18 +60,13 @@ public static class KnowledgeAnalysis
     {
         var o = options ?? new KnowledgeOptions();
         if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
-        int trueId = FirstToken(tokenizer, o.TrueAnswer), falseId = FirstToken(tokenizer, o.FalseAnswer);
-        if (trueId == falseId)
-            Throw.Argument("the two answers start with the same token for this tokenizer", "answer", $"'{o.TrueAnswer}' / '{o.FalseAnswer}'");
+        var (trueId, falseId) = JudgingAnswers.Tokens(tokenizer, o.TrueAnswer, o.FalseAnswer, "knowledge");
 
-        // Every prompt must patch the same positions, so keep the most common subject/object token counts.
-        var all = PairCuration.Curate(dataset, tokenizer);
-        if (all.Pairs.Count == 0) Throw.Argument("no true/false pairs survive curation for this tokenizer", "dataset", dataset.Name);
-        var (sTok, oTok) = all.Pairs.GroupBy(p => (S: Count(p, TokenRole.Subject), O: Count(p, TokenRole.Object)))
-            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key.S).First().Key;
-        var curation = PairCuration.Curate(dataset, tokenizer, subjectTokens: sTok, objectTokens: oTok);
+        var curation = Curate(dataset, tokenizer, o.Protocol, models[0].Session.Manifest.Config);
+        if (curation.Pairs.Count == 0) Throw.Argument("no true/false pairs survive curation for this tokenizer", "dataset", dataset.Name);
+        int sTok = Count(curation.Pairs[0], TokenRole.Subject), oTok = Count(curation.Pairs[0], TokenRole.Object);
         var pairs = o.MaxPairs is int max ? curation.Pairs.Take(max).ToList() : curation.Pairs;
-        var prompts = TracingPrompts.Build(pairs, fewShot, tokenizer, o.Seed);
+        var prompts = TracingPrompts.Build(pairs, fewShot, tokenizer, o.Seed, o.Protocol);
         if (prompts.Count == 0) Throw.Argument("no pair tokenises cleanly inside the few-shot prompt", "dataset", dataset.Name);
         int n = prompts.GroupBy(p => p.Patched).OrderByDescending(g => g.Count()).First().Key;
         prompts = prompts.Where(p => p.Patched == n).ToList();
@@ -106,11 +109,31 @@ public static class KnowledgeAnalysis
 
     static int Count(StatementPair p, TokenRole role) => p.Roles.Count(r => r == role);
 
-    /// <summary>The token predicted at the last position: the answer's first (for Llama-3 and the family, its only) token.</summary>
-    static int FirstToken(HfTokenizer tok, string text)
+    /// <summary>
+    /// The pairs a protocol traces. Every prompt must patch the same positions, so one subject/object token count is
+    /// kept: under the paper's protocol the counts its code fixes for this tokenizer family and dataset
+    /// (<see cref="KnowledgePaperSettings"/>), else (and for datasets or families the paper has no pattern for) the most
+    /// common counts among the fitting pairs.
+    /// </summary>
+    public static CurationResult Curate(StatementDataset dataset, HfTokenizer tokenizer, AnalysisProtocol protocol, Checkpoints.ModelConfig config)
     {
-        var ids = tok.Encode(text, addSpecialTokens: false);
-        if (ids.Length == 0) Throw.Argument("the answer encodes to no token", "answer", text);
-        return ids[0];
+        if (protocol == AnalysisProtocol.Paper)
+        {
+            var counts = KnowledgePaperSettings.TokenCounts(PaperModels.TokenizerFamilyOf(config), dataset.Name) ?? MostCommonCounts(dataset, tokenizer);
+            return counts is var (s, o) ? PairCuration.CuratePaper(dataset, tokenizer, s, o)
+                : new CurationResult(dataset.Name, [], dataset.TrueCount, dataset.Statements.Count - dataset.TrueCount, 0, 0, 0);
+        }
+        return MostCommonCounts(dataset, tokenizer) is var (sTok, oTok)
+            ? PairCuration.Curate(dataset, tokenizer, subjectTokens: sTok, objectTokens: oTok)
+            : PairCuration.Curate(dataset, tokenizer);
     }
+
+    static (int S, int O)? MostCommonCounts(StatementDataset dataset, HfTokenizer tokenizer)
+    {
+        var all = PairCuration.Curate(dataset, tokenizer);
+        if (all.Pairs.Count == 0) return null;
+        return all.Pairs.GroupBy(p => (S: Count(p, TokenRole.Subject), O: Count(p, TokenRole.Object)))
+            .OrderByDescending(g => g.Count()).ThenBy(g => g.Key.S).First().Key;
+    }
+
 }

@@ -17,7 +17,14 @@ public enum TokenRole
 /// paper's figures label columns.
 /// </summary>
 public sealed record StatementPair(string True, string False, string TrueSubject, string FalseSubject, string Object,
-    int[] TrueTokens, int[] FalseTokens, TokenRole[] Roles, string[] Labels);
+    int[] TrueTokens, int[] FalseTokens, TokenRole[] Roles, string[] Labels)
+{
+    /// <summary>Where the subject starts in <see cref="True"/> (characters); −1 when the statement has no template (tulu_extracted).</summary>
+    public int SubjectOffset { get; init; } = -1;
+
+    /// <summary>Where the object starts in <see cref="True"/> (characters); −1 when the statement has no template.</summary>
+    public int ObjectOffset { get; init; } = -1;
+}
 
 /// <summary>How many statements survived each step, for the report.</summary>
 public sealed record CurationResult(string Dataset, IReadOnlyList<StatementPair> Pairs, int TrueStatements, int FalseStatements,
@@ -57,15 +64,61 @@ public static class PairCuration
                 var (fs, ft) = falses[i];
                 if (used[i] || ft.Object != tt.Object || ft.Subject == tt.Subject || !SameOutsideSubject(tt, ft)) continue;
                 used[i] = true;
-                pairs.Add(new StatementPair(ts.Text, fs.Text, tt.Subject, ft.Subject, tt.Object, tt.Ids, ft.Ids, tt.Roles, tt.Labels(tokenizer)));
+                pairs.Add(tt.Pair(ts.Text, fs.Text, ft, tokenizer));
                 break;
             }
         }
         return new CurationResult(dataset.Name, pairs, trueCount, falseCount, trues.Count, falses.Count, trues.Count - pairs.Count);
     }
 
-    sealed record Tokenized(string Subject, string Object, int[] Ids, TokenRole[] Roles, int SubjectStart, int SubjectCount, int ObjectCount)
+    /// <summary>
+    /// Curation as the paper's code does it (Knowledge+Truthfulness/patching_process_data.py, sample_data): keep the
+    /// statements whose tokens have the dataset's pattern, here the template's tokens around exactly
+    /// <paramref name="subjectTokens"/> subject and <paramref name="objectTokens"/> object tokens (the paper hard-codes
+    /// the ids per family, lines 34–170); then, in dataset order, pair each true statement with a false one ending in the
+    /// same last word (whitespace-split): while the word has more than one unused false statement the last one is popped,
+    /// and the final one is reused for every later true statement with that word (lines 180–190). True statements whose
+    /// word no false statement has are dropped. So one false statement may serve several pairs.
+    /// </summary>
+    public static CurationResult CuratePaper(StatementDataset dataset, HfTokenizer tokenizer, int subjectTokens, int objectTokens,
+        StatementTemplate? template = null)
     {
+        template ??= StatementTemplate.For(dataset.Name);
+        int trueCount = 0, falseCount = 0;
+        var trues = new List<(Statement S, Tokenized T)>();
+        var falseByWord = new Dictionary<string, List<(Statement S, Tokenized T)>>(StringComparer.Ordinal);
+        int falseFitting = 0;
+        foreach (var s in dataset.Statements)
+        {
+            if (s.Label == 1) trueCount++; else falseCount++;
+            var t = Tokenize(s.Text, template, tokenizer);
+            if (t is null || t.SubjectCount != subjectTokens || t.ObjectCount != objectTokens) continue;
+            if (s.Label == 1) { trues.Add((s, t)); continue; }
+            falseFitting++;
+            string word = LastWord(s.Text);
+            if (!falseByWord.TryGetValue(word, out var list)) falseByWord[word] = list = [];
+            list.Add((s, t));
+        }
+        var pairs = new List<StatementPair>();
+        foreach (var (ts, tt) in trues)
+        {
+            if (!falseByWord.TryGetValue(LastWord(ts.Text), out var pool)) continue;
+            var (fs, ft) = pool[^1];
+            if (pool.Count > 1) pool.RemoveAt(pool.Count - 1);
+            pairs.Add(tt.Pair(ts.Text, fs.Text, ft, tokenizer));
+        }
+        return new CurationResult(dataset.Name, pairs, trueCount, falseCount, trues.Count, falseFitting, trues.Count - pairs.Count);
+    }
+
+    /// <summary>Python's <c>statement.strip().split()[-1]</c>.</summary>
+    static string LastWord(string statement) => statement.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries) is { Length: > 0 } w ? w[^1] : "";
+
+    sealed record Tokenized(string Subject, string Object, int[] Ids, TokenRole[] Roles, int SubjectStart, int SubjectCount, int ObjectCount,
+        int SubjectOffset, int ObjectOffset)
+    {
+        public StatementPair Pair(string trueText, string falseText, Tokenized f, HfTokenizer tok) =>
+            new(trueText, falseText, Subject, f.Subject, Object, Ids, f.Ids, Roles, Labels(tok)) { SubjectOffset = SubjectOffset, ObjectOffset = ObjectOffset };
+
         public string[] Labels(HfTokenizer tok)
         {
             var labels = new string[Ids.Length];
@@ -102,7 +155,7 @@ public static class PairCuration
         for (int i = upToMiddle.Length; i < upToObject.Length; i++) roles[i] = TokenRole.Object;
         int sCount = upToSubject.Length - upToPrefix.Length, oCount = upToObject.Length - upToMiddle.Length;
         if (sCount == 0 || oCount == 0) return null;
-        return new Tokenized(subject, obj, whole, roles, upToPrefix.Length, sCount, oCount);
+        return new Tokenized(subject, obj, whole, roles, upToPrefix.Length, sCount, oCount, prefix.Length, prefix.Length + subject.Length + middle.Length);
     }
 
     static bool IsPrefix(int[] a, int[] b) => a.Length <= b.Length && a.AsSpan().SequenceEqual(b.AsSpan(0, a.Length));

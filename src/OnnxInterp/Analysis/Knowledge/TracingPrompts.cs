@@ -1,3 +1,4 @@
+using OnnxInterp.Data;
 using OnnxInterp.Internals;
 using OnnxInterp.Tokenization;
 
@@ -11,6 +12,12 @@ namespace OnnxInterp.Analysis.Knowledge;
 public sealed record TracingPrompt(StatementPair Pair, int[] TrueTokens, int[] FalseTokens, int Patched, string[] Labels)
 {
     public int PrefixLength => TrueTokens.Length - Patched;
+
+    /// <summary>The true prompt's text (few-shot prefix, statement, question), as the model reads it.</summary>
+    public string TrueText { get; init; } = "";
+
+    /// <summary>The false prompt's text.</summary>
+    public string FalseText { get; init; } = "";
 }
 
 /// <summary>Builds the paper's few-shot prompts for curated pairs.</summary>
@@ -19,7 +26,8 @@ public static class TracingPrompts
     public const string Question = " This statement is:";
 
     /// <summary>
-    /// The paper's hard-coded few-shot examples (patching.py): two true and two false statements per dataset.
+    /// The paper's hard-coded few-shot examples (Knowledge+Truthfulness/patching.py, load_data, lines 45–70): two true
+    /// and two false statements per dataset; the prompt lists the true ones first (lines 73–75).
     /// </summary>
     public static readonly IReadOnlyDictionary<string, (string[] True, string[] False)> PaperExamples = new Dictionary<string, (string[], string[])>
     {
@@ -35,33 +43,82 @@ public static class TracingPrompts
             ["The Spanish word 'gobernar' means 'to eat'.", "The Spanish word 'edad' means 'clock'."]),
         ["neg_sp_en_trans"] = (["The Spanish word 'gobernar' does not mean 'to eat'.", "The Spanish word 'edad' does not mean 'clock'."],
             ["The Spanish word 'bosque' does not mean 'forest'.", "The Spanish word 'piel' does not mean 'skin'."]),
+        ["tulu_extracted"] = (["The Eiffel Tower is located in Paris.", "'The Great Gatsby' was written by F. Scott Fitzgerald."],
+            ["The largest moon of Saturn is Earth.", "Albert Einstein developed the theory of evolution."]),
     };
 
+    /// <summary>The paper's examples of <paramref name="dataset"/> in the order its prompt lists them (true ones first), or null.</summary>
+    public static IReadOnlyList<(string Statement, bool True)>? PaperExamplesFor(string dataset) =>
+        PaperExamples.TryGetValue(dataset, out var ex) ? ex.True.Select(t => (t, true)).Concat(ex.False.Select(f => (f, false))).ToList() : null;
+
+    /// <summary>The few-shot line of one example: "{statement} This statement is: TRUE\n" (or FALSE).</summary>
+    public static string ExampleLine(string statement, bool isTrue) => $"{statement}{Question} {(isTrue ? "TRUE" : "FALSE")}\n";
+
     /// <summary>
-    /// For each pair: the 4 examples ("… This statement is: TRUE\n" / FALSE) shuffled with a per-item seeded order
-    /// shared by the pair's two prompts, then the statement and " This statement is:".
+    /// For each pair: the examples ("… This statement is: TRUE\n" / FALSE) in a shuffled order shared by the pair's two
+    /// prompts, then the statement and " This statement is:". <paramref name="protocol"/> decides the shuffle:
+    /// <see cref="AnalysisProtocol.Paper"/> replays the paper's exactly (patching.py: random.seed(1) once, then
+    /// random.shuffle of one list in place per pair, so each order builds on the last), the default draws a fresh
+    /// permutation per pair from .NET's Random(seed). The statement's tokens are located inside the whole prompt's
+    /// tokens by their character offsets, so tokenizers whose tokens depend on context (SentencePiece: "\nThe" vs
+    /// "▁The") are handled. Pairs whose two prompts differ in length, or in where the statement starts, are skipped.
     /// </summary>
     public static IReadOnlyList<TracingPrompt> Build(IReadOnlyList<StatementPair> pairs, IReadOnlyList<(string Statement, bool True)> examples,
-        HfTokenizer tokenizer, int seed = 1)
+        HfTokenizer tokenizer, int seed = 1, AnalysisProtocol protocol = AnalysisProtocol.Default)
     {
         if (examples.Count == 0) Throw.Argument("few-shot examples are needed", "examples", 0);
-        var rng = new Random(seed);
-        var lines = examples.Select(e => $"{e.Statement} This statement is: {(e.True ? "TRUE" : "FALSE")}\n").ToArray();
+        var lines = examples.Select(e => ExampleLine(e.Statement, e.True)).ToArray();
         var result = new List<TracingPrompt>();
-        var questionLabels = tokenizer.EncodeToTokens(Question, addSpecialTokens: false).Select(t => t.Replace("Ġ", "").Replace("▁", "")).ToArray();
+        var python = protocol == AnalysisProtocol.Paper ? new PythonRandom(seed) : null;
+        var dotnet = python is null ? new Random(seed) : null;
         foreach (var pair in pairs)
         {
-            rng.Shuffle(lines);
+            if (python is not null) python.Shuffle(lines);
+            else dotnet!.Shuffle(lines);
             string prefix = string.Concat(lines);
-            var prefixTokens = tokenizer.Encode(prefix);
-            var t = tokenizer.Encode(prefix + pair.True + Question);
-            var f = tokenizer.Encode(prefix + pair.False + Question);
-            if (t.Length != f.Length) continue;  // the pair's token counts only match in isolation
-            int patched = t.Length - prefixTokens.Length;
-            if (!t.AsSpan(0, prefixTokens.Length).SequenceEqual(prefixTokens) || patched != pair.TrueTokens.Length + questionLabels.Length)
-                continue;  // the prefix/statement boundary does not tokenise cleanly
-            result.Add(new TracingPrompt(pair, t, f, patched, [.. pair.Labels, .. questionLabels]));
+            if (Locate(tokenizer, prefix, pair) is { } prompt) result.Add(prompt);
         }
         return result;
+    }
+
+    /// <summary>The pair's two prompts on one prefix, with the statement's tokens found by offset; null if they do not line up.</summary>
+    static TracingPrompt? Locate(HfTokenizer tokenizer, string prefix, StatementPair pair)
+    {
+        string trueText = prefix + pair.True + Question, falseText = prefix + pair.False + Question;
+        var t = tokenizer.Encode(trueText);
+        var f = tokenizer.Encode(falseText);
+        if (t.Length != f.Length) return null;
+        var trueEnds = TokenAlignment.TokenEnds(tokenizer, trueText, t);
+        var falseEnds = TokenAlignment.TokenEnds(tokenizer, falseText, f);
+        int start = TokenAlignment.FirstTokenAt(trueEnds, prefix.Length);
+        if (start == t.Length || TokenAlignment.FirstTokenAt(falseEnds, prefix.Length) != start) return null;
+        // The prefix's tokens must be the same in both prompts (the statement may not merge into them differently).
+        if (!t.AsSpan(0, start).SequenceEqual(f.AsSpan(0, start))) return null;
+        int n = t.Length - start;
+        var labels = new string[n];
+        int s = 0, o = 0;
+        int statementEnd = prefix.Length + pair.True.Length;
+        for (int i = start; i < t.Length; i++)
+        {
+            int from = i == 0 ? 0 : trueEnds[i - 1], to = trueEnds[i];
+            var role = RoleOf(pair, from - prefix.Length, to - prefix.Length, statementEnd - prefix.Length);
+            labels[i - start] = role switch
+            {
+                TokenRole.Subject => $"s{++s}",
+                TokenRole.Object => $"o{++o}",
+                _ => tokenizer.Decode([t[i]]).Trim() is { Length: > 0 } text ? text : tokenizer.Decode([t[i]]),
+            };
+        }
+        return new TracingPrompt(pair, t, f, n, labels) { TrueText = trueText, FalseText = falseText };
+    }
+
+    /// <summary>A token covering statement characters [from, to) is a subject (object) token if it covers any subject (object) character.</summary>
+    static TokenRole RoleOf(StatementPair pair, int from, int to, int statementLength)
+    {
+        if (pair.SubjectOffset < 0 || from >= statementLength) return TokenRole.Template;
+        bool Overlaps(int start, int length) => from < start + length && to > start;
+        if (Overlaps(pair.SubjectOffset, pair.TrueSubject.Length)) return TokenRole.Subject;
+        if (Overlaps(pair.ObjectOffset, pair.Object.Length)) return TokenRole.Object;
+        return TokenRole.Template;
     }
 }

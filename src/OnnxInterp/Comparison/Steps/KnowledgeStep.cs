@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using OnnxInterp.Internals;
 using OnnxInterp.Analysis.Knowledge;
+using OnnxInterp.Data;
 using OnnxInterp.Reports;
 using OnnxInterp.Runtime;
 
@@ -19,6 +20,9 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
     /// <summary>The analysis's defaults, but at most 50 pairs per dataset: enough for stable matrices, bounded time.</summary>
     public override KnowledgeOptions Defaults => new() { MaxPairs = 50 };
 
+    /// <summary>The paper's protocol: its curation and prompts, every curated pair traced (patching.py traces them all).</summary>
+    public override KnowledgeOptions PaperDefaults => new() { Protocol = Analysis.AnalysisProtocol.Paper, MaxPairs = null };
+
     public override IReadOnlyList<StepPart> Parts(ComparisonConfig config, KnowledgeOptions options) =>
         config.Datasets.Select(d => new StepPart(ComparisonSession.DatasetId(d), d)).ToList();
 
@@ -30,8 +34,11 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
     public override StepOutput Run(StepContext context, KnowledgeOptions options, StepPart part)
     {
         var ds = context.Dataset(part.Dataset!);
-        if (ds.FewShot is null)
-            throw new InvalidArgumentException($"no few-shot examples for this dataset; the knowledge analysis knows those of: {string.Join(", ", TracingPrompts.PaperExamples.Keys)}", "datasets", ds.Spec);
+        // Causal tracing uses the examples patching.py hard-codes where it has them; few_shot_samples.json's otherwise.
+        var fewShot = context.Config.Datasets.Count > 0 && !part.Dataset!.StartsWith(ComparisonSession.SyntheticPrefix, StringComparison.Ordinal)
+            ? TracingPrompts.PaperExamplesFor(ds.Data.Name) ?? ds.FewShot : ds.FewShot;
+        if (fewShot is null)
+            throw new InvalidArgumentException($"no few-shot examples for this dataset: the paper's code has them for {string.Join(", ", TracingPrompts.PaperExamples.Keys)}, and {FewShotSamples.FileName} (the paper's datasets folder) beside the CSV adds its datasets; put that file beside the CSV or use one of those datasets", "datasets", ds.Spec);
         var models = context.Models.Select(m => new KnowledgeModel(m.Name, m.Session)).ToList();
         int posts = models.Count - 1;
         int traces = models.Count + (options.Transfer ? 2 * posts : 0);
@@ -47,7 +54,7 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
             context.Progress.Report(new StepProgress(fraction, $"matrix {matrix + 1}/{traces}, pair {p.PromptsDone}/{p.Prompts}"));
         });
         var tokenizer = context.Tokenizer;
-        var result = KnowledgeAnalysis.Run(ds.Data, tokenizer, models, ds.FewShot, options, progress, context.Cancellation);
+        var result = KnowledgeAnalysis.Run(ds.Data, tokenizer, models, fewShot, options, progress, context.Cancellation);
         KnowledgeReport.Write(context.OutputDirectory, result);
 
         var json = Section(result);
@@ -70,6 +77,7 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
         ["pairsTraced"] = result.Prompts.Count,
         ["subjectTokens"] = result.SubjectTokens,
         ["objectTokens"] = result.ObjectTokens,
+        ["protocol"] = result.Options.Protocol.ToString().ToLowerInvariant(),
         ["metric"] = result.Options.Metric.ToString(),
         ["labels"] = ComparisonJson.ToNode(result.Prompts[0].Labels),
         ["matrices"] = new JsonArray(result.Matrices.Select(m => Matrix(m, "model"))
