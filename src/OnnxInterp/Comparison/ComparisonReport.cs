@@ -88,6 +88,9 @@ public static partial class ComparisonReport
         foreach (var step in steps)
         {
             md.AppendLine($"## {step.Title}").AppendLine();
+            if (step is IStepOverview overview
+                && overview.Overview(entries.Where(e => e.Analysis == step.Name).Select(e => (e.Part, e.Results)).ToList(), results) is { Length: > 0 } table)
+                md.AppendLine(ShiftHeadings(table.Trim(), 3)).AppendLine();
             foreach (var e in entries.Where(e => e.Analysis == step.Name))
             {
                 int top = 3;

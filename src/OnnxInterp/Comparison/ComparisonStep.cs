@@ -69,6 +69,16 @@ public sealed class StepContext
     public CancellationToken Cancellation { get; }
 }
 
+/// <summary>
+/// A step whose report section opens with a table over all its parts (e.g. the paper's Table 1: one column per dataset),
+/// written from the parts' results.json sections.
+/// </summary>
+public interface IStepOverview
+{
+    /// <summary>Markdown (headings from level 3) over the parts' results, by part id; null for none.</summary>
+    string? Overview(IReadOnlyList<(string Part, JsonNode Results)> parts, JsonObject results);
+}
+
 /// <summary>The runner's view of an analysis; implement it through <see cref="ComparisonStep{TOptions}"/>.</summary>
 public interface IComparisonStep
 {

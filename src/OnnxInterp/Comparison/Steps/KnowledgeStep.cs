@@ -12,7 +12,7 @@ namespace OnnxInterp.Comparison.Steps;
 /// patching, once per dataset. results.json: knowledge.DATASET = { dataset, pairsCurated, pairsTraced, subjectTokens,
 /// objectTokens, metric, labels, matrices[{model, kind, pairs, raw, normalized}], comparisons[{a, b, corr, maxAbsDiff, maxAbsDiffK}] }.
 /// </summary>
-public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
+public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>, IStepOverview
 {
     public override string Name => "knowledge";
     public override string Title => "Knowledge storage and representation (causal tracing, cross-model patching)";
@@ -99,6 +99,65 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>
         };
         Directory.CreateDirectory(directory);
         AtomicFile.WriteAllText(Path.Combine(directory, "results.json"), results.ToJsonString(ComparisonJson.Strict) + "\n");
+    }
+
+    /// <summary>
+    /// The paper's Table 1 over every traced dataset (columns): per post-trained model, the curated pairs and its map
+    /// against the base's (Corr, max|diff|, max|diff|_K on the normalised matrices); then the same for cross-model
+    /// patching (knowledge representation): the post model against base→post, the base against post→base.
+    /// </summary>
+    public string? Overview(IReadOnlyList<(string Part, JsonNode Results)> parts, JsonObject results)
+    {
+        if (parts.Count == 0) return null;
+        var md = new System.Text.StringBuilder();
+        string protocol = parts[0].Results["protocol"]?.GetValue<string>() ?? "default";
+        md.AppendLine("### Protocol").AppendLine();
+        md.AppendLine(protocol == "paper"
+            ? "The paper's (`--preset paper`), as Du et al.'s code runs it: pairs curated as Knowledge+Truthfulness/patching_process_data.py does " +
+              "(the paper's subject/object token counts per tokenizer family, each true statement paired with a false one ending in the same word, " +
+              "the last such false statement reused), few-shot prompts as patching.py builds them (its examples, Python's random.seed(1) and one list " +
+              "shuffled in place per pair), answers the last token of \" TRUE\" / \" FALSE\", every curated pair traced (`knowledge.maxPairs` limits them); each layer's block output " +
+              "patched from the true prompt into the false one at each statement and question position, scored by logit(TRUE) − logit(FALSE) at the last position."
+            : "OnnxInterp's default: pairs curated with each false statement used once at the most common subject/object token counts, " +
+              "a fresh few-shot order per pair, at most `knowledge.maxPairs` pairs; otherwise as the paper patches and scores.").AppendLine();
+        md.AppendLine("Corr is Pearson's r of the two normalised [layers × positions] maps, max|diff| their largest absolute difference, " +
+            "max|diff|_K that over the subject and object columns (patching_visualize.py lines 184–204).").AppendLine();
+        if (protocol == "paper")
+            md.AppendLine("The paper's published Table 1 values are not bundled with OnnxInterp (they could not be read from the paper here); " +
+                "compare with Table 1 of arXiv 2504.02904 by hand.").AppendLine();
+
+        var models = results["models"]!.AsArray().Select(m => m!["name"]!.GetValue<string>()).ToList();
+        string Header() => "| model | measure | " + string.Join(" | ", parts.Select(p => p.Part)) + " |\n|" + string.Concat(Enumerable.Repeat(" --- |", parts.Count + 2));
+        JsonNode? Row(JsonNode part, string a, string b) =>
+            part["comparisons"]?.AsArray().FirstOrDefault(c => c!["a"]!.GetValue<string>() == a && c["b"]!.GetValue<string>() == b);
+        string Cells(Func<JsonNode, string> cell) => string.Join(" | ", parts.Select(p => cell(p.Results)));
+        string Num(JsonNode? n, string key, string format) => n?[key] is JsonValue v && v.TryGetValue<double>(out var d) && double.IsFinite(d)
+            ? d.ToString(format, System.Globalization.CultureInfo.InvariantCulture) : "–";
+
+        md.AppendLine("### Table 1: knowledge storage (causal tracing), base vs post-trained").AppendLine();
+        md.AppendLine(Header());
+        foreach (var post in models.Skip(1))
+        {
+            md.AppendLine($"| {post} | curated pairs (traced) | {Cells(p => $"{p["pairsCurated"]} ({p["pairsTraced"]})")} |");
+            md.AppendLine($"| | Corr | {Cells(p => Num(Row(p, models[0], post), "corr", "F3"))} |");
+            md.AppendLine($"| | max\\|diff\\| | {Cells(p => Num(Row(p, models[0], post), "maxAbsDiff", "F1"))} |");
+            md.AppendLine($"| | max\\|diff\\|_K | {Cells(p => Num(Row(p, models[0], post), "maxAbsDiffK", "F1"))} |");
+        }
+        md.AppendLine();
+        if (models.Count > 1 && parts.Any(p => Row(p.Results, models[1], $"{models[0]}->{models[1]}") is not null))
+        {
+            md.AppendLine("### Knowledge representation (cross-model patching)").AppendLine();
+            md.AppendLine(Header());
+            foreach (var post in models.Skip(1))
+                foreach (var (a, b) in new[] { (post, $"{models[0]}->{post}"), (models[0], $"{post}->{models[0]}") })
+                {
+                    md.AppendLine($"| {a} vs {b} | Corr | {Cells(p => Num(Row(p, a, b), "corr", "F3"))} |");
+                    md.AppendLine($"| | max\\|diff\\| | {Cells(p => Num(Row(p, a, b), "maxAbsDiff", "F1"))} |");
+                    md.AppendLine($"| | max\\|diff\\|_K | {Cells(p => Num(Row(p, a, b), "maxAbsDiffK", "F1"))} |");
+                }
+            md.AppendLine();
+        }
+        return md.ToString();
     }
 
     static JsonNode Matrix(KnowledgeMatrix m, string kind) => new JsonObject

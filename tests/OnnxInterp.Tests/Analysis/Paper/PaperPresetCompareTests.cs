@@ -1,0 +1,50 @@
+using System.Text.Json.Nodes;
+using OnnxInterp.Checkpoints;
+using OnnxInterp.Tests.Support;
+
+namespace OnnxInterp.Tests.Analysis.Paper;
+
+/// <summary>
+/// `compare --preset paper` as a user runs it on checkpoints carrying a real tokenizer: tiny random Llama models whose
+/// vocabulary is Llama-2's (SentencePiece-style, byte fallback) or Llama-3's, on the paper's six traced datasets.
+/// </summary>
+[TestFixture]
+public class PaperPresetCompareTests
+{
+    static readonly string[] s_datasets = ["cities", "neg_cities", "larger_than", "smaller_than", "sp_en_trans", "neg_sp_en_trans"];
+
+    [TestCase("llama2", 32000)]
+    [TestCase("llama3.1", 128256)]
+    public void Compare_PresetPaper_TracesEveryTracedDatasetOfThePaper(string tokenizer, int vocab)
+    {
+        using var tmp = new TempDir();
+        foreach (var (name, seed) in new[] { ("base", 1), ("instruct", 2) })
+            RandomCheckpoint.Write(tmp.Sub(name), new RandomCheckpointSpec
+            {
+                HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = seed,
+                TokenizerDirectory = PaperInputs.Tokenizer(tokenizer),
+            });
+        string datasets = string.Join(",", s_datasets.Select(d => PaperInputs.Dataset(d + ".csv")));
+        var (code, stdout, stderr) = CliRunner.Run("compare", "--base", tmp.Sub("base"), "--post", tmp.Sub("instruct"), "--preset", "paper",
+            "--datasets", datasets, "--only", "knowledge", "--set", "knowledge.maxPairs=3", "--cache-dir", tmp.Sub("cache"), "--out", tmp.Sub("report"));
+        Assert.That(code, Is.EqualTo(0), stderr + stdout);
+
+        var results = JsonNode.Parse(File.ReadAllText(tmp.Sub("report/results.json")))!;
+        Assert.That(results["config"]!["preset"]!.GetValue<string>(), Is.EqualTo("paper"));
+        Assert.That(results["config"]!["knowledge"]!["protocol"]!.GetValue<string>(), Is.EqualTo("Paper"));
+        Assert.That(results["models"]![0]!["vocabSize"]?.GetValue<int>() ?? vocab, Is.EqualTo(vocab));
+        foreach (var d in s_datasets)
+        {
+            var k = results["knowledge"]![d]!;
+            Assert.That(k["protocol"]!.GetValue<string>(), Is.EqualTo("paper"), d);
+            Assert.That(k["pairsCurated"]!.GetValue<int>(), Is.GreaterThan(10), d);
+            Assert.That(k["pairsTraced"]!.GetValue<int>(), Is.InRange(1, 3), d);
+            var labels = k["labels"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
+            Assert.That(labels.TakeLast(4), Is.EqualTo(new[] { "This", "statement", "is", ":" }), d);
+            Assert.That(labels.Count(l => l.StartsWith('s') && l.Length <= 2 && char.IsDigit(l[^1])), Is.GreaterThan(0), d);
+            Assert.That(k["matrices"]!.AsArray(), Has.Count.EqualTo(4), d);  // base, instruct, base->instruct, instruct->base
+        }
+        string report = File.ReadAllText(tmp.Sub("report/report.md"));
+        Assert.That(report, Does.Contain("paper"));
+    }
+}
