@@ -74,7 +74,7 @@ public static class KnowledgeReport
                 r.Curation.TrueStatements, r.Curation.FalseStatements, r.Curation.TrueFitting, r.Curation.FalseFitting,
                 pairs = r.Curation.Pairs.Count, traced = r.Prompts.Count, subjectTokens = r.SubjectTokens, objectTokens = r.ObjectTokens,
             },
-            labels = r.Prompts[0].Labels,
+            labels = r.Matrices[0].PositionLabels,
             matrices = r.Matrices.Concat(r.Transfers).Select(m => new
             {
                 model = m.Model, pairs = m.Pairs, raw = m.ToJagged(), normalized = m.Normalized().ToJagged(),

@@ -34,10 +34,10 @@ public partial class ComparisonRunnerTests
     /// </summary>
     internal static readonly string[] TinySettings =
     [
-        "knowledge.maxPairs=3", "knowledge.trueAnswer=TRUE", "knowledge.falseAnswer=FALSE",
+        "knowledge.maxPairs=3", "knowledge.trueAnswer=T", "knowledge.falseAnswer=F",
         "refusal.layer=-1", "refusal.position=-1", "refusal.maxTrain=8", "refusal.maxTest=3", "refusal.maxNewTokens=3",
-        "entropy.maxStatements=4", "entropy.trueAnswer=TRUE", "entropy.falseAnswer=FALSE",
-        "truth.maxStatementsPerDataset=12", "truth.maxInterventionStatements=2", "truth.trueAnswer=TRUE", "truth.falseAnswer=FALSE",
+        "entropy.maxStatements=4", "entropy.trueAnswer=T", "entropy.falseAnswer=F",
+        "truth.maxStatementsPerDataset=12", "truth.maxInterventionStatements=2", "truth.trueAnswer=T", "truth.falseAnswer=F",
     ];
 
     internal static void WriteTinyPair(string root)
@@ -103,7 +103,7 @@ public partial class ComparisonRunnerTests
         using var p = ModelSession.Open(_reference.Models[1].Exported);
         var tokenizer = HfTokenizer.FromDirectory(_reference.Models[0].Exported);
         var direct = KnowledgeAnalysis.Run(world.ToDataset("element_symb"), tokenizer, [new KnowledgeModel("base", b), new KnowledgeModel("post", p)],
-            world.FewShot("element_symb"), new KnowledgeOptions { MaxPairs = 3, TrueAnswer = "TRUE", FalseAnswer = "FALSE" });
+            world.FewShot("element_symb"), new KnowledgeOptions { MaxPairs = 3, TrueAnswer = "T", FalseAnswer = "F" });
         var r = ReadJson(Path.Combine(_full, "results.json"))["knowledge"]!["element_symb"]!;
         var rows = r["comparisons"]!.AsArray();
         for (int i = 0; i < direct.Comparisons.Count; i++)
@@ -154,7 +154,7 @@ public partial class ComparisonRunnerTests
         var data = new ConfidenceData(world.ToDataset("cities", heldOutOnly: true), world.FewShot("cities"), HfTokenizer.FromDirectory(_reference.Models[0].Exported));
         var confidence = ConfidenceAnalysis.Run(
             [new ConfidenceModel("base", LastLayerWeights.Read(_reference.Models[0].Exported), b), new ConfidenceModel("post", LastLayerWeights.Read(_reference.Models[1].Exported), p)],
-            data, new ConfidenceOptions { MaxStatements = 4, TrueAnswer = "TRUE", FalseAnswer = "FALSE" });
+            data, new ConfidenceOptions { MaxStatements = 4, TrueAnswer = "T", FalseAnswer = "F" });
         var entropy = r["entropy"]!;
         Assert.That((entropy["dataset"]!.GetValue<string>(), entropy["statements"]!.GetValue<int>()), Is.EqualTo(("cities", 4)));
         for (int m = 0; m < 2; m++)
@@ -182,7 +182,7 @@ public partial class ComparisonRunnerTests
         var world = SyntheticWorld.Generate(1, WorldSize.Family);
         var datasets = new[] { "cities", "element_symb" }.Select(n => new TruthDataset(world.ToDataset(n), world.FewShot(n))).ToList();
         var direct = TruthAnalysis.Run(datasets, HfTokenizer.FromDirectory(_reference.Models[0].Exported), [new TruthModel("base", b), new TruthModel("post", p)],
-            new TruthOptions { MaxStatementsPerDataset = 12, MaxInterventionStatements = 2, TrueAnswer = "TRUE", FalseAnswer = "FALSE" });
+            new TruthOptions { MaxStatementsPerDataset = 12, MaxInterventionStatements = 2, TrueAnswer = "T", FalseAnswer = "F" });
         var t = ReadJson(Path.Combine(_full, "results.json"))["truth"]!;
 
         Assert.That((t["reading"]!.GetValue<string>(), t["evaluation"]!.GetValue<string>(), t["probeLayer"]!.GetValue<int>()),

@@ -62,21 +62,27 @@ public static class KnowledgeAnalysis
         if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
         var (trueId, falseId) = JudgingAnswers.Tokens(tokenizer, o.TrueAnswer, o.FalseAnswer, "knowledge");
 
-        var curation = Curate(dataset, tokenizer, o.Protocol, models[0].Session.Manifest.Config);
+        bool consecutive = IsConsecutiveRows(dataset.Name);
+        var curation = consecutive ? PairCuration.CurateConsecutive(dataset, tokenizer) : Curate(dataset, tokenizer, o.Protocol, models[0].Session.Manifest.Config);
         if (curation.Pairs.Count == 0) Throw.Argument("no true/false pairs survive curation for this tokenizer", "dataset", dataset.Name);
         int sTok = Count(curation.Pairs[0], TokenRole.Subject), oTok = Count(curation.Pairs[0], TokenRole.Object);
         var pairs = o.MaxPairs is int max ? curation.Pairs.Take(max).ToList() : curation.Pairs;
         var prompts = TracingPrompts.Build(pairs, fewShot, tokenizer, o.Seed, o.Protocol);
         if (prompts.Count == 0) Throw.Argument("no pair tokenises cleanly inside the few-shot prompt", "dataset", dataset.Name);
-        int n = prompts.GroupBy(p => p.Patched).OrderByDescending(g => g.Count()).First().Key;
-        prompts = prompts.Where(p => p.Patched == n).ToList();
-        var labels = prompts[0].Labels;
+        if (!consecutive)
+        {
+            int n = prompts.GroupBy(p => p.Patched).OrderByDescending(g => g.Count()).First().Key;
+            prompts = prompts.Where(p => p.Patched == n).ToList();
+        }
+        var labels = consecutive ? CollapsedLabels : prompts[0].Labels;
 
         var tracing = new TracingOptions { Metric = o.Metric, Fast = o.Fast, TrueToken = trueId, FalseToken = falseId };
         var perPair = new Dictionary<string, IReadOnlyList<PairTrace>>();
         KnowledgeMatrix Trace(string name, ModelSession source, ModelSession target)
         {
-            var (mean, traces) = CausalTracing.Run(source, target, prompts, tracing, progress, cancellation);
+            var (mean, traces) = consecutive
+                ? TraceCollapsed(source, target, prompts, tracing, progress, cancellation)
+                : CausalTracing.Run(source, target, prompts, tracing, progress, cancellation);
             perPair[name] = traces;
             return new KnowledgeMatrix(name, mean, labels, traces.Count);
         }
@@ -108,6 +114,48 @@ public static class KnowledgeAnalysis
     }
 
     static int Count(StatementPair p, TokenRole role) => p.Roles.Count(r => r == role);
+
+    /// <summary>The columns of a collapsed map: where the two statements differ, the other statement and question positions, the last.</summary>
+    public static readonly IReadOnlyList<string> CollapsedLabels = ["knowledge", "other", "last"];
+
+    /// <summary>
+    /// Datasets of consecutive true/false rows without a sentence template, traced with collapsed columns as the paper
+    /// treats tulu_extracted (patching_process_data.py lines 27–36, patching_visualize.py compare_two_results_tulu).
+    /// </summary>
+    public static bool IsConsecutiveRows(string dataset) => dataset == "tulu_extracted";
+
+    /// <summary>
+    /// Traces each pair on its own (pairs differ in length) and collapses its [layers × positions] map into three
+    /// columns, as patching_visualize.py (lines 330–352) does for tulu_extracted: the mean over the positions where the
+    /// true and false prompts' tokens differ, the mean over the other positions except the last, and the last.
+    /// </summary>
+    static (double[,] Mean, IReadOnlyList<PairTrace> PerPair) TraceCollapsed(ModelSession source, ModelSession target,
+        IReadOnlyList<TracingPrompt> prompts, TracingOptions o, IProgress<CaptureProgress>? progress, CancellationToken cancellation)
+    {
+        var traces = new List<PairTrace>();
+        int layers = target.Manifest.Config.NumLayers;
+        var mean = new double[layers, 3];
+        foreach (var prompt in prompts)
+        {
+            var t = CausalTracing.TracePair(source, target, prompt, o, cancellation);
+            int n = prompt.Patched, start = prompt.PrefixLength;
+            var knowledge = Enumerable.Range(0, n).Where(p => prompt.TrueTokens[start + p] != prompt.FalseTokens[start + p]).ToList();
+            var others = Enumerable.Range(0, n - 1).Where(p => !knowledge.Contains(p)).ToList();
+            var collapsed = new double[layers, 3];
+            for (int l = 0; l < layers; l++)
+            {
+                collapsed[l, 0] = knowledge.Count == 0 ? double.NaN : knowledge.Average(p => t.Values[l, p]);
+                collapsed[l, 1] = others.Count == 0 ? double.NaN : others.Average(p => t.Values[l, p]);
+                collapsed[l, 2] = t.Values[l, n - 1];
+            }
+            traces.Add(new PairTrace(collapsed, t.CleanTrue, t.CleanFalse));
+            progress?.Report(new CaptureProgress(traces.Count, prompts.Count));
+        }
+        foreach (var c in traces)
+            for (int l = 0; l < layers; l++)
+                for (int k = 0; k < 3; k++) mean[l, k] += c.Values[l, k] / traces.Count;
+        return (mean, traces);
+    }
 
     /// <summary>
     /// The pairs a protocol traces. Every prompt must patch the same positions, so one subject/object token count is

@@ -31,8 +31,8 @@ public static partial class KnowledgeComparison
     [GeneratedRegex(@"^(?:[so][0-9]+|\[[so][0-9]+\])$", RegexOptions.CultureInvariant)]
     private static partial Regex KnowledgeLabel();
 
-    /// <summary>Whether a column label names a subject or object token.</summary>
-    public static bool IsKnowledgeLabel(string label) => label is not null && KnowledgeLabel().IsMatch(label);
+    /// <summary>Whether a column label names a subject or object token, or the collapsed "knowledge" column of a template-free dataset.</summary>
+    public static bool IsKnowledgeLabel(string label) => label is not null && (KnowledgeLabel().IsMatch(label) || label == "knowledge");
 
     /// <summary>Indices of the subject and object columns.</summary>
     public static IReadOnlyList<int> KnowledgeColumns(IReadOnlyList<string> labels)

@@ -1,4 +1,5 @@
 using OnnxInterp.Data;
+using OnnxInterp.Internals;
 using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Analysis.Knowledge;
@@ -108,6 +109,34 @@ public static class PairCuration
             pairs.Add(tt.Pair(ts.Text, fs.Text, ft, tokenizer));
         }
         return new CurationResult(dataset.Name, pairs, trueCount, falseCount, trues.Count, falseFitting, trues.Count - pairs.Count);
+    }
+
+    /// <summary>
+    /// Curation of a dataset of consecutive true/false rows without a sentence template (the paper's tulu_extracted):
+    /// rows 2k and 2k + 1 are a pair (label 1 then 0), kept when both statements have the same token count
+    /// (patching_process_data.py lines 27–36). Every token is a template token: tracing collapses the positions into
+    /// the ones where the two statements differ ("knowledge"), the others, and the last.
+    /// </summary>
+    /// <exception cref="InvalidFileException">A row pair is not a true row followed by a false one, or the row count is odd.</exception>
+    public static CurationResult CurateConsecutive(StatementDataset dataset, HfTokenizer tokenizer)
+    {
+        var rows = dataset.Statements;
+        if (rows.Count % 2 != 0)
+            throw new InvalidArgumentException("a dataset of consecutive true/false rows needs an even number of rows", "dataset", $"{dataset.Name}: {rows.Count} rows");
+        var pairs = new List<StatementPair>();
+        for (int i = 0; i < rows.Count; i += 2)
+        {
+            var (t, f) = (rows[i], rows[i + 1]);
+            if (t.Label != 1 || f.Label != 0)
+                throw new InvalidArgumentException($"rows {i + 1} and {i + 2} must be a true statement followed by a false one (the paper pairs consecutive rows)", "label", $"{t.Label}, {f.Label}");
+            var ti = tokenizer.Encode(t.Text, false);
+            var fi = tokenizer.Encode(f.Text, false);
+            if (ti.Length != fi.Length) continue;
+            var roles = new TokenRole[ti.Length];
+            pairs.Add(new StatementPair(t.Text, f.Text, "", "", "", ti, fi, roles, ti.Select(id => tokenizer.Decode([id]).Trim()).ToArray()));
+        }
+        int n = rows.Count / 2;
+        return new CurationResult(dataset.Name, pairs, n, n, n, n, n - pairs.Count);
     }
 
     /// <summary>Python's <c>statement.strip().split()[-1]</c>.</summary>

@@ -55,5 +55,5 @@ public sealed record StatementTemplate(string Dataset, string Shape)
 
     public static StatementTemplate For(string dataset) =>
         Known.TryGetValue(dataset, out var t) ? t
-        : throw new InvalidArgumentException($"no sentence template for this dataset; known: {string.Join(", ", Known.Keys)}", "dataset", dataset);
+        : throw new InvalidArgumentException($"no sentence template for this dataset, so its subject and object cannot be located; datasets with one: {string.Join(", ", Known.Keys)}; tulu_extracted is traced as consecutive true/false rows instead; pass one of those, or a CSV named after one whose statements have its shape", "dataset", dataset);
 }

@@ -116,7 +116,13 @@ public static class TracingPrompts
     static TokenRole RoleOf(StatementPair pair, int from, int to, int statementLength)
     {
         if (pair.SubjectOffset < 0 || from >= statementLength) return TokenRole.Template;
-        bool Overlaps(int start, int length) => from < start + length && to > start;
+        // A space before a part belongs to it, as byte-level and SentencePiece BPE attach it to the following word (a
+        // tokenizer without that merge gives the space a token of its own, which then counts as the part's).
+        bool Overlaps(int start, int length)
+        {
+            if (start > 0 && pair.True[start - 1] == ' ') { start--; length++; }
+            return from < start + length && to > start;
+        }
         if (Overlaps(pair.SubjectOffset, pair.TrueSubject.Length)) return TokenRole.Subject;
         if (Overlaps(pair.ObjectOffset, pair.Object.Length)) return TokenRole.Object;
         return TokenRole.Template;

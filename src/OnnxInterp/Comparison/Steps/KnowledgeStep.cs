@@ -79,7 +79,7 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>, IStepOverv
         ["objectTokens"] = result.ObjectTokens,
         ["protocol"] = result.Options.Protocol.ToString().ToLowerInvariant(),
         ["metric"] = result.Options.Metric.ToString(),
-        ["labels"] = ComparisonJson.ToNode(result.Prompts[0].Labels),
+        ["labels"] = ComparisonJson.ToNode(result.Matrices[0].PositionLabels),
         ["matrices"] = new JsonArray(result.Matrices.Select(m => Matrix(m, "model"))
             .Concat(result.Transfers.Select(m => Matrix(m, "transfer"))).ToArray()),
         ["comparisons"] = ComparisonJson.ToNode(result.Comparisons),

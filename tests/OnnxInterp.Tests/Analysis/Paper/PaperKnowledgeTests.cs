@@ -121,4 +121,38 @@ public class PaperKnowledgeTests
         Assert.That(ex!.Message, Does.Contain("knowledge.trueAnswer"));
         Assert.That(ex.Message, Does.Contain("end with the same token"));
     }
+
+    [Test]
+    public void CurateConsecutive_TuluExtracted_PairsConsecutiveRowsOfEqualLength()
+    {
+        // patching_process_data.py lines 27–36: rows 2k, 2k+1 are (true, false); pairs of unequal token length are skipped.
+        var dataset = StatementDataset.Read(PaperInputs.Dataset("tulu_extracted.csv"));
+        var curation = PairCuration.CurateConsecutive(dataset, Llama3);
+        Assert.That(dataset.Statements, Has.Count.EqualTo(200));
+        int expected = 0;
+        for (int i = 0; i < 200; i += 2)
+            if (Llama3.Encode(dataset.Statements[i].Text, false).Length == Llama3.Encode(dataset.Statements[i + 1].Text, false).Length) expected++;
+        Assert.That(curation.Pairs, Has.Count.EqualTo(expected));
+        Assert.That(expected, Is.InRange(20, 99));
+        int first = Enumerable.Range(0, 100).Select(k => 2 * k)
+            .First(i => Llama3.Encode(dataset.Statements[i].Text, false).Length == Llama3.Encode(dataset.Statements[i + 1].Text, false).Length);
+        Assert.That(curation.Pairs[0].True, Is.EqualTo(dataset.Statements[first].Text));
+        Assert.That(curation.Pairs[0].False, Is.EqualTo(dataset.Statements[first + 1].Text));
+    }
+
+    [Test]
+    public void CurateConsecutive_RowsNotTrueThenFalse_IsATypedError()
+    {
+        var dataset = new StatementDataset("tulu_extracted", [S("Czech is a language.", 0), S("Czech is not a language.", 1)], []);
+        var ex = Assert.Throws<InvalidArgumentException>(() => PairCuration.CurateConsecutive(dataset, Llama3));
+        Assert.That(ex!.Message, Does.Contain("rows 1 and 2"));
+    }
+
+    [Test]
+    public void Template_DatasetWithoutOne_IsATypedErrorSayingWhatToPass()
+    {
+        var ex = Assert.Throws<InvalidArgumentException>(() => StatementTemplate.For("facts"));
+        Assert.That(ex!.Message, Does.Contain("tulu_extracted"));
+        Assert.That(ex.Message, Does.Contain("cities"));
+    }
 }

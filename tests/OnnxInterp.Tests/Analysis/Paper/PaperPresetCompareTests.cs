@@ -45,6 +45,30 @@ public class PaperPresetCompareTests
             Assert.That(k["matrices"]!.AsArray(), Has.Count.EqualTo(4), d);  // base, instruct, base->instruct, instruct->base
         }
         string report = File.ReadAllText(tmp.Sub("report/report.md"));
-        Assert.That(report, Does.Contain("paper"));
+        Assert.That(report, Does.Contain("### Table 1: knowledge storage"));
+        Assert.That(report, Does.Contain("| instruct | curated pairs (traced) |"));
+    }
+
+    [Test]
+    public void Compare_PresetPaper_TuluExtracted_CollapsesColumnsAsThePaper()
+    {
+        using var tmp = new TempDir();
+        foreach (var (name, seed) in new[] { ("base", 1), ("sft", 2) })
+            RandomCheckpoint.Write(tmp.Sub(name), new RandomCheckpointSpec
+            {
+                HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = seed,
+                TokenizerDirectory = PaperInputs.Tokenizer("llama2"),
+            });
+        var (code, stdout, stderr) = CliRunner.Run("compare", "--base", tmp.Sub("base"), "--post", tmp.Sub("sft"), "--preset", "paper",
+            "--datasets", PaperInputs.Dataset("tulu_extracted.csv"), "--only", "knowledge", "--set", "knowledge.maxPairs=3",
+            "--cache-dir", tmp.Sub("cache"), "--out", tmp.Sub("report"));
+        Assert.That(code, Is.EqualTo(0), stderr + stdout);
+        var k = JsonNode.Parse(File.ReadAllText(tmp.Sub("report/results.json")))!["knowledge"]!["tulu_extracted"]!;
+        Assert.That(k["labels"]!.AsArray().Select(l => l!.GetValue<string>()), Is.EqualTo(new[] { "knowledge", "other", "last" }));
+        Assert.That(k["pairsTraced"]!.GetValue<int>(), Is.EqualTo(3));
+        var raw = k["matrices"]![0]!["raw"]!.AsArray();
+        Assert.That(raw, Has.Count.EqualTo(2));
+        Assert.That(raw[0]!.AsArray(), Has.Count.EqualTo(3));
+        Assert.That(double.IsFinite(k["comparisons"]![0]!["maxAbsDiffK"]!.GetValue<double>()), Is.True);
     }
 }
