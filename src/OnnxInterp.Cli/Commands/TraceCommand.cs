@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OnnxInterp.Analysis;
 using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Comparison;
 using OnnxInterp.Comparison.Steps;
@@ -22,6 +23,8 @@ static class TraceCommand
         var metric = new Option<string>("--metric") { Description = "logit-diff (the paper's), prob-diff or kl.", DefaultValueFactory = _ => "logit-diff" };
         metric.AcceptOnlyFromAmong("logit-diff", "prob-diff", "kl");
         var noTransfer = new Option<bool>("--no-transfer") { Description = "Skip cross-model transfer patching." };
+        var preset = new Option<string>("--preset") { Description = "default (OnnxInterp's curation and prompts) or paper (patching_process_data.py's curation, patching.py's prompts, every pair).", DefaultValueFactory = _ => "default" };
+        preset.AcceptOnlyFromAmong("default", "paper");
         var cmd = new Command("trace", """
             Knowledge storage and representation: causal tracing between true and false statements that differ only in the
             subject, for each model, and cross-model transfer patching (base -> post and back), with the paper's Table 1.
@@ -31,8 +34,9 @@ static class TraceCommand
             Examples:
               onnxinterp trace --base ./base-onnx --post ./instruct-onnx --dataset synthetic:cities --out ./report
               onnxinterp trace --base ./llama8b --post ./llama8b-it --dataset ../shared/datasets/paper/cities.csv --max-pairs 50 --out ./r
+              onnxinterp trace --base ./llama8b --post ./llama8b-it --dataset ./datasets/cities.csv --preset paper --out ./r
             """)
-        { baseDir, post, dataset, worldSeed, output, maxPairs, metric, noTransfer };
+        { baseDir, post, dataset, worldSeed, output, maxPairs, metric, noTransfer, preset };
         cmd.SetAction(parse => ctx.Guard(parse, () =>
         {
             var dirs = new[] { parse.GetValue(baseDir)! }.Concat(parse.GetValue(post) ?? []).ToList();
@@ -46,6 +50,7 @@ static class TraceCommand
                 var models = sessions.Select((s, i) => new KnowledgeModel(ModelName(dirs[i], i), s)).ToList();
                 var options = new KnowledgeOptions
                 {
+                    Protocol = parse.GetValue(preset) == "paper" ? AnalysisProtocol.Paper : AnalysisProtocol.Default,
                     MaxPairs = parse.GetValue(maxPairs),
                     Transfer = !parse.GetValue(noTransfer),
                     Metric = parse.GetValue(metric) switch { "prob-diff" => TracingMetric.ProbDiff, "kl" => TracingMetric.KL, _ => TracingMetric.LogitDiff },
@@ -84,8 +89,8 @@ static class TraceCommand
             return (world.ToDataset(name, heldOutOnly: false), world.FewShot(name));
         }
         var data = StatementDataset.Read(spec);
-        if (!TracingPrompts.PaperExamples.TryGetValue(data.Name, out var ex))
-            throw new InvalidArgumentException($"no few-shot examples for this dataset; known: {string.Join(", ", TracingPrompts.PaperExamples.Keys)}", "--dataset", data.Name);
-        return (data, ex.True.Select(t => (t, true)).Concat(ex.False.Select(f => (f, false))).ToList());
+        var examples = TracingPrompts.PaperExamplesFor(data.Name) ?? FewShotSamples.Beside(spec)?.For(data.Name)
+            ?? throw new InvalidArgumentException($"no few-shot examples for this dataset: the paper's code has them for {string.Join(", ", TracingPrompts.PaperExamples.Keys)}, and {FewShotSamples.FileName} beside the CSV adds its datasets", "--dataset", data.Name);
+        return (data, examples);
     }
 }

@@ -71,4 +71,26 @@ public class PaperPresetCompareTests
         Assert.That(raw[0]!.AsArray(), Has.Count.EqualTo(3));
         Assert.That(double.IsFinite(k["comparisons"]![0]!["maxAbsDiffK"]!.GetValue<double>()), Is.True);
     }
+
+    [Test]
+    public void Trace_PresetPaper_Llama2Tokenizer_CuratesAsThePaperAndTraces()
+    {
+        using var tmp = new TempDir();
+        foreach (var (name, seed) in new[] { ("base", 1), ("post", 2) })
+        {
+            RandomCheckpoint.Write(tmp.Sub(name + "-hf"), new RandomCheckpointSpec
+            {
+                HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = seed,
+                TokenizerDirectory = PaperInputs.Tokenizer("llama2"),
+            });
+            OnnxInterp.Export.ModelExporter.Export(tmp.Sub(name + "-hf"), tmp.Sub(name));
+        }
+        var (code, stdout, stderr) = CliRunner.Run("trace", "--base", tmp.Sub("base"), "--post", tmp.Sub("post"), "--preset", "paper",
+            "--dataset", PaperInputs.Dataset("cities.csv"), "--max-pairs", "2", "--out", tmp.Sub("trace"));
+        Assert.That(code, Is.EqualTo(0), stderr + stdout);
+        // The paper's Llama-2 pattern for cities: 3 subject tokens, 1 object token (patching_process_data.py lines 77-81).
+        Assert.That(stdout, Does.Contain("cities: 208 pairs curated, 2 traced (3 subject, 1 object tokens)"));
+        var k = JsonNode.Parse(File.ReadAllText(tmp.Sub("trace/results.json")))!["knowledge"]!["cities"]!;
+        Assert.That(k["protocol"]!.GetValue<string>(), Is.EqualTo("paper"));
+    }
 }
