@@ -1,4 +1,5 @@
 using System.Text;
+using OnnxInterp.Tokenization.Jinja;
 
 namespace OnnxInterp.Tokenization;
 
@@ -7,8 +8,9 @@ public sealed record ChatMessage(string Role, string Content);
 
 /// <summary>
 /// A model's chat template: turns a conversation into the prompt string the post-trained model was trained on.
-/// Each template reproduces a published Hugging Face jinja <c>chat_template</c> exactly (see <see cref="ChatTemplates"/>);
-/// tests compare every template with renderings made by @huggingface/jinja (tools/goldens/chat-template-goldens.mjs).
+/// The named templates (<see cref="ChatTemplates"/>) reproduce published Hugging Face jinja <c>chat_template</c>s exactly;
+/// tests compare each with renderings made by @huggingface/jinja (tools/goldens/chat-template-goldens.mjs) and Python's
+/// jinja2 (tools/goldens/jinja2-goldens.py). <see cref="FromJinja"/> renders any other model's own jinja template.
 /// </summary>
 public sealed class ChatTemplate
 {
@@ -22,7 +24,25 @@ public sealed class ChatTemplate
         _render = render;
     }
 
-    /// <summary>The name <see cref="ChatTemplates.Get"/> knows this template by.</summary>
+    /// <summary>
+    /// A template that renders a Hugging Face jinja <c>chat_template</c> with OnnxInterp's jinja interpreter, as
+    /// transformers' apply_chat_template does: <c>messages</c> (role, content), <c>add_generation_prompt</c>,
+    /// <c>bos_token</c> and <c>eos_token</c> (left undefined when null), <c>tools</c> and <c>documents</c> None.
+    /// The template must render the probe conversation [user "Hi"] with the generation prompt;
+    /// <see cref="IncludesBos"/> is whether that rendering starts with <paramref name="bosToken"/>, and
+    /// <see cref="StopStrings"/> are <paramref name="eosToken"/> plus the known end-of-turn markers the template text
+    /// writes (&lt;|eot_id|&gt;, &lt;|im_end|&gt;, &lt;|end|&gt;, &lt;/s&gt;, &lt;|end_of_text|&gt;...).
+    /// Rendering a conversation the template refuses (raise_exception) throws <see cref="InvalidArgumentException"/>.
+    /// </summary>
+    /// <exception cref="JinjaException">The source does not parse, or the probe conversation does not render.</exception>
+    public static ChatTemplate FromJinja(string name, string source, string? bosToken, string? eosToken)
+    {
+        ArgumentNullException.ThrowIfNull(name);
+        ArgumentNullException.ThrowIfNull(source);
+        return JinjaChatTemplate.Create(name, source, bosToken, eosToken);
+    }
+
+    /// <summary>The name <see cref="ChatTemplates.Get"/> knows this template by, or "jinja:..." for <see cref="FromJinja"/> templates.</summary>
     public string Name { get; }
 
     /// <summary>
@@ -41,6 +61,7 @@ public sealed class ChatTemplate
     /// </summary>
     /// <exception cref="InvalidArgumentException">The conversation is empty, a message is null, or the template refuses it (roles out of order, an unsupported role).</exception>
     /// <exception cref="UnsupportedModelException">The message uses a template feature this port does not reproduce (Llama-3.1 tool and ipython roles).</exception>
+    /// <exception cref="JinjaException">A <see cref="FromJinja"/> template failed on this conversation (other than by refusing it).</exception>
     public string Render(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt = true)
     {
         ArgumentNullException.ThrowIfNull(messages);
@@ -113,6 +134,33 @@ public sealed class ChatTemplate
     }
 
     internal const string MistralBos = "<s>", MistralEos = "</s>";
+
+    internal static string RenderLlama2(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
+    {
+        _ = addGenerationPrompt; // no generation prompt: "[/INST]" hands the turn over
+        int start = 0;
+        string? systemMessage = null; // the template's "false"
+        if (messages[0].Role == "system")
+        {
+            systemMessage = messages[0].Content;
+            start = 1;
+        }
+        var sb = new StringBuilder();
+        for (int i = start; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            int index0 = i - start;
+            if ((m.Role == "user") != (index0 % 2 == 0))
+                throw new InvalidArgumentException("Conversation roles must alternate user/assistant/user/assistant/...", $"messages[{i}].role", m.Role);
+            string content = index0 == 0 && systemMessage is not null
+                ? "<<SYS>>\n" + systemMessage + "\n<</SYS>>\n\n" + m.Content
+                : m.Content;
+            if (m.Role == "user") sb.Append(MistralBos).Append("[INST] ").Append(PyStrip(content)).Append(" [/INST]");
+            else if (m.Role == "assistant") sb.Append(' ').Append(PyStrip(content)).Append(' ').Append(MistralEos);
+            // any other role at an odd position writes nothing, as the template does
+        }
+        return sb.ToString();
+    }
 
     internal static string RenderMistral(IReadOnlyList<ChatMessage> messages, bool addGenerationPrompt)
     {

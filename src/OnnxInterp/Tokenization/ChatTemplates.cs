@@ -2,9 +2,13 @@ namespace OnnxInterp.Tokenization;
 
 /// <summary>
 /// The chat templates OnnxInterp knows, by name. Each reproduces the Hugging Face jinja <c>chat_template</c>
-/// published in the model's tokenizer_config.json (the strings are quoted, with their sources, in
-/// tools/goldens/chat-template-goldens.mjs, and the goldens under tests/OnnxInterp.Tests/Goldens/chat hold them too):
+/// published in the model's tokenizer_config.json (the strings are kept, with their sources, in PublishedChatTemplates,
+/// and the goldens under tests/OnnxInterp.Tests/Goldens/chat hold them too). A model whose template is none of these
+/// gets its own jinja rendered instead (<see cref="ModelChatTemplate.Resolve"/>, <see cref="ChatTemplate.FromJinja"/>).
 /// <list type="bullet">
+/// <item><c>llama2</c>: meta-llama/Llama-2-7b-chat-hf. Per user turn <c>&lt;s&gt;[INST] {content.strip()} [/INST]</c>, per
+/// assistant turn <c> {content.strip()} &lt;/s&gt;</c>; a leading system message is folded into the first turn as
+/// <c>&lt;&lt;SYS&gt;&gt;\n{system}\n&lt;&lt;/SYS&gt;&gt;\n\n</c>; roles must then alternate user/assistant; no generation prompt.</item>
 /// <item><c>llama3</c>: meta-llama/Meta-Llama-3-8B-Instruct. BOS text, then per message
 /// <c>&lt;|start_header_id|&gt;{role}&lt;|end_header_id|&gt;\n\n{content.strip()}&lt;|eot_id|&gt;</c>; generation prompt
 /// <c>&lt;|start_header_id|&gt;assistant&lt;|end_header_id|&gt;\n\n</c>.</item>
@@ -27,6 +31,7 @@ public static class ChatTemplates
 {
     static readonly ChatTemplate[] s_all =
     [
+        new("llama2", includesBos: true, [ChatTemplate.MistralEos], ChatTemplate.RenderLlama2),
         new("llama3", includesBos: true, ["<|eot_id|>", "<|end_of_text|>"], ChatTemplate.RenderLlama3),
         new("llama3.1", includesBos: true, ["<|eot_id|>", "<|eom_id|>", "<|end_of_text|>"], ChatTemplate.RenderLlama31),
         new("mistral", includesBos: true, [ChatTemplate.MistralEos], ChatTemplate.RenderMistral),

@@ -5,12 +5,13 @@ namespace OnnxInterp.Tests.Tokenization;
 
 /// <summary>
 /// Compares ChatTemplate.Render with goldens rendered from the published jinja chat templates by @huggingface/jinja
-/// (tools/goldens/chat-template-goldens.mjs), and pins the hand-written plain template and the registry.
+/// (tools/goldens/chat-template-goldens.mjs) or, for llama2, by Python's jinja2 (tools/goldens/jinja2-goldens.py),
+/// and pins the hand-written plain template and the registry.
 /// </summary>
 [TestFixture]
 public class ChatTemplateTests
 {
-    static readonly string[] s_goldenNames = ["llama3", "llama3.1", "mistral", "qwen2", "tulu"];
+    static readonly string[] s_goldenNames = ["llama2", "llama3", "llama3.1", "mistral", "qwen2", "tulu"];
 
     sealed record GoldenCase(string Title, bool AddGenerationPrompt, List<ChatMessage> Messages, string? Rendered, string? Error);
 
@@ -73,7 +74,7 @@ public class ChatTemplateTests
         foreach (string name in s_goldenNames)
         {
             var (reference, cases) = Load(name);
-            Assert.That(reference, Does.StartWith("@huggingface/jinja "), name);
+            Assert.That(reference, name == "llama2" ? Does.StartWith("jinja2 3.1.") : Does.StartWith("@huggingface/jinja "), name);
             Assert.That(cases, Has.Count.GreaterThanOrEqualTo(20), name);
         }
         Assert.That(ChatTemplates.Names, Is.EquivalentTo(s_goldenNames.Append("plain")));
@@ -104,6 +105,9 @@ public class ChatTemplateTests
             Assert.That(ChatTemplates.Get("qwen2").RenderUser("Hi"),
                 Is.EqualTo("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"));
             Assert.That(ChatTemplates.Get("tulu").RenderUser("Hi"), Is.EqualTo("<|user|>\nHi\n<|assistant|>\n"));
+            Assert.That(ChatTemplates.Get("llama2").RenderUser(" Hi "), Is.EqualTo("<s>[INST] Hi [/INST]"));
+            Assert.That(ChatTemplates.Get("llama2").Render([new("system", "Be brief."), new("user", "Hi"), new("assistant", " Hello "), new("user", "Bye")]),
+                Is.EqualTo("<s>[INST] <<SYS>>\nBe brief.\n<</SYS>>\n\nHi [/INST] Hello </s><s>[INST] Bye [/INST]"));
         });
     }
 
@@ -135,8 +139,11 @@ public class ChatTemplateTests
                 Assert.That(ChatTemplates.Get(name).IncludesBos, Is.True, name);
                 Assert.That(ChatTemplates.Get(name).RenderUser("x"), Does.StartWith("<|begin_of_text|>"), name);
             }
-            Assert.That(ChatTemplates.Get("mistral").IncludesBos, Is.True);
-            Assert.That(ChatTemplates.Get("mistral").RenderUser("x"), Does.StartWith("<s>"));
+            foreach (string name in new[] { "mistral", "llama2" })
+            {
+                Assert.That(ChatTemplates.Get(name).IncludesBos, Is.True, name);
+                Assert.That(ChatTemplates.Get(name).RenderUser("x"), Does.StartWith("<s>"), name);
+            }
             foreach (string name in new[] { "qwen2", "tulu", "plain" })
             {
                 Assert.That(ChatTemplates.Get(name).IncludesBos, Is.False, name);
@@ -153,24 +160,26 @@ public class ChatTemplateTests
             Assert.That(ChatTemplates.Get("llama3").StopStrings, Does.Contain("<|eot_id|>"));
             Assert.That(ChatTemplates.Get("llama3.1").StopStrings, Does.Contain("<|eot_id|>").And.Contain("<|eom_id|>"));
             Assert.That(ChatTemplates.Get("mistral").StopStrings, Does.Contain("</s>"));
+            Assert.That(ChatTemplates.Get("llama2").StopStrings, Does.Contain("</s>"));
             Assert.That(ChatTemplates.Get("qwen2").StopStrings, Does.Contain("<|im_end|>"));
             Assert.That(ChatTemplates.Get("tulu").StopStrings, Does.Contain("<|end_of_text|>"));
         });
         // Each template ends a finished assistant turn with one of its stop strings.
-        foreach (string name in s_goldenNames.Where(n => n != "mistral"))
+        foreach (string name in s_goldenNames.Where(n => n is not ("mistral" or "llama2")))
         {
             string rendered = ChatTemplates.Get(name).Render([new("user", "q"), new("assistant", "ANSWER")], addGenerationPrompt: false);
             string after = rendered[(rendered.LastIndexOf("ANSWER", StringComparison.Ordinal) + "ANSWER".Length)..];
             Assert.That(ChatTemplates.Get(name).StopStrings.Any(s => after.StartsWith(s, StringComparison.Ordinal)), Is.True, $"{name}: {after}");
         }
         Assert.That(ChatTemplates.Get("mistral").Render([new("user", "q"), new("assistant", "ANSWER")]), Does.EndWith("ANSWER</s>"));
+        Assert.That(ChatTemplates.Get("llama2").Render([new("user", "q"), new("assistant", "ANSWER")]), Does.EndWith("ANSWER </s>"));
     }
 
     [Test]
     public void Get_UnknownName_ListsKnownNames()
     {
-        var ex = Assert.Throws<InvalidArgumentException>(() => ChatTemplates.Get("llama2"));
-        Assert.That(ex!.Value, Is.EqualTo("llama2"));
+        var ex = Assert.Throws<InvalidArgumentException>(() => ChatTemplates.Get("llama1"));
+        Assert.That(ex!.Value, Is.EqualTo("llama1"));
         foreach (string name in ChatTemplates.Names)
             Assert.That(ex.Message, Does.Contain(name));
         Assert.Throws<InvalidArgumentException>(() => ChatTemplates.Get("Llama3"), "names are case-sensitive");
