@@ -29,7 +29,9 @@ static class EntropyCommand
         var cmd = new Command("entropy", """
             Confidence: entropy neurons of each model's last MLP layer (large w_out norm, small LogitVar: the variance over
             the vocabulary of cos(w_out, unembedding)), compared across models as the paper's Table 14 (overlap, IoU,
-            |norm/log LogitVar|). With --dataset, also mean-ablates each model's entropy neurons over few-shot judging
+            average ratio difference). --preset paper follows the paper's Confidence/IoU.py: the base against each
+            post-trained model, the ratio norm/LogitVar its authors' results hold, and for the paper's own models their
+            numbers beside ours. With --dataset, also mean-ablates each model's entropy neurons over few-shot judging
             prompts (change in output entropy and final residual norm) and reports the ECE of the TRUE/FALSE answers.
             Checkpoints are exported on demand (cached). Writes the "entropy" section of results.json and the report;
             resumes like `compare`.
@@ -37,6 +39,7 @@ static class EntropyCommand
             Examples:
               onnxinterp entropy --base ./base-onnx --post ./sft-onnx --post ./instruct-onnx --dataset synthetic:cities --out ./report
               onnxinterp entropy --base ./llama8b-hf --post ./llama8b-instruct-hf --top 10 --percentile 75 --out ./r
+              onnxinterp entropy --base ./llama8b-hf --post ./llama8b-instruct-hf --preset paper --out ./table14
             """)
         { baseDir, post, dataset, worldSeed, top, percentile, maxStatements, output };
         shared.AddTo(cmd);
@@ -81,12 +84,20 @@ static class EntropyCommand
     static void Print(TextWriter o, JsonNode section)
     {
         static string F(JsonNode? v, string f = "0.000") => v!.GetValue<double>().ToString(f, CultureInfo.InvariantCulture);
+        // norm / LogitVar ratios run to thousands, norm / ln LogitVar ones below 1.
+        static string R(JsonNode? v) => F(v, Math.Abs(v!.GetValue<double>()) >= 100 ? "0.0" : "0.0000");
+        o.WriteLine($"protocol {section["protocol"]}, ratio {section["ratio"]}");
         foreach (var m in section["models"]!.AsArray())
             o.WriteLine($"{m!["model"]}: entropy neurons {string.Join(" ", m["entropyNeurons"]!.AsArray().Select(n => n!["index"]))} " +
                 $"(of {m["candidates"]} with norm > {F(m["normThreshold"])})");
         foreach (var x in section["overlaps"]!.AsArray())
+        {
             o.WriteLine($"  {x!["a"]} vs {x["b"]}: overlap {x["overlap"]}, IoU {F(x["iou"])}, avg |ratio| diff " +
-                $"{(x["meanAbsRatioDiff"] is { } d ? F(d, "0.0000") : "-")} (avg |ratio| {F(x["meanAbsRatio"], "0.0000")})");
+                $"{(x["meanAbsRatioDiff"] is { } d ? R(d) : "-")} (avg |ratio| {R(x["meanAbsRatio"])})");
+            if (x["paper"] is { } p)
+                o.WriteLine($"    the authors' results ({p["ratio"]}): overlap {p["overlap"]}, IoU {F(p["iou"])}, avg |ratio| diff " +
+                    $"{(p["meanAbsRatioDiff"] is { } pd ? R(pd) : "-")} ({p["source"]})");
+        }
         foreach (var a in section["ablations"]?.AsArray() ?? [])
         {
             var all = a!["allAblated"]!;

@@ -6,13 +6,25 @@ using OnnxInterp.Tokenization;
 namespace OnnxInterp.Analysis.Confidence;
 
 /// <summary>A model taking part (the first is the base): its last-layer weights and, for the ablation, its session.</summary>
-public sealed record ConfidenceModel(string Name, LastLayerWeights Weights, ModelSession? Session = null);
+public sealed record ConfidenceModel(string Name, LastLayerWeights Weights, ModelSession? Session = null)
+{
+    /// <summary>The model as the paper's tables know it (<see cref="PaperModels.Identify"/>); null when not identified.</summary>
+    public PaperModel? Paper { get; init; }
+}
 
 /// <summary>The statements the ablation and calibration run on: a dataset, its few-shot examples and the shared tokenizer.</summary>
 public sealed record ConfidenceData(StatementDataset Dataset, IReadOnlyList<(string Statement, bool True)> FewShot, HfTokenizer Tokenizer);
 
 public record ConfidenceOptions
 {
+    /// <summary>
+    /// <see cref="AnalysisProtocol.Default"/>: every pair of models is compared. <see cref="AnalysisProtocol.Paper"/>:
+    /// the base against each post-trained model, as IoU.py is run (--model1 base --model2 post-trained: Confidence/README.md,
+    /// IoU.py:159-199). The neurons themselves are found the same way in both (<see cref="EntropyNeurons"/>); the ratio
+    /// is <see cref="EntropyNeuronOptions.Ratio"/>, which the paper preset sets to the authors' norm / LogitVar.
+    /// </summary>
+    public AnalysisProtocol Protocol { get; init; } = AnalysisProtocol.Default;
+
     public EntropyNeuronOptions Selection { get; init; } = new();
     public AblationOptions Ablation { get; init; } = new();
 
@@ -37,7 +49,8 @@ public sealed record ConfidenceResult(
 
 /// <summary>
 /// The confidence analysis: entropy neurons of each model's last layer from its weights (the paper's Table 14:
-/// overlap, IoU and the |norm / ln LogitVar| differences for every pair of models), then, beyond the paper, what the
+/// overlap, IoU and the average ratio difference for the pairs <see cref="ConfidenceOptions.Protocol"/> compares, with
+/// the authors' numbers attached where the models are the paper's and they have them), then, beyond the paper, what the
 /// neurons do: mean-ablate each model's own entropy neurons over the judging prompts of a dataset and measure the
 /// change in output entropy, final residual norm and TRUE/FALSE confidence, beside each model's calibration (ECE).
 /// </summary>
@@ -48,6 +61,7 @@ public static class ConfidenceAnalysis
     {
         var o = options ?? new ConfidenceOptions();
         if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
+        if (!Enum.IsDefined(o.Protocol)) Throw.Argument($"unknown protocol; known: {string.Join(", ", Enum.GetNames<AnalysisProtocol>())}", "protocol", (int)o.Protocol);
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var m in models)
         {
@@ -63,13 +77,12 @@ public static class ConfidenceAnalysis
         foreach (var m in models)
         {
             cancellation.ThrowIfCancellationRequested();
-            sets.Add(EntropyNeurons.Find(m.Name, m.Weights, o.Selection));
+            sets.Add(EntropyNeurons.Find(m.Name, m.Weights, o.Selection) with { Paper = m.Paper });
             progress?.Report(new ConfidenceProgress(m.Name, "weights", 1, 1));
         }
         var overlaps = new List<EntropyNeuronOverlap>();
-        for (int i = 0; i < sets.Count; i++)
-            for (int j = i + 1; j < sets.Count; j++)
-                overlaps.Add(EntropyNeuronOverlap.Compare(sets[i], sets[j]));
+        foreach (var (i, j) in Pairs(sets.Count, o.Protocol))
+            overlaps.Add(EntropyNeuronOverlap.Compare(sets[i], sets[j]) with { Published = Published(sets[i], sets[j]) });
 
         if (data is null) return new ConfidenceResult(o, sets, overlaps, null, null);
 
@@ -84,6 +97,17 @@ public static class ConfidenceAnalysis
                 o.Ablation, progress, cancellation));
         return new ConfidenceResult(o, sets, overlaps, data.Dataset.Name, ablations);
     }
+
+    /// <summary>The pairs of model indices compared under <paramref name="protocol"/>, base (0) first.</summary>
+    public static IEnumerable<(int A, int B)> Pairs(int models, AnalysisProtocol protocol)
+    {
+        for (int i = 0; i < models; i++)
+            for (int j = i + 1; j < models; j++)
+                if (protocol != AnalysisProtocol.Paper || i == 0) yield return (i, j);
+    }
+
+    static PublishedEntropyPair? Published(EntropyNeuronSet a, EntropyNeuronSet b) =>
+        a.Paper is { InTable: true } pa && b.Paper is { InTable: true } pb ? PaperEntropyResults.Find(pa.Key, pb.Key) : null;
 
     static int FirstToken(HfTokenizer tok, string text)
     {

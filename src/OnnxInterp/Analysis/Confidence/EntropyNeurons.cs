@@ -1,19 +1,49 @@
 using System.Numerics.Tensors;
+using OnnxInterp.Checkpoints;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Analysis.Confidence;
 
-/// <summary>Which neurons count as entropy neurons: the paper's two parameters.</summary>
-public sealed record EntropyNeuronOptions
+/// <summary>
+/// The per-neuron ratio that Table 14's "average ratio difference" compares across models. The paper's code and its
+/// committed results disagree, so both are offered; LogitVar is floored at <see cref="EntropyNeurons.RatioFloor"/> in both.
+/// </summary>
+public enum EntropyRatio
 {
-    /// <summary>Candidates have a w_out norm strictly above this percentile of the layer's norms (the paper: 75, i.e. the top 25%).</summary>
-    public double Percentile { get; init; } = 75;
+    /// <summary>
+    /// norm / ln(max(1e-10, LogitVar)): Confidence/IoU.py:136-139 as committed (f0c2de1). Negative, since LogitVar of
+    /// a cosine is below 1; OnnxInterp's default.
+    /// </summary>
+    NormOverLogLogitVar,
 
-    /// <summary>Among the candidates, this many with the smallest LogitVar (the paper: 10).</summary>
-    public int Top { get; init; } = 10;
+    /// <summary>
+    /// norm / max(1e-10, LogitVar): what the authors' committed results hold (Confidence/neuron_analysis_results.json,
+    /// commit d1a7c7e, deleted in 0c69234): ratios of +4,953 to +10,370 for Llama-3.1-8B's neurons, which norm / ln
+    /// LogitVar cannot give (it is negative, and with |ln LogitVar| ≈ 9 it would need norms of 5·10⁴ to 10⁵), while
+    /// norm / LogitVar gives them with norms near 1 and LogitVar near 1e-4. So the file must come from a version of
+    /// IoU.py that was never committed. The paper preset's choice, on the reading that Table 14 was made from such
+    /// results (the weights of the paper's models were not at hand to confirm it).
+    /// </summary>
+    NormOverLogitVar,
 }
 
-/// <summary>One selected neuron: its w_out norm, LogitVar and the paper's ratio norm / ln(max(1e-10, LogitVar)).</summary>
+/// <summary>Which neurons count as entropy neurons (the paper's two parameters) and the ratio compared across models.</summary>
+public sealed record EntropyNeuronOptions
+{
+    /// <summary>
+    /// Candidates have a w_out norm strictly above this percentile of the layer's norms (the paper: 75, i.e. the top
+    /// 25%: IoU.py:71-72, df[norm] &gt; df[norm].quantile(1 − 0.25), README's --norm_top_percentages 0.25).
+    /// </summary>
+    public double Percentile { get; init; } = 75;
+
+    /// <summary>Among the candidates, this many with the smallest LogitVar (the paper: 10; IoU.py:79, nsmallest(var_bottom_n)).</summary>
+    public int Top { get; init; } = 10;
+
+    /// <summary>The per-neuron ratio compared across models (<see cref="EntropyRatio"/>).</summary>
+    public EntropyRatio Ratio { get; init; } = EntropyRatio.NormOverLogLogitVar;
+}
+
+/// <summary>One selected neuron: its w_out norm, LogitVar and ratio (of the set's <see cref="EntropyNeuronSet.RatioKind"/>).</summary>
 public sealed record EntropyNeuron(int Index, double Norm, double LogitVar, double Ratio)
 {
     public double AbsRatio => Math.Abs(Ratio);
@@ -30,14 +60,25 @@ public sealed record EntropyNeuronSet(
     IReadOnlyList<EntropyNeuron> Neurons)
 {
     public int[] Indices => Neurons.Select(n => n.Index).ToArray();
+
+    /// <summary>What each neuron's <see cref="EntropyNeuron.Ratio"/> is.</summary>
+    public EntropyRatio RatioKind { get; init; } = EntropyRatio.NormOverLogLogitVar;
+
+    /// <summary>The model as the paper's tables know it, when the caller identified it (null: unknown).</summary>
+    public PaperModel? Paper { get; init; }
 }
 
 /// <summary>
-/// Entropy neurons (Stolfo et al. 2024; the paper's §confidence and Table 14) from weights alone. LogitVar of a
-/// neuron is the variance over the vocabulary of cos(w_out, u_v), u_v the processed unembedding vector of token v:
-/// TransformerLens' W_U with the final RMSNorm weight folded in and centred over the vocabulary (its default
-/// from_pretrained processing; writing weights are not centred for RMSNorm models, so w_out stays as stored).
-/// The variance is unbiased (N − 1), as torch.var.
+/// Entropy neurons (Stolfo et al. 2024; the paper's §confidence and Table 14) from weights alone, as the paper's
+/// Confidence/IoU.py does in both protocols. The layer is the last MLP (IoU.py:115, model.W_out[-1]); norm is
+/// ‖w_out‖₂ (IoU.py:116). LogitVar of a neuron is the variance over the vocabulary of cos(w_out, u_v) (IoU.py:124-125:
+/// w_out / ‖w_out‖ @ W_U / ‖W_U[:, v]‖, then .var(dim=1)), u_v the processed unembedding vector of token v:
+/// TransformerLens' W_U after HookedTransformer.from_pretrained's defaults (utils.py:730-731; fold_ln, center_unembed:
+/// TransformerLens/transformer_lens/HookedTransformer.py:1111-1113), i.e. the final RMSNorm weight folded in
+/// (HookedTransformer.py:1604-1606, 1795) and centred over the vocabulary (:1625, 1847); writing weights are not
+/// centred for RMSNorm models (:1613-1616), so w_out stays as stored. The variance is unbiased (N − 1), as torch.var.
+/// No data is read. Precision: fp32 dot products as torch's fp32 matmul (the order of summation differs, so LogitVars
+/// agree to ~1e-6 relative and a near-tie in the ten smallest may order differently).
 /// </summary>
 public static class EntropyNeurons
 {
@@ -47,14 +88,37 @@ public static class EntropyNeurons
     public static EntropyNeuronSet Find(string model, LastLayerWeights w, EntropyNeuronOptions? options = null)
     {
         var o = options ?? new EntropyNeuronOptions();
+        CheckRatio(o.Ratio);
+        // torch would carry a NaN weight into NaN norms and LogitVars that pandas' nsmallest then skips: refuse it instead.
+        RequireFinite(w.WOut, w.Hidden, w.Source, WeightNames.Layer(w.Layer, "mlp.down_proj.weight"), "neuron");
+        RequireFinite(w.FinalNorm, w.Hidden, w.Source, WeightNames.FinalNorm, "entry");
+        RequireFinite(w.Unembed, w.Hidden, w.Source, w.Tied ? WeightNames.Embed : WeightNames.LmHead, "token");
         var norms = new float[w.Neurons];
         Norms(w.WOut, w.Hidden, norms);
         var unembed = (float[])w.Unembed.Clone();
         ProcessUnembed(unembed, w.Hidden, w.FinalNorm);
         var logitVar = new float[w.Neurons];
         LogitVar(w.WOut, unembed, w.Hidden, logitVar);
-        var selected = Select(norms, logitVar, o.Percentile, o.Top, out double threshold, out int candidates);
-        return new EntropyNeuronSet(model, w.Layer, norms, logitVar, threshold, candidates, selected);
+        var selected = Select(norms, logitVar, o.Percentile, o.Top, out double threshold, out int candidates, o.Ratio);
+        return new EntropyNeuronSet(model, w.Layer, norms, logitVar, threshold, candidates, selected) { RatioKind = o.Ratio };
+    }
+
+    /// <summary>A non-finite weight is an error naming the tensor and the row (neuron, entry or token) it sits in.</summary>
+    static void RequireFinite(ReadOnlySpan<float> values, int hidden, string source, string tensor, string row)
+    {
+        for (int i = 0; i < values.Length; i++)
+            if (!float.IsFinite(values[i]))
+            {
+                int r = values.Length == hidden ? i : i / hidden;
+                Throw.InvalidFile($"a weight is {values[i].ToString(System.Globalization.CultureInfo.InvariantCulture)}: LogitVar and the norms need finite weights",
+                    source, tensor, $"{row} {r}");
+            }
+    }
+
+    static void CheckRatio(EntropyRatio ratio)
+    {
+        if (!Enum.IsDefined(ratio))
+            Throw.Argument($"unknown ratio; known: {string.Join(", ", Enum.GetNames<EntropyRatio>())}", "ratio", (int)ratio);
     }
 
     /// <summary>destination[i] = ‖row i of <paramref name="wOut"/>‖₂ for rows of length <paramref name="hidden"/>.</summary>
@@ -150,13 +214,17 @@ public static class EntropyNeurons
     }
 
     /// <summary>
-    /// The paper's selection: candidates have norm &gt; the <paramref name="percentile"/>-th percentile of the norms;
-    /// of those, the <paramref name="top"/> with the smallest LogitVar (ties: lower index first), ordered by LogitVar.
-    /// With fewer candidates than <paramref name="top"/>, all of them.
+    /// The paper's selection (IoU.py:58-88): candidates have norm &gt; the <paramref name="percentile"/>-th percentile
+    /// of the norms (pandas' quantile, linear; interpolated here in double, where pandas interpolates the float32 norms,
+    /// which can differ only when the two norms it interpolates between are a float32 ulp apart); of those, the <paramref name="top"/> with the smallest LogitVar (ties:
+    /// lower index first, as nsmallest's keep="first"), ordered by LogitVar. With no more candidates than
+    /// <paramref name="top"/>, all of them (IoU.py:75-76, which returns the DataFrame itself there, so that compute_iou
+    /// would compare its column names: not reproduced). Each neuron's ratio is of the kind <paramref name="ratio"/>.
     /// </summary>
     public static IReadOnlyList<EntropyNeuron> Select(ReadOnlySpan<float> norms, ReadOnlySpan<float> logitVar, double percentile, int top,
-        out double threshold, out int candidates)
+        out double threshold, out int candidates, EntropyRatio ratio = EntropyRatio.NormOverLogLogitVar)
     {
+        CheckRatio(ratio);
         if (norms.Length != logitVar.Length) Throw.Argument($"norms ({norms.Length}) and LogitVar ({logitVar.Length}) must match", "logitVar", logitVar.Length);
         if (!(percentile >= 0 && percentile < 100)) Throw.Argument("percentile must lie in [0, 100)", "percentile", percentile);
         if (top < 1) Throw.Argument("at least one neuron must be selected", "top", top);
@@ -169,11 +237,19 @@ public static class EntropyNeurons
         threshold = t;
         candidates = pool.Count;
         return pool.OrderBy(i => lv[i]).ThenBy(i => i).Take(top)
-            .Select(i => new EntropyNeuron(i, nm[i], lv[i], Ratio(nm[i], lv[i]))).ToList();
+            .Select(i => new EntropyNeuron(i, nm[i], lv[i], Ratio(nm[i], lv[i], ratio))).ToList();
     }
 
-    /// <summary>norm / ln(max(1e-10, LogitVar)): the per-neuron quantity the paper compares across models.</summary>
+    /// <summary>norm / ln(max(1e-10, LogitVar)): the per-neuron quantity IoU.py:136-139 computes.</summary>
     public static double Ratio(double norm, double logitVar) => norm / Math.Log(Math.Max(RatioFloor, logitVar));
+
+    /// <summary>The ratio of the given kind (<see cref="EntropyRatio"/>), LogitVar floored at <see cref="RatioFloor"/>.</summary>
+    public static double Ratio(double norm, double logitVar, EntropyRatio kind) => kind switch
+    {
+        EntropyRatio.NormOverLogLogitVar => Ratio(norm, logitVar),
+        EntropyRatio.NormOverLogitVar => norm / Math.Max(RatioFloor, logitVar),
+        _ => throw new InvalidArgumentException($"unknown ratio; known: {string.Join(", ", Enum.GetNames<EntropyRatio>())}", "ratio", ((int)kind).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+    };
 
     static int Rows(int length, int hidden, string field)
     {

@@ -1,6 +1,8 @@
 using System.Text.Json.Nodes;
+using OnnxInterp.Analysis;
 using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Data;
+using OnnxInterp.Export;
 using OnnxInterp.Reports;
 
 namespace OnnxInterp.Comparison.Steps;
@@ -20,9 +22,10 @@ public sealed record ConfidenceStepOptions : ConfidenceOptions
 
 /// <summary>
 /// Confidence (the paper's §confidence): entropy neurons of each model's last layer from its weights, compared across
-/// models (Table 14: overlap, IoU, |norm/ln LogitVar|), then each model's own entropy neurons mean-ablated over judging
-/// prompts, beside the calibration (ECE) of its TRUE/FALSE answers. results.json: entropy = { dataset, statements,
-/// models[], overlaps[], ablations[] } (docs/results-schema.md).
+/// models (Table 14: overlap, IoU, average ratio difference), then each model's own entropy neurons mean-ablated over
+/// judging prompts, beside the calibration (ECE) of its TRUE/FALSE answers. results.json: entropy = { protocol, ratio,
+/// dataset, statements, models[] (with paperModel), overlaps[] (with paper: the authors' numbers when known),
+/// ablations[] } (docs/results-schema.md).
 /// </summary>
 public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
 {
@@ -32,6 +35,21 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
 
     /// <summary>The analysis's defaults: the paper's selection (top 10 above the 75th norm percentile), at most 200 statements.</summary>
     public override ConfidenceStepOptions Defaults => new();
+
+    /// <summary>
+    /// The paper's protocol (Confidence/IoU.py, run as its README says: --norm_top_percentages 0.25 --var_bottom_ns 10):
+    /// the top 25% by norm (IoU.py:71-72), the 10 smallest LogitVar (IoU.py:79), the ratio the authors' results hold
+    /// (norm / LogitVar, <see cref="EntropyRatio.NormOverLogitVar"/>), the base against each post-trained model, and
+    /// weights only: the paper's code reads no data for Table 14 (IoU.py and fig1.py call nothing of utils.py but
+    /// load_model_from_tl_name, utils.py:718-735; the seeded C4 shuffle at utils.py:752 belongs to induction code they
+    /// never call). The ablation and calibration, OnnxInterp's own, run when entropy.ablate is set.
+    /// </summary>
+    public override ConfidenceStepOptions PaperDefaults => new()
+    {
+        Protocol = AnalysisProtocol.Paper,
+        Selection = new EntropyNeuronOptions { Percentile = 75, Top = 10, Ratio = EntropyRatio.NormOverLogitVar },
+        Ablate = false,
+    };
 
     public override IReadOnlyList<StepPart> Parts(ComparisonConfig config, ConfidenceStepOptions options) =>
         [new StepPart("", options.Ablate ? DatasetOf(config, options) : null)];
@@ -43,6 +61,10 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
         if (!(o.Selection.Percentile >= 0 && o.Selection.Percentile < 100))
             Bad("must lie in [0, 100)", "selection.percentile", o.Selection.Percentile);
         if (o.Selection.Top < 1) Bad("at least one neuron must be selected", "selection.top", o.Selection.Top);
+        if (!Enum.IsDefined(o.Selection.Ratio))
+            Bad($"unknown ratio; known: {string.Join(", ", Enum.GetNames<EntropyRatio>())}", "selection.ratio", (int)o.Selection.Ratio);
+        if (!Enum.IsDefined(o.Protocol))
+            Bad($"unknown protocol; known: {string.Join(", ", Enum.GetNames<AnalysisProtocol>())}", "protocol", (int)o.Protocol);
         if (o.MaxStatements is < 1) Bad("must be positive (or null for every statement)", "maxStatements", o.MaxStatements);
         if (o.Ablation.BatchRows < 1) Bad("must be at least 1", "ablation.batchRows", o.Ablation.BatchRows);
         if (o.Ablation.Bins < 1) Bad("must be at least 1", "ablation.bins", o.Ablation.Bins);
@@ -66,7 +88,11 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
             var (dataset, fewShot) = Statements(context, spec);
             data = new ConfidenceData(dataset, fewShot, tokenizer);
         }
-        var models = context.Models.Select(m => new ConfidenceModel(m.Name, LastLayerWeights.Read(m.Directory), data is null ? null : m.Session)).ToList();
+        // The paper's identity from the manifest's config (ComparisonModel.Paper would open a session the weights-only run does not need).
+        var models = context.Models.Select(m => new ConfidenceModel(m.Name, LastLayerWeights.Read(m.Directory), data is null ? null : m.Session)
+        {
+            Paper = PaperModels.Identify(ModelManifest.Read(m.Directory).Config, m.Role),
+        }).ToList();
 
         // Weights of every model first (cheap), then per model the means and the ablation batches.
         int n = models.Count;
@@ -85,7 +111,11 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
 
         var summary = new List<SummaryItem>();
         foreach (var o in result.Overlaps)
+        {
             summary.Add(new SummaryItem($"entropy neuron IoU, {o.A} vs {o.B}", o.Iou, $"entropy.overlaps[a={o.A},b={o.B}].iou"));
+            if (options.Protocol == AnalysisProtocol.Paper && o.MeanAbsRatioDiff is { } d)
+                summary.Add(new SummaryItem($"entropy neuron avg. ratio difference, {o.A} vs {o.B}", d, $"entropy.overlaps[a={o.A},b={o.B}].meanAbsRatioDiff"));
+        }
         foreach (var a in result.Ablations ?? [])
             summary.Add(new SummaryItem($"ECE of TRUE/FALSE answers, {a.Model}", a.Calibration.Ece, $"entropy.ablations[model={a.Model}].ece"));
         return new StepOutput(Section(result), ConfidenceReport.Markdown(result)) { Summary = summary };
@@ -108,12 +138,29 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
         return (d.Data, d.FewShot);
     }
 
+    /// <summary>The authors' numbers for a pair: their IoU as recorded and the overlap and ratio aggregates of their neurons.</summary>
+    static JsonObject PublishedNode(PublishedEntropyPair p)
+    {
+        var o = p.Overlap;
+        return new JsonObject
+        {
+            ["source"] = p.Source,
+            ["ratio"] = p.Ratio.ToString(),
+            ["iou"] = p.Iou,
+            ["overlap"] = o.Overlap,
+            ["shared"] = ComparisonJson.ToNode(o.Shared),
+            ["meanAbsRatioDiff"] = o.MeanAbsRatioDiff,
+            ["meanAbsRatio"] = o.MeanAbsRatio,
+        };
+    }
+
     /// <summary>The results.json section: the neurons, the Table 14 rows, and per model its calibration and ablation effects.</summary>
     public static JsonObject Section(ConfidenceResult r)
     {
         var models = new JsonArray(r.Models.Select(m => (JsonNode)new JsonObject
         {
             ["model"] = m.Model,
+            ["paperModel"] = m.Paper is { InTable: true } p ? p.Key : null,
             ["layer"] = m.Layer,
             ["neurons"] = m.Norms.Length,
             ["normThreshold"] = m.NormThreshold,
@@ -134,6 +181,7 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
             ["meanAbsRatio"] = o.MeanAbsRatio,
             ["meanAbsRatioA"] = o.MeanAbsRatioA,
             ["meanAbsRatioB"] = o.MeanAbsRatioB,
+            ["paper"] = o.Published is { } p ? PublishedNode(p) : null,
         }).ToArray());
         JsonObject Effects(NeuronAblationRow row) => new()
         {
@@ -175,6 +223,8 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
         }).ToArray());
         return new JsonObject
         {
+            ["protocol"] = r.Options.Protocol.ToString(),
+            ["ratio"] = r.Options.Selection.Ratio.ToString(),
             ["dataset"] = r.Dataset,
             ["statements"] = r.Ablations?.FirstOrDefault()?.Prompts,
             ["models"] = models,
