@@ -55,7 +55,7 @@ static class AuditCommand
                 }
                 var request = new ComparisonRequest
                 {
-                    Models = ComparisonCli.Models(b, parse.GetValue(post)),
+                    Models = ComparisonCli.Models(b, parse.GetValue(post), parse.GetValue(shared.Template)),
                     OutputDirectory = parse.GetValue(output)!,
                     Config = config,
                     CacheDirectory = parse.GetValue(shared.CacheDir),

@@ -28,7 +28,7 @@ static class CompareCommand
         {
             var request = new ComparisonRequest
             {
-                Models = ComparisonCli.Models(parse.GetValue(baseDir)!, parse.GetValue(post)),
+                Models = ComparisonCli.Models(parse.GetValue(baseDir)!, parse.GetValue(post), parse.GetValue(shared.Template)),
                 OutputDirectory = parse.GetValue(output)!,
                 Config = shared.Build(parse),
                 CacheDirectory = parse.GetValue(shared.CacheDir),

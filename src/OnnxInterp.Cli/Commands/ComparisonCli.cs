@@ -14,6 +14,7 @@ sealed class ComparisonOptions
     public readonly Option<string?> CacheDir = new("--cache-dir") { Description = $"Export cache for Hugging Face checkpoints (default ${ModelResolver.CacheVariable} or ~/.cache/onnxinterp)." };
     public readonly Option<string?> Provider = new("--provider") { Description = "cpu (default), cuda, or auto (CUDA when it loads, else CPU)." };
     public readonly Option<int?> Threads = new("--threads") { Description = "Intra-op threads per session (default: ONNX Runtime's choice)." };
+    public readonly Option<string[]> Template = new("--template") { Description = "The chat template to prompt a model with, over the one its folder declares: NAME for every post-trained model, or MODEL=NAME (known: " + string.Join(", ", OnnxInterp.Tokenization.ChatTemplates.Names) + "); repeatable." };
     public readonly Option<string?> Preset = new("--preset") { Description = "The protocol: default (OnnxInterp's choices) or paper (Du et al.'s code, setting by setting, with its per-model tables)." };
 
     public ComparisonOptions(bool datasets = true, bool only = true)
@@ -23,7 +24,7 @@ sealed class ComparisonOptions
         All = new Option[] { Config, Set }
             .Concat(datasets ? [Datasets] : [])
             .Concat(only ? [Only] : [])
-            .Concat([Preset, CacheDir, Provider, Threads]).ToList();
+            .Concat([Template, Preset, CacheDir, Provider, Threads]).ToList();
     }
 
     public IReadOnlyList<Option> All { get; }
@@ -54,14 +55,28 @@ sealed class ComparisonOptions
 
 static class ComparisonCli
 {
-    /// <summary>--base and --post as model specs: NAME=DIR, or DIR (the base is named "base", the others after their folders).</summary>
-    public static IReadOnlyList<ModelSpec> Models(string baseDir, IEnumerable<string>? posts)
+    /// <summary>
+    /// --base and --post as model specs: NAME=DIR, or DIR (the base is named "base", the others after their folders);
+    /// --template NAME sets every post-trained model's chat template, MODEL=NAME one model's (the base's too).
+    /// </summary>
+    public static IReadOnlyList<ModelSpec> Models(string baseDir, IEnumerable<string>? posts, IEnumerable<string>? templates = null)
     {
         var list = new List<ModelSpec> { ModelSpec.Parse(baseDir, "base") };
         foreach (var p in posts ?? [])
         {
             var folder = Path.GetFileName(Path.GetFullPath(p).TrimEnd(Path.DirectorySeparatorChar));
             list.Add(ModelSpec.Parse(p, folder is { Length: > 0 } f ? f : $"post{list.Count}"));
+        }
+        foreach (var t in templates ?? [])
+        {
+            int eq = t.IndexOf('=');
+            string name = eq > 0 ? t[(eq + 1)..] : t;
+            if (!OnnxInterp.Tokenization.ChatTemplates.Names.Contains(name))
+                throw new InvalidArgumentException($"unknown chat template; known: {string.Join(", ", OnnxInterp.Tokenization.ChatTemplates.Names)}", "--template", t);
+            if (eq > 0 && list.All(m => m.Name != t[..eq]))
+                throw new InvalidArgumentException($"no model is named so; models: {string.Join(", ", list.Select(m => m.Name))}", "--template", t);
+            for (int i = 0; i < list.Count; i++)
+                if (eq > 0 ? list[i].Name == t[..eq] : i > 0) list[i] = list[i] with { Template = name };
         }
         return list;
     }

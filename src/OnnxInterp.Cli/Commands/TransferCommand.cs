@@ -34,7 +34,7 @@ static class TransferCommand
                 config = config.Set($"knowledge.metric={(m switch { "prob-diff" => "ProbDiff", "kl" => "KL", _ => "LogitDiff" })}");
             var request = new ComparisonRequest
             {
-                Models = ComparisonCli.Models(parse.GetValue(baseDir)!, parse.GetValue(post)),
+                Models = ComparisonCli.Models(parse.GetValue(baseDir)!, parse.GetValue(post), parse.GetValue(shared.Template)),
                 OutputDirectory = parse.GetValue(output)!,
                 Config = config,
                 CacheDirectory = parse.GetValue(shared.CacheDir),

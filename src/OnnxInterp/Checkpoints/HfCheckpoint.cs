@@ -18,7 +18,7 @@ public sealed class HfCheckpoint : IDisposable
 
     /// <summary>Files copied next to an exported model so it stays self-contained.</summary>
     public static readonly string[] TokenizerFiles =
-        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json"];
+        ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "generation_config.json", "chat_template.jinja"];
 
     readonly List<SafetensorsFile> _files;
     readonly Dictionary<string, (SafetensorsFile File, TensorInfo Info)> _index;

@@ -179,7 +179,7 @@ public static class ComparisonRunner
             ["dtype"] = config.DType,
             ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
             {
-                ["name"] = m.Name, ["hash"] = m.Hash, ["tokenizer"] = m.TokenizerHash, ["chatTemplate"] = m.ChatTemplate,
+                ["name"] = m.Name, ["hash"] = m.Hash, ["tokenizer"] = m.TokenizerHash, ["chatTemplate"] = m.ChatTemplate, ["chatTemplateSource"] = m.ChatTemplateSource,
             }).ToArray()),
             ["datasets"] = new JsonArray(datasets.Select(s => (JsonNode)JsonValue.Create(ComparisonSession.DatasetFingerprint(s, config.WorldSeed))).ToArray()),
         };

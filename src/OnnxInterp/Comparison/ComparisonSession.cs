@@ -34,8 +34,14 @@ public sealed class ComparisonModel
     public string Name => Resolved.Name;
     public string Directory => Resolved.Exported;
 
-    /// <summary>The chat template to prompt it with: the one it was tuned with when known, else "plain".</summary>
+    /// <summary>The name of the chat template to prompt it with (<see cref="ResolvedModel.ChatTemplate"/>).</summary>
     public string ChatTemplate => Resolved.ChatTemplate ?? "plain";
+
+    /// <summary>The chat template itself: a named one, or the model's own jinja rendered (read once).</summary>
+    public ChatTemplate Template => _template ??= ModelChatTemplate.Resolve(Directory,
+        Resolved.ChatTemplateSource == ModelChatTemplate.OverrideSource ? Resolved.ChatTemplate : null).Template;
+
+    ChatTemplate? _template;
 
     public ModelSession Session => _session ??= _open();
 

@@ -5,12 +5,16 @@ using System.Text.Json.Nodes;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Export;
 using OnnxInterp.Internals;
+using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Comparison;
 
 /// <summary>A model named on the command line: NAME=DIR, or DIR (named after its role or folder).</summary>
 public sealed record ModelSpec(string Name, string Directory)
 {
+    /// <summary>A chat template name chosen by the user (`--template`), over the one the folder declares; null keeps the folder's.</summary>
+    public string? Template { get; init; }
+
     /// <summary>Parses NAME=DIR or DIR; a bare DIR gets <paramref name="defaultName"/>.</summary>
     public static ModelSpec Parse(string text, string defaultName)
     {
@@ -53,8 +57,14 @@ public sealed record ResolvedModel
     [System.Text.Json.Serialization.JsonPropertyName("dtype")]
     public required string DType { get; init; }
 
-    /// <summary>The chat template the model was tuned with (tokenizer_config.json's onnxinterp_chat_template), when known.</summary>
+    /// <summary>
+    /// The chat template the model is prompted with: `--template`, else tokenizer_config.json's onnxinterp_chat_template,
+    /// else its jinja chat_template (a published one by name, another as "jinja:HASH"), else "plain" (a base model).
+    /// </summary>
     public string? ChatTemplate { get; init; }
+
+    /// <summary>How <see cref="ChatTemplate"/> was chosen (<see cref="ResolvedChatTemplate.Source"/>).</summary>
+    public string? ChatTemplateSource { get; init; }
 }
 
 /// <summary>
@@ -141,7 +151,13 @@ public sealed class ModelResolver(string? cacheDirectory = null)
         }
     }
 
-    ResolvedModel Describe(ModelSpec spec, string source, string format, string exported, string hash, ModelManifest m) => new()
+    ResolvedModel Describe(ModelSpec spec, string source, string format, string exported, string hash, ModelManifest m)
+    {
+        var template = ModelChatTemplate.Resolve(exported, spec.Template);
+        return Describe(spec, source, format, exported, hash, m, template);
+    }
+
+    ResolvedModel Describe(ModelSpec spec, string source, string format, string exported, string hash, ModelManifest m, ResolvedChatTemplate template) => new()
     {
         Name = spec.Name,
         Source = source,
@@ -153,23 +169,9 @@ public sealed class ModelResolver(string? cacheDirectory = null)
         Layers = m.Config.NumLayers,
         HiddenSize = m.Config.HiddenSize,
         DType = m.DType.ToString().ToLowerInvariant(),
-        ChatTemplate = ChatTemplateOf(exported),
+        ChatTemplate = template.Name,
+        ChatTemplateSource = template.Source,
     };
-
-    /// <summary>tokenizer_config.json's onnxinterp_chat_template, which the family's trainer writes; null when absent.</summary>
-    public static string? ChatTemplateOf(string dir)
-    {
-        var path = Path.Combine(dir, "tokenizer_config.json");
-        if (!File.Exists(path)) return null;
-        try
-        {
-            return JsonNode.Parse(File.ReadAllText(path))?["onnxinterp_chat_template"]?.GetValue<string>();
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException)
-        {
-            return Throw.InvalidFile<string?>($"tokenizer_config.json is not valid: {e.Message}", path, "onnxinterp_chat_template");
-        }
-    }
 
     static string TokenizerHash(string dir) =>
         HashFiles(dir, HfCheckpoint.TokenizerFiles.Where(f => File.Exists(Path.Combine(dir, f))).ToList());

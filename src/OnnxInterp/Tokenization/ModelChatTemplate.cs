@@ -30,6 +30,9 @@ public static partial class ModelChatTemplate
     public const string JinjaFile = "chat_template.jinja";
     public const string Default = "plain";
 
+    /// <summary>The <see cref="ResolvedChatTemplate.Source"/> of a template the caller chose.</summary>
+    public const string OverrideSource = "--template";
+
     /// <summary>Chooses the folder's chat template; <paramref name="overrideName"/> (a known name) wins over the folder.</summary>
     /// <exception cref="InvalidArgumentException"><paramref name="overrideName"/> names no known template.</exception>
     /// <exception cref="InvalidFileException">tokenizer_config.json is not JSON, a key has the wrong type or names no known
@@ -38,7 +41,7 @@ public static partial class ModelChatTemplate
     public static ResolvedChatTemplate Resolve(string folder, string? overrideName = null)
     {
         ArgumentNullException.ThrowIfNull(folder);
-        if (overrideName is not null) return new(ChatTemplates.Get(overrideName), overrideName, "--template");
+        if (overrideName is not null) return new(ChatTemplates.Get(overrideName), overrideName, OverrideSource);
 
         var configPath = Path.Combine(folder, "tokenizer_config.json");
         var jinjaPath = Path.Combine(folder, JinjaFile);
