@@ -65,6 +65,7 @@ public static partial class ComparisonReport
             var m = models[i]!;
             var hash = m["hash"]!.GetValue<string>();
             var template = Cell(m["chatTemplate"]) is { Length: > 0 } t ? t : "plain";
+            if (Cell(m["chatTemplateSource"]) is { Length: > 0 } how) template += $" ({how})";
             var role = i == 0 ? "base" : "post-trained";
             md.AppendLine($"| {Cell(m["name"])} | {role} | {m["format"]} | {m["architecture"]} | {m["layers"]} | {m["hiddenSize"]} | {m["dtype"]} | {template} | `{hash[..Math.Min(hash.Length, 19)]}…` |");
         }
