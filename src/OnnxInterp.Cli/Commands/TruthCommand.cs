@@ -21,9 +21,9 @@ static class TruthCommand
             Description = "Report folder: report.md, report.html, results.json with the \"truth\" section, figures/truth_probe_accuracy_*.png; truth.json and truth.md in data/truth/.",
             Required = true,
         };
-        var layer = new Option<int?>("--layer") { Description = "Probe layer; default: the base model's best layer by mass-mean accuracy." };
-        var interventionDataset = new Option<string?>("--intervention-dataset") { Description = "Dataset whose few-shot prompts are intervened on; default: the first with few-shot examples." };
-        var first = new Option<int?>("--intervention-first-layer") { Description = "First layer the direction is added at; default: probe layer − 4." };
+        var layer = new Option<int?>("--layer") { Description = "Probe layer; default: the base model's best layer by mass-mean accuracy (--preset paper: config.ini's probe_layer)." };
+        var interventionDataset = new Option<string?>("--intervention-dataset") { Description = "Dataset whose few-shot prompts are intervened on; default: the first with few-shot examples (--preset paper: cities)." };
+        var first = new Option<int?>("--intervention-first-layer") { Description = "First layer the direction is added at; default: probe layer − 4 (--preset paper: config.ini's intervene_layer)." };
         var last = new Option<int?>("--intervention-last-layer") { Description = "Last layer the direction is added at; default: the probe layer." };
         var scale = new Option<double>("--intervention-scale") { Description = "Multiplies the added direction (the paper's coefficient).", DefaultValueFactory = _ => 1.0 };
         var maxStatements = new Option<int?>("--max-intervention-statements") { Description = "Intervene on at most this many true and this many false statements." };
@@ -42,13 +42,16 @@ static class TruthCommand
             models, mass-mean and logistic probes (leave-one-dataset-out accuracy), the base probe transferred to each
             post-trained model (the paper's Table 2), and each model's direction added to / subtracted from each model's
             few-shot prompts (intervention effects, Table 3). Checkpoints are exported on demand (cached). Writes the "truth"
-            section of results.json and the report; resumes like `compare`.
+            section of results.json and the report; resumes like `compare`. --preset paper runs the paper's code instead:
+            config.ini's layers per model, probes trained on sp_en_trans, animal_class, inventors, element_symb, facts and
+            tested on the other datasets, the intervention on cities with the paper's seeded few-shot prompts.
 
             Examples:
               onnxinterp truth --base ./base-onnx --post ./sft-onnx --post ./instruct-onnx --out ./truth
               onnxinterp truth --base ./base-onnx --post ./instruct-onnx --datasets synthetic:cities --datasets synthetic:animal_class --layer 3 --out ./t
               onnxinterp truth --base ./base-onnx --post ./instruct-onnx --reading judgement --max-statements 200 --out ./t
               onnxinterp truth --base ./llama8b --post ./llama8b-it --datasets ../shared/datasets/paper/cities.csv --datasets ../shared/datasets/paper/sp_en_trans.csv --max-intervention-statements 200 --out ./t
+              onnxinterp truth --preset paper --base ./llama8b --post ./llama8b-it --datasets ../shared/datasets/paper/cities.csv,../shared/datasets/paper/sp_en_trans.csv,../shared/datasets/paper/animal_class.csv,../shared/datasets/paper/inventors.csv,../shared/datasets/paper/element_symb.csv,../shared/datasets/paper/facts.csv --out ./t
             """)
         { baseDir, post, worldSeed, output, layer, reading, maxPerDataset, interventionDataset, first, last, scale, maxStatements, noIntervention, noLogistic };
         shared.AddTo(cmd);
@@ -95,7 +98,7 @@ static class TruthCommand
     {
         static string F(JsonNode? v) => v!.GetValue<double>().ToString("F3", CultureInfo.InvariantCulture);
         int probeLayer = section["probeLayer"]!.GetValue<int>();
-        o.WriteLine($"probe layer {probeLayer} ({section["evaluation"]})");
+        o.WriteLine($"protocol {section["protocol"]?.GetValue<string>().ToLowerInvariant() ?? "default"}; probe layer {probeLayer} ({section["evaluation"]})");
         foreach (var p in section["probes"]!.AsArray())
             o.WriteLine($"  {p!["model"],-20} best layer {p["bestLayer"]}: mass-mean {F(p["bestAccuracy"])}; at layer {probeLayer}: mass-mean {F(p["accuracy"])}" +
                 (p["logisticAccuracy"] is { } lr ? $", logistic {F(lr)}" : ""));

@@ -22,30 +22,41 @@ public static class TruthProbes
 }
 
 /// <summary>
-/// The mass-mean probe of the paper's code (probes.py MMProbe): the direction t = mean(true) − mean(false) of the
-/// training rows; a row's projection x·t goes through a one-dimensional logistic regression that fits
-/// <see cref="Scale"/> and <see cref="Bias"/>: logit = Scale·(x·t) + Bias.
+/// The mass-mean probe of the paper's code (probes.py:154-191 MMProbe): the direction t = mean(true) − mean(false) of
+/// the training rows; a row's projection x·t goes through a one-dimensional logistic regression that fits
+/// <see cref="Scale"/> and <see cref="Bias"/>: logit = Scale·(x·t) + Bias, predicting true when it is positive (as
+/// scikit-learn's predict).
 /// </summary>
 public sealed record MassMeanProbe(double[] Direction, double Scale, double Bias) : ITruthProbe
 {
     /// <summary>
-    /// The paper fits the 1-D regression unpenalised; unpenalised has no minimum when the projections separate the
-    /// classes, so this fits on standardised projections with C = 1e6 (a negligible penalty that keeps the fit finite).
+    /// The default protocol's 1-D fit: on standardised projections with C = 1e6 (a negligible penalty that keeps the fit
+    /// finite when the projections separate the classes). The paper protocol fits unpenalised on raw projections.
     /// </summary>
     public const double OneDimensionalC = 1e6;
 
-    public static MassMeanProbe Fit(ActivationSet train)
+    public static MassMeanProbe Fit(ActivationSet train, AnalysisProtocol protocol = AnalysisProtocol.Default)
     {
         var t = TruthDirection.MeanDifference(train);
-        return WithDirection(train, t);
+        return WithDirection(train, t, protocol);
     }
 
-    /// <summary>Fits scale and bias for a given direction (the paper's MMProbe.from_probe).</summary>
-    public static MassMeanProbe WithDirection(ActivationSet train, double[] direction)
+    /// <summary>
+    /// Fits scale and bias for a given direction (the paper's MMProbe.from_probe). <see cref="AnalysisProtocol.Paper"/>:
+    /// <c>LogisticRegression(penalty=None, fit_intercept=True).fit(proj[:, None], labels)</c> on the raw projections
+    /// (probes.py:173-176), by <see cref="UnpenalisedLogistic"/>; <see cref="AnalysisProtocol.Default"/>: standardised
+    /// projections, C = <see cref="OneDimensionalC"/>.
+    /// </summary>
+    public static MassMeanProbe WithDirection(ActivationSet train, double[] direction, AnalysisProtocol protocol = AnalysisProtocol.Default)
     {
         if (direction.Length != train.Dim) Throw.Argument($"direction has {direction.Length} components, activations {train.Dim}", "direction", direction.Length);
         var proj = new double[train.Count];
         for (int i = 0; i < train.Count; i++) proj[i] = TruthDirection.Dot(train.Row(i), direction);
+        if (protocol == AnalysisProtocol.Paper)
+        {
+            var (pw, pb, _) = UnpenalisedLogistic.Fit(proj, train.Labels);
+            return new MassMeanProbe(direction, pw, pb);
+        }
         double mean = proj.Average();
         double sd = Math.Sqrt(proj.Sum(p => (p - mean) * (p - mean)) / proj.Length);
         if (!(sd > 0)) sd = 1;

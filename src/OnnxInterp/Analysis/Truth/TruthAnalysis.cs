@@ -5,148 +5,14 @@ using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Analysis.Truth;
 
-/// <summary>A model taking part in the comparison; the first one given is the base.</summary>
-public sealed record TruthModel(string Name, ModelSession Session);
-
-/// <summary>A statement dataset and, for the intervention, its few-shot examples (null when it has none).</summary>
-public sealed record TruthDataset(StatementDataset Data, IReadOnlyList<(string Statement, bool True)>? FewShot = null)
-{
-    public string Name => Data.Name;
-}
-
-/// <summary>Where truth is read (probes, directions) and written (the intervention).</summary>
-[System.Text.Json.Serialization.JsonConverter(typeof(System.Text.Json.Serialization.JsonStringEnumConverter<TruthReading>))]
-public enum TruthReading
-{
-    /// <summary>
-    /// The paper's: the bare statement (no few-shot prefix) at its last token; the intervention at the statement's last
-    /// two tokens inside the few-shot prompt.
-    /// </summary>
-    Statement,
-
-    /// <summary>
-    /// Where the judgement is asked for: the few-shot prompt (each dataset's own examples) at its last token, the ":" of
-    /// " This statement is:"; the intervention at the prompt's last two tokens. For models that compute truth only when
-    /// asked (small models trained on judging documents), not in the paper.
-    /// </summary>
-    Judgement,
-}
-
-public record TruthOptions
-{
-    public TruthReading Reading { get; init; } = TruthReading.Statement;
-
-    /// <summary>Use at most this many statements (the first ones) of each dataset; null: all.</summary>
-    public int? MaxStatementsPerDataset { get; init; }
-
-    /// <summary>The probe layer (Table 2, the intervention's direction); null: the base model's best layer by mass-mean accuracy.</summary>
-    public int? Layer { get; init; }
-
-    /// <summary>Layers whose activations are collected and probed; null: all.</summary>
-    public IReadOnlyList<int>? Layers { get; init; }
-
-    /// <summary>Also fit plain logistic regression at every layer, for comparison.</summary>
-    public bool Logistic { get; init; } = true;
-
-    /// <summary>Inverse L2 strength of the logistic probe (scikit-learn's C).</summary>
-    public double LogisticC { get; init; } = LogisticProbe.DefaultC;
-
-    public bool Intervene { get; init; } = true;
-
-    /// <summary>The dataset whose few-shot prompts are intervened on; null: the first dataset with few-shot examples.</summary>
-    public string? InterventionDataset { get; init; }
-
-    /// <summary>First and last layer the direction is added at; null: the <see cref="DefaultInterventionLayers"/> layers up to the probe layer.</summary>
-    public int? InterventionFirstLayer { get; init; }
-
-    public int? InterventionLastLayer { get; init; }
-
-    public const int DefaultInterventionLayers = 5;
-
-    /// <summary>Multiplies the added direction (the paper's intervention_coefficient).</summary>
-    public double InterventionScale { get; init; } = 1.0;
-
-    /// <summary>
-    /// Use at most this many true and this many false statements for the intervention (the first ones that are not
-    /// few-shot examples); null: all.
-    /// </summary>
-    public int? MaxInterventionStatements { get; init; }
-
-    public int BatchSize { get; init; } = 32;
-
-    /// <summary>Seeds the few-shot shuffles and, with a single dataset, its train/test split.</summary>
-    public int Seed { get; init; } = 1;
-
-    public string TrueAnswer { get; init; } = " TRUE";
-    public string FalseAnswer { get; init; } = " FALSE";
-}
-
-public readonly record struct TruthProgress(string Stage, int Done, int Total);
-
-public sealed record TruthDatasetInfo(string Name, int Statements, int True);
-
-/// <summary>Probe accuracy at one layer: the mean over held-out datasets, and each dataset's.</summary>
-public sealed record LayerProbeAccuracy(int Layer, double MassMean, double? Logistic, IReadOnlyList<DatasetAccuracy> PerDataset);
-
-public sealed record ModelProbes(string Model, IReadOnlyList<LayerProbeAccuracy> Layers)
-{
-    /// <summary>The layer with the highest mean mass-mean accuracy (the lowest such layer on ties).</summary>
-    public int BestLayer => Layers.OrderByDescending(l => l.MassMean).ThenBy(l => l.Layer).First().Layer;
-
-    public LayerProbeAccuracy At(int layer) => Layers.First(l => l.Layer == layer);
-}
-
-/// <summary>Cosine similarities [model][model] of the truth directions at one layer.</summary>
-public sealed record LayerCosines(int Layer, double[][] Matrix);
-
-/// <summary>One model's mean P(" TRUE") − P(" FALSE") on the true and on the false statements, without intervention.</summary>
-public sealed record InterventionBaseline(string Model, double TrueStatements, double FalseStatements);
-
-/// <summary>
-/// The direction of model <see cref="Direction"/> applied to model <see cref="Model"/> (a cell of the paper's Table 3):
-/// subtracted on true statements, added on false ones.
-/// </summary>
-public sealed record InterventionEffect(string Direction, string Model, double BaseTrue, double BaseFalse, double TrueToFalse, double FalseToTrue)
-{
-    public double EffectTrueToFalse => TruthIntervention.EffectTrueToFalse(BaseTrue, TrueToFalse);
-    public double EffectFalseToTrue => TruthIntervention.EffectFalseToTrue(BaseFalse, FalseToTrue);
-    public double MeanEffect => (EffectTrueToFalse + EffectFalseToTrue) / 2;
-}
-
-public sealed record InterventionResult(
-    string Dataset,
-    IReadOnlyList<string> DirectionDatasets,
-    IReadOnlyList<int> Layers,
-    double Scale,
-    int TrueStatements,
-    int FalseStatements,
-    int Skipped,
-    IReadOnlyList<double> DirectionNorms,
-    IReadOnlyList<InterventionBaseline> Baselines,
-    IReadOnlyList<InterventionEffect> Effects);
-
-public sealed record TruthResult(
-    IReadOnlyList<string> Models,
-    IReadOnlyList<TruthDatasetInfo> Datasets,
-    string Evaluation,
-    IReadOnlyList<int> Layers,
-    int ProbeLayer,
-    IReadOnlyList<ModelProbes> Probes,
-    IReadOnlyList<LayerCosines> Cosines,
-    IReadOnlyList<double[]> ProbeLayerDirections,
-    IReadOnlyList<ProbeTransferRow> Transfer,
-    InterventionResult? Intervention,
-    TruthOptions Options)
-{
-    public LayerCosines CosinesAtProbeLayer => Cosines.First(c => c.Layer == ProbeLayer);
-}
-
 /// <summary>
 /// The truthfulness analysis (the paper's §truthfulness and its code): last-token activations of the bare statements
-/// (or, with <see cref="TruthReading.Judgement"/>, of the few-shot prompts) at every layer, each dataset centred on its own; the direction t = mean(true) − mean(false) per layer and its cosine
-/// across models; mass-mean and logistic probes by leave-one-dataset-out accuracy; the base probe transferred to each
-/// post-trained model (Table 2); and the direction of each model added to / subtracted from each model's few-shot
-/// prompts (Table 3).
+/// (or, with <see cref="TruthReading.Judgement"/>, of the few-shot prompts), each dataset centred on its own; the
+/// direction t = mean(true) − mean(false) per layer and its cosine across models; mass-mean (and logistic) probes; the
+/// base probe transferred to each post-trained model (Table 2); and the direction of each model added to / subtracted
+/// from each model's few-shot prompts (Table 3). <see cref="AnalysisProtocol.Default"/>: every layer, leave-one-dataset-out
+/// probes, the best layer, every dataset pooled for the directions. <see cref="AnalysisProtocol.Paper"/>: the paper's
+/// code (see <see cref="TruthOptions"/> and <see cref="TruthPaperSettings"/>).
 /// </summary>
 public static class TruthAnalysis
 {
@@ -154,15 +20,28 @@ public static class TruthAnalysis
         TruthOptions? options = null, IProgress<TruthProgress>? progress = null, CancellationToken cancellation = default)
     {
         var o = options ?? new TruthOptions();
+        bool paper = o.Protocol == AnalysisProtocol.Paper;
         if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
         if (datasets.Count == 0) Throw.Argument("at least one dataset is needed", "datasets", 0);
         foreach (var g in datasets.GroupBy(d => d.Name)) if (g.Count() > 1) Throw.Argument("a dataset is given twice", "datasets", g.Key);
         foreach (var m in models.Skip(1)) ModelPair.CheckCompatible(models[0].Session, m.Session);
         int numLayers = models[0].Session.Manifest.Config.NumLayers;
-        var layers = (o.Layers ?? Enumerable.Range(0, numLayers).ToList()).Distinct().Order().ToList();
+        if (paper && o.Reading != TruthReading.Statement)
+            Throw.Argument("the paper protocol reads the bare statement's last token (generate_acts.py:44): use the Statement reading, or the default protocol", "reading", o.Reading);
+        if (!paper && o.TrainingDatasets is not null)
+            Throw.Argument("training datasets apply to the paper protocol; the default protocol holds out each dataset in turn", "training_datasets", string.Join(", ", o.TrainingDatasets));
+
+        // Paper protocol: every model's config.ini row; the probe layer is the base's (probe_transfer.py:20). config.ini
+        // gives every model of a family the same row, so it is also the post model's, whose row interventions.py:147-148 reads.
+        var paperLayers = paper
+            ? models.Select((m, i) => TruthPaperSettings.For(m.Paper ?? PaperModels.Identify(m.Session.Manifest.Config, i == 0 ? PostTraining.Base : PostTraining.Instruct))).ToList()
+            : null;
+        int? fixedLayer = o.Layer ?? paperLayers?[0].ProbeLayer;
+        var layers = (o.Layers ?? (paper ? [fixedLayer!.Value] : Enumerable.Range(0, numLayers).ToList())).Distinct().Order().ToList();
         foreach (int l in layers) if ((uint)l >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "layers", l);
         if (layers.Count == 0) Throw.Argument("at least one layer is needed", "layers", 0);
-        if (o.Layer is int pl && !layers.Contains(pl)) Throw.Argument("the probe layer must be among the collected layers", "layer", pl);
+        if (fixedLayer is int pl && !layers.Contains(pl)) Throw.Argument("the probe layer must be among the collected layers", "layer", pl);
+        var (training, missing) = paper ? TrainingSplit(o, datasets) : (null, []);
         CheckInterventionOptions(o, datasets, numLayers);
 
         if (o.MaxStatementsPerDataset is <= 0) Throw.Argument("the statement limit must be positive", "max_statements_per_dataset", o.MaxStatementsPerDataset);
@@ -174,7 +53,7 @@ public static class TruthAnalysis
         var tokenized = datasets.Select(d => Tokenize(d, tokenizer, o)).ToList();
         int totalRows = tokenized.Sum(d => d.Tokens.Length);
 
-        // acts[model][layer index][dataset], each dataset centred on its own.
+        // acts[model][layer index][dataset], each dataset centred on its own (the paper's collect_acts, utils.py:61-62).
         var acts = new ActivationSet[models.Count][][];
         for (int m = 0; m < models.Count; m++)
         {
@@ -194,36 +73,72 @@ public static class TruthAnalysis
             for (int li = 0; li < layers.Count; li++)
             {
                 cancellation.ThrowIfCancellationRequested();
-                folds[m][li] = ProbeEvaluation.Folds(datasets.Select((d, di) => (d.Name, acts[m][li][di])).ToList(), o.Seed);
-                var acc = ProbeEvaluation.Evaluate(folds[m][li], o.Logistic, o.LogisticC);
+                var named = datasets.Select((d, di) => (d.Name, acts[m][li][di])).ToList();
+                folds[m][li] = training is null ? ProbeEvaluation.Folds(named, o.Seed) : ProbeEvaluation.TrainTestFolds(named, training);
+                var acc = ProbeEvaluation.Evaluate(folds[m][li], o.Logistic, o.LogisticC, o.Protocol);
                 perLayer.Add(new LayerProbeAccuracy(layers[li], acc.Average(a => a.MassMean), o.Logistic ? acc.Average(a => a.Logistic!.Value) : null, acc));
                 progress?.Report(new TruthProgress("probes", ++fitted, fits));
             }
             probes.Add(new ModelProbes(models[m].Name, perLayer));
         }
 
+        // The directions compared across models: every dataset pooled, or (paper: probe_transfer.py:36-54) the training datasets'.
+        var directionSets = training is null ? Enumerable.Range(0, datasets.Count).ToList() : training.Select(t => IndexOf(datasets, t)).ToList();
         var cosines = new List<LayerCosines>();
         var pooledDirections = new double[layers.Count][][];
         for (int li = 0; li < layers.Count; li++)
         {
-            pooledDirections[li] = Enumerable.Range(0, models.Count).Select(m => TruthDirection.MeanDifference(ActivationSet.Concat(acts[m][li]))).ToArray();
+            pooledDirections[li] = Enumerable.Range(0, models.Count)
+                .Select(m => TruthDirection.MeanDifference(ActivationSet.Concat(directionSets.Select(i => acts[m][li][i]).ToList()))).ToArray();
             cosines.Add(new LayerCosines(layers[li], TruthDirection.CosineMatrix(pooledDirections[li])));
         }
 
-        int probeLayer = o.Layer ?? probes[0].BestLayer;
+        int probeLayer = fixedLayer ?? probes[0].BestLayer;
         int pi = layers.IndexOf(probeLayer);
         var transfer = new List<ProbeTransferRow>();
-        for (int m = 1; m < models.Count; m++) transfer.AddRange(ProbeEvaluation.Transfer(models[m].Name, folds[0][pi], folds[m][pi]));
+        for (int m = 1; m < models.Count; m++) transfer.AddRange(ProbeEvaluation.Transfer(models[m].Name, folds[0][pi], folds[m][pi], o.Protocol));
 
         InterventionResult? intervention = null;
         if (o.Intervene)
-            intervention = Intervene(datasets, tokenizer, models, acts, pi, probeLayer, numLayers, o, progress, cancellation);
+            intervention = Intervene(datasets, tokenizer, models, acts, pi, probeLayer, directionSets, paperLayers, o, progress, cancellation);
 
-        string evaluation = datasets.Count > 1 ? "leave-one-dataset-out"
+        string evaluation = training is not null
+            ? $"trained on {string.Join(", ", training)}; tested on {string.Join(", ", datasets.Select(d => d.Name).Where(n => !training.Contains(n)))}"
+            : datasets.Count > 1 ? "leave-one-dataset-out"
             : $"{datasets[0].Name}: {ProbeEvaluation.SplitTrainFraction:P0} train / {1 - ProbeEvaluation.SplitTrainFraction:P0} test (seed {o.Seed})";
         return new TruthResult(models.Select(m => m.Name).ToList(),
             tokenized.Select(d => new TruthDatasetInfo(d.Name, d.Labels.Length, d.Labels.Count(l => l == 1))).ToList(),
-            evaluation, layers, probeLayer, probes, cosines, pooledDirections[pi], transfer, intervention, o);
+            evaluation, layers, probeLayer, probes, cosines, pooledDirections[pi], transfer, intervention, o)
+        {
+            TrainingDatasets = training,
+            MissingTrainingDatasets = missing,
+            PaperLayers = paperLayers,
+        };
+    }
+
+    static int IndexOf(IReadOnlyList<TruthDataset> datasets, string name)
+    {
+        for (int i = 0; i < datasets.Count; i++) if (datasets[i].Name == name) return i;
+        return -1;
+    }
+
+    /// <summary>
+    /// The paper protocol's training datasets among those given (in the option's order) and those missing; at least one
+    /// must be given, and one other dataset to test on.
+    /// </summary>
+    static (List<string> Training, List<string> Missing) TrainingSplit(TruthOptions o, IReadOnlyList<TruthDataset> datasets)
+    {
+        var wanted = (o.TrainingDatasets ?? TruthPaperSettings.TrainingDatasets).Distinct().ToList();
+        var names = datasets.Select(d => d.Name).ToList();
+        var training = wanted.Where(names.Contains).ToList();
+        var missing = wanted.Where(n => !names.Contains(n)).ToList();
+        if (training.Count == 0)
+            Throw.Argument($"none of the training datasets is among the datasets ({string.Join(", ", names)}): add them (the paper trains on " +
+                $"{string.Join(", ", TruthPaperSettings.TrainingDatasets)}) or name training datasets that are given", "training_datasets", string.Join(", ", wanted));
+        if (names.All(training.Contains))
+            Throw.Argument($"every dataset is a training dataset: add one to test the probes on (the paper tests on {TruthPaperSettings.InterventionDataset})",
+                "datasets", string.Join(", ", names));
+        return (training, missing);
     }
 
     /// <summary>Fails before any model runs when the intervention's options cannot work.</summary>
@@ -231,11 +146,18 @@ public static class TruthAnalysis
     {
         if (!(o.LogisticC > 0) || double.IsInfinity(o.LogisticC)) Throw.Argument("C must be positive and finite", "logistic_c", o.LogisticC);
         if (!o.Intervene) return;
-        if (o.InterventionDataset is { } name)
+        if ((o.Protocol == AnalysisProtocol.Paper ? o.InterventionDataset ?? TruthPaperSettings.InterventionDataset : o.InterventionDataset) is { } name)
         {
             var target = datasets.FirstOrDefault(d => d.Name == name)
-                ?? throw new InvalidArgumentException($"the intervention dataset is not among the datasets ({string.Join(", ", datasets.Select(d => d.Name))})", "intervention_dataset", name);
-            if (target.FewShot is not { Count: > 0 }) Throw.Argument("the intervention dataset has no few-shot examples", "intervention_dataset", name);
+                ?? throw new InvalidArgumentException($"the intervention dataset is not among the datasets ({string.Join(", ", datasets.Select(d => d.Name))}): " +
+                    "add it, name one that is given, or turn the intervention off", "intervention_dataset", name);
+            if (target.FewShot is not { Count: > 0 })
+            {
+                var withExamples = datasets.Where(d => d.FewShot is { Count: > 0 }).Select(d => d.Name).ToList();
+                Throw.Argument($"no few-shot examples for {name} (the paper's few_shot_samples.json gives none for it): intervene on a dataset that has them" +
+                    (withExamples.Count > 0 ? $" ({string.Join(", ", withExamples)})" : $", such as {TruthPaperSettings.InterventionDataset}") +
+                    ", or turn the intervention off", "intervention_dataset", name);
+            }
         }
         if (o.InterventionFirstLayer is int first && (uint)first >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "intervention_first_layer", first);
         if (o.InterventionLastLayer is int last && (uint)last >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "intervention_last_layer", last);
@@ -247,7 +169,9 @@ public static class TruthAnalysis
     {
         if (o.Reading == TruthReading.Statement)
             return new TokenizedDataset(d.Name, d.Data.Statements.Select(s => tokenizer.Encode(s.Text)).ToArray(), d.Data.Statements.Select(s => s.Label).ToArray());
-        if (d.FewShot is not { Count: > 0 }) Throw.Argument("reading the judgement needs few-shot examples for every dataset", "dataset", d.Name);
+        if (d.FewShot is not { Count: > 0 })
+            Throw.Argument($"reading the judgement needs few-shot examples for every dataset, and {d.Name} has none (the paper's few_shot_samples.json " +
+                "gives none for it): leave it out, or use the Statement reading", "dataset", d.Name);
         var (prompts, _) = TruthIntervention.BuildPrompts(d.Data.Statements, d.FewShot, tokenizer, o.Seed, o.Reading);
         var labels = prompts.Select(p => p.True ? 1 : 0).ToArray();
         if (labels.All(l => l == 1) || labels.All(l => l == 0)) Throw.Argument("no true or no false statement is left in the few-shot prompts", "dataset", d.Name);
@@ -255,30 +179,41 @@ public static class TruthAnalysis
     }
 
     static InterventionResult? Intervene(IReadOnlyList<TruthDataset> datasets, HfTokenizer tokenizer, IReadOnlyList<TruthModel> models,
-        ActivationSet[][][] acts, int pi, int probeLayer, int numLayers, TruthOptions o, IProgress<TruthProgress>? progress, CancellationToken cancellation)
+        ActivationSet[][][] acts, int pi, int probeLayer, IReadOnlyList<int> trainingSets, IReadOnlyList<TruthPaperLayers>? paperLayers, TruthOptions o,
+        IProgress<TruthProgress>? progress, CancellationToken cancellation)
     {
-        var target = o.InterventionDataset is { } name ? datasets.First(d => d.Name == name) : datasets.FirstOrDefault(d => d.FewShot is { Count: > 0 });
+        bool paper = paperLayers is not null;
+        var target = paper ? datasets.First(d => d.Name == (o.InterventionDataset ?? TruthPaperSettings.InterventionDataset))
+            : o.InterventionDataset is { } name ? datasets.First(d => d.Name == name) : datasets.FirstOrDefault(d => d.FewShot is { Count: > 0 });
         if (target is null) return null;
-        int first = o.InterventionFirstLayer ?? Math.Max(0, probeLayer - (TruthOptions.DefaultInterventionLayers - 1));
+        // Paper: config.ini intervene_layer..probe_layer, both included (interventions.py:147-159).
+        int first = o.InterventionFirstLayer ?? (paper ? paperLayers![0].FirstInterventionLayer : Math.Max(0, probeLayer - (TruthOptions.DefaultInterventionLayers - 1)));
         int last = o.InterventionLastLayer ?? probeLayer;
         if (last < first) Throw.Argument($"the last layer comes before the first ({first})", "intervention_last_layer", last);
         var layers = Enumerable.Range(first, last - first + 1).ToList();
-        int trueId = FirstToken(tokenizer, o.TrueAnswer), falseId = FirstToken(tokenizer, o.FalseAnswer);
-        if (trueId == falseId) Throw.Argument("the two answers start with the same token for this tokenizer", "answer", $"'{o.TrueAnswer}' / '{o.FalseAnswer}'");
+        int trueId = paper ? TruthPaperPrompts.AnswerToken(tokenizer, o.TrueAnswer) : FirstToken(tokenizer, o.TrueAnswer);
+        int falseId = paper ? TruthPaperPrompts.AnswerToken(tokenizer, o.FalseAnswer) : FirstToken(tokenizer, o.FalseAnswer);
+        if (trueId == falseId) Throw.Argument("the two answers end (paper: interventions.py:29) or start with the same token for this tokenizer", "answer", $"'{o.TrueAnswer}' / '{o.FalseAnswer}'");
 
-        // As the paper: the direction is learnt on the other datasets (on the target itself when it is the only one), at
-        // the probe layer, and added as is. Its code scales the unit direction by the projection of mean(true) − mean(false)
-        // on it, which for t is t itself.
-        int ti = datasets.Select(d => d.Name).ToList().IndexOf(target.Name);
-        var sources = datasets.Count > 1 ? Enumerable.Range(0, datasets.Count).Where(i => i != ti).ToList() : [ti];
+        // The direction is learnt at the probe layer and added as is: the paper's code scales the unit direction by the
+        // projection of mean(true) − mean(false) on it (interventions.py:188-192), which for t is t itself. Default: on
+        // the datasets other than the target (the target itself when it is the only one); paper: on the training
+        // datasets (interventions.py:166-171).
+        int ti = IndexOf(datasets, target.Name);
+        var sources = paper ? trainingSets : datasets.Count > 1 ? Enumerable.Range(0, datasets.Count).Where(i => i != ti).ToList() : [ti];
         var directions = Enumerable.Range(0, models.Count)
             .Select(m => TruthDirection.MeanDifference(ActivationSet.Concat(sources.Select(i => acts[m][pi][i]).ToList())))
             .ToList();
         var vectors = directions.Select(d => d.Select(x => (float)x).ToArray()).ToList();
 
         var statements = target.Data.Statements;
-        var (truePrompts, skippedTrue) = TruthIntervention.BuildPrompts(statements.Where(s => s.Label == 1), target.FewShot!, tokenizer, o.Seed, o.Reading);
-        var (falsePrompts, skippedFalse) = TruthIntervention.BuildPrompts(statements.Where(s => s.Label == 0), target.FewShot!, tokenizer, o.Seed, o.Reading);
+        var trueSubset = statements.Where(s => s.Label == 1).ToList();
+        var falseSubset = statements.Where(s => s.Label == 0).ToList();
+        // Paper: prepare_data per subset, statement i seeded 1 + i (interventions.py:85-116, 237-238).
+        var (truePrompts, skippedTrue) = paper ? TruthPaperPrompts.Build(trueSubset, target.FewShot!, tokenizer, o.Seed)
+            : TruthIntervention.BuildPrompts(trueSubset, target.FewShot!, tokenizer, o.Seed, o.Reading);
+        var (falsePrompts, skippedFalse) = paper ? TruthPaperPrompts.Build(falseSubset, target.FewShot!, tokenizer, o.Seed)
+            : TruthIntervention.BuildPrompts(falseSubset, target.FewShot!, tokenizer, o.Seed, o.Reading);
         if (o.MaxInterventionStatements is int max)
         {
             // After leaving out the examples' own statements (a synthetic dataset's first ones).
@@ -301,6 +236,7 @@ public static class TruthAnalysis
             baselines.Add(new InterventionBaseline(models[j].Name, PDiff(j, truePrompts, null, 0), PDiff(j, falsePrompts, null, 0)));
             Step();
         }
+        // Subtract on true statements, add on false ones (interventions.py:269-272).
         var effects = new List<InterventionEffect>();
         for (int i = 0; i < models.Count; i++)
             for (int j = 0; j < models.Count; j++)
@@ -312,7 +248,10 @@ public static class TruthAnalysis
             }
         return new InterventionResult(target.Name, sources.Select(i => datasets[i].Name).ToList(), layers, o.InterventionScale,
             truePrompts.Count, falsePrompts.Count, skippedTrue + skippedFalse,
-            directions.Select(d => Math.Sqrt(d.Sum(x => x * x))).ToList(), baselines, effects);
+            directions.Select(d => Math.Sqrt(d.Sum(x => x * x))).ToList(), baselines, effects)
+        {
+            Positions = paper ? truePrompts[0].Positions : [],
+        };
     }
 
     /// <summary>The token predicted at the last position: the answer's first (for Llama-3 and the family, its only) token.</summary>

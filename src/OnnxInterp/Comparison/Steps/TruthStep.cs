@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using OnnxInterp.Analysis;
 using OnnxInterp.Analysis.Truth;
 using OnnxInterp.Reports;
 
@@ -12,8 +13,8 @@ public sealed record TruthStepOptions : TruthOptions;
 /// cosine across models, mass-mean and logistic probes evaluated leave-one-dataset-out over every configured dataset,
 /// the base probe transferred to each post-trained model (Table 2) and each model's direction added to / subtracted
 /// from each model's few-shot prompts (Table 3). One part over all datasets (the probes pool them). results.json:
-/// truth = { reading, evaluation, layers, probeLayer, datasets[], probes[], cosines[], transfer[], intervention }
-/// (docs/results-schema.md).
+/// truth = { protocol, reading, evaluation, layers, probeLayer, trainingDatasets, paperLayers, datasets[], probes[],
+/// cosines[], transfer[], intervention } (docs/results-schema.md).
 /// </summary>
 public sealed class TruthStep : ComparisonStep<TruthStepOptions>
 {
@@ -22,6 +23,26 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
 
     /// <summary>The analysis's defaults: the paper's reading (the bare statement's last token), every statement.</summary>
     public override TruthStepOptions Defaults => new();
+
+    /// <summary>
+    /// `--preset paper`: the paper's code (Knowledge+Truthfulness): per-model probe and intervention layers from
+    /// config.ini (<see cref="TruthPaperSettings"/>), probes and directions trained on sp_en_trans, animal_class,
+    /// inventors, element_symb and facts and tested on the other datasets (README, probe_transfer.py), MMProbe only
+    /// (probe_transfer.py:18) fitted unpenalised (probes.py:175), the intervention on cities (README, interventions.py
+    /// --val_dataset) with seed 1 (interventions.py:85), coefficient 1 (line 131) and the answers ' TRUE' / ' FALSE' (line 29).
+    /// </summary>
+    public override TruthStepOptions PaperDefaults => new()
+    {
+        Protocol = AnalysisProtocol.Paper,
+        Reading = TruthReading.Statement,
+        TrainingDatasets = TruthPaperSettings.TrainingDatasets,
+        Logistic = false,
+        InterventionDataset = TruthPaperSettings.InterventionDataset,
+        InterventionScale = TruthPaperSettings.InterventionCoefficient,
+        Seed = TruthPaperSettings.Seed,
+        TrueAnswer = TruthPaperSettings.TrueAnswer,
+        FalseAnswer = TruthPaperSettings.FalseAnswer,
+    };
 
     protected override void Validate(TruthStepOptions o)
     {
@@ -37,8 +58,14 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
         if (o.BatchSize < 1) Bad("must be at least 1", "batchSize", o.BatchSize);
         if (string.IsNullOrEmpty(o.TrueAnswer)) Bad("must not be empty", "trueAnswer", o.TrueAnswer);
         if (string.IsNullOrEmpty(o.FalseAnswer)) Bad("must not be empty", "falseAnswer", o.FalseAnswer);
+        if (o.Protocol == AnalysisProtocol.Paper && o.Reading != TruthReading.Statement)
+            Bad("the paper protocol reads the bare statement (generate_acts.py:44): use Statement, or the default preset", "reading", o.Reading);
+        if (o.Protocol != AnalysisProtocol.Paper && o.TrainingDatasets is not null)
+            Bad("applies to the paper protocol (--preset paper); the default holds out each dataset in turn", "trainingDatasets", string.Join(",", o.TrainingDatasets));
+        if (o.TrainingDatasets is { Count: 0 }) Bad("name at least one dataset (or null for the paper's five)", "trainingDatasets", "[]");
     }
 
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     static void Bad(string message, string option, object? value) =>
         throw new InvalidArgumentException(message, $"truth.{option}", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture));
 
@@ -49,14 +76,26 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
             var d = context.Dataset(spec);
             return new TruthDataset(d.Data, d.FewShot);
         }).ToList();
-        if (options.InterventionDataset is { } target && datasets.All(d => d.Name != target))
-            Bad($"not among the datasets ({string.Join(", ", datasets.Select(d => d.Name))})", "interventionDataset", target);
+        if (options.Intervene && options.InterventionDataset is { } target)
+        {
+            var given = datasets.FirstOrDefault(d => d.Name == target);
+            if (given is null)
+                Bad($"not among the datasets ({string.Join(", ", datasets.Select(d => d.Name))}): add its CSV to the datasets, " +
+                    "set truth.interventionDataset to one of them, or pass --no-intervention", "interventionDataset", target);
+            if (given.FewShot is not { Count: > 0 })
+            {
+                var withExamples = datasets.Where(d => d.FewShot is { Count: > 0 }).Select(d => d.Name).ToList();
+                Bad($"the paper gives no few-shot examples for {target} (few_shot_samples.json): set truth.interventionDataset to a dataset that has them" +
+                    (withExamples.Count > 0 ? $" ({string.Join(", ", withExamples)})" : $" (e.g. {TruthPaperSettings.InterventionDataset}, with few_shot_samples.json beside its CSV)") +
+                    ", or pass --no-intervention", "interventionDataset", target);
+            }
+        }
         var tokenizer = context.Tokenizer;
         int layers = context.Base.Session.Manifest.Config.NumLayers;
         foreach (var (value, option) in new[] { (options.Layer, "layer"), (options.InterventionFirstLayer, "interventionFirstLayer"), (options.InterventionLastLayer, "interventionLastLayer") })
             if (value is int l && l >= layers) Bad($"the models have {layers} layers: give 0..{layers - 1}", option, l);
         if (options.Layers?.FirstOrDefault(l => l >= layers) is int beyond && beyond >= layers) Bad($"the models have {layers} layers: give 0..{layers - 1}", "layers", beyond);
-        var models = context.Models.Select(m => new TruthModel(m.Name, m.Session)).ToList();
+        var models = context.Models.Select(m => new TruthModel(m.Name, m.Session, m.Paper)).ToList();
 
         // Activations of each model (half the work), the probes, then the intervention's (1 + models) runs per model.
         int n = models.Count;
@@ -77,7 +116,9 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
         var json = Section(result);
         var summary = new List<SummaryItem>();
         foreach (var p in result.Probes)
-            summary.Add(new SummaryItem($"truth probe accuracy (best layer {p.BestLayer}), {p.Model}", p.At(p.BestLayer).MassMean, $"truth.probes[model={p.Model}].bestAccuracy"));
+            summary.Add(result.Protocol == AnalysisProtocol.Paper
+                ? new SummaryItem($"truth probe accuracy (paper protocol, layer {result.ProbeLayer}), {p.Model}", p.At(result.ProbeLayer).MassMean, $"truth.probes[model={p.Model}].accuracy")
+                : new SummaryItem($"truth probe accuracy (best layer {p.BestLayer}), {p.Model}", p.At(p.BestLayer).MassMean, $"truth.probes[model={p.Model}].bestAccuracy"));
         var b = result.Models[0];
         var cos = result.CosinesAtProbeLayer.Matrix;
         for (int j = 1; j < n; j++)
@@ -152,14 +193,22 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
             {
                 ["model"] = g.Key, ["dataset"] = dataset, ["baseOnBase"] = baseOnBase, ["own"] = own, ["baseProbe"] = baseProbe, ["difference"] = difference,
             };
-            foreach (var t in g) transfer.Add(Row(t.Dataset, t.BaseOnBase, t.Own, t.BaseProbe, t.Difference));
-            transfer.Add(Row(MeanRow, g.Average(t => t.BaseOnBase), g.Average(t => t.Own), g.Average(t => t.BaseProbe), g.Average(t => t.Difference)));
+            foreach (var t in g)
+            {
+                var row = Row(t.Dataset, t.BaseOnBase, t.Own, t.BaseProbe, t.Difference);
+                row["ownOnBase"] = t.OwnOnBase;
+                transfer.Add(row);
+            }
+            var mean = Row(MeanRow, g.Average(t => t.BaseOnBase), g.Average(t => t.Own), g.Average(t => t.BaseProbe), g.Average(t => t.Difference));
+            mean["ownOnBase"] = g.Average(t => t.OwnOnBase);
+            transfer.Add(mean);
         }
         JsonNode? intervention = r.Intervention is not { } iv ? null : new JsonObject
         {
             ["dataset"] = iv.Dataset,
             ["directionDatasets"] = ComparisonJson.ToNode(iv.DirectionDatasets),
             ["layers"] = ComparisonJson.ToNode(iv.Layers),
+            ["positions"] = ComparisonJson.ToNode(iv.Positions),
             ["scale"] = iv.Scale,
             ["trueStatements"] = iv.TrueStatements,
             ["falseStatements"] = iv.FalseStatements,
@@ -179,14 +228,22 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
                 ["effectTrueToFalse"] = e.EffectTrueToFalse,
                 ["effectFalseToTrue"] = e.EffectFalseToTrue,
                 ["meanEffect"] = e.MeanEffect,
+                ["paperMeanEffect"] = TruthPaperResults.Effect(r, e)?.Mean,
             }).ToArray()),
         };
         return new JsonObject
         {
+            ["protocol"] = r.Protocol.ToString(),
             ["reading"] = r.Options.Reading.ToString(),
             ["evaluation"] = r.Evaluation,
             ["layers"] = ComparisonJson.ToNode(r.Layers),
             ["probeLayer"] = r.ProbeLayer,
+            ["trainingDatasets"] = r.TrainingDatasets is { } td ? ComparisonJson.ToNode(td) : null,
+            ["missingTrainingDatasets"] = ComparisonJson.ToNode(r.MissingTrainingDatasets),
+            ["paperLayers"] = r.PaperLayers is not { } pl ? null : new JsonArray(pl.Select((p, i) => (JsonNode)new JsonObject
+            {
+                ["model"] = r.Models[i], ["key"] = p.Key, ["fromTable"] = p.FromTable, ["probeLayer"] = p.ProbeLayer, ["firstInterventionLayer"] = p.FirstInterventionLayer,
+            }).ToArray()),
             ["datasets"] = datasets,
             ["probes"] = probes,
             ["cosines"] = cosines,
