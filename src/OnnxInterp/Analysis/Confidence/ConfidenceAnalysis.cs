@@ -88,8 +88,7 @@ public static class ConfidenceAnalysis
 
         var missing = models.FirstOrDefault(m => m.Session is null);
         if (missing is not null) Throw.Argument("the ablation needs an exported model (a session) for every model", "models", missing.Name);
-        int trueId = FirstToken(data.Tokenizer, o.TrueAnswer), falseId = FirstToken(data.Tokenizer, o.FalseAnswer);
-        if (trueId == falseId) Throw.Argument("the two answers start with the same token for this tokenizer", "answer", $"'{o.TrueAnswer}' / '{o.FalseAnswer}'");
+        var (trueId, falseId) = JudgingAnswers.Tokens(data.Tokenizer, o.TrueAnswer, o.FalseAnswer, "entropy");
         var prompts = JudgingPrompts.Build(data.Dataset, data.FewShot, data.Tokenizer, o.MaxStatements, o.Seed);
         var ablations = new List<ModelAblation>();
         for (int i = 0; i < models.Count; i++)
@@ -108,11 +107,4 @@ public static class ConfidenceAnalysis
 
     static PublishedEntropyPair? Published(EntropyNeuronSet a, EntropyNeuronSet b) =>
         a.Paper is { InTable: true } pa && b.Paper is { InTable: true } pb ? PaperEntropyResults.Find(pa.Key, pb.Key) : null;
-
-    static int FirstToken(HfTokenizer tok, string text)
-    {
-        var ids = tok.Encode(text, addSpecialTokens: false);
-        if (ids.Length == 0) Throw.Argument("the answer encodes to no token", "answer", text);
-        return ids[0];
-    }
 }
