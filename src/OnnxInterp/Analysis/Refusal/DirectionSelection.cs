@@ -90,7 +90,7 @@ public static class DirectionSelection
     public static DirectionSelectionResult Run(ModelSession session, IReadOnlyList<int[]> harmful, IReadOnlyList<int[]> harmless,
         float[][][] meanDifferences, IReadOnlyList<int> layers, IReadOnlyList<int> positions, IReadOnlyList<int> refusalTokens,
         int padTokenId, SelectionOptions options, float additionCoefficient = 1f, AdditionScale additionScale = AdditionScale.MeanDifference,
-        int batchSize = 32, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
+        AdditionHooks additionHooks = AdditionHooks.ResidPre, int batchSize = 32, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
     {
         int n = session.Manifest.Config.NumLayers;
         int keep = KeptLayers(n, options.PruneLayerFraction);
@@ -120,7 +120,7 @@ public static class DirectionSelection
                     var ablatedHarmless = RefusalLogits.LastLogits(session, harmless, ablation, padTokenId, batchSize, cancellation);
                     double kl = ablatedHarmless.Select((q, i) => RefusalLogits.Kl(baseHarmlessLogits[i], q)).Average();
                     double abl = RefusalLogits.MeanLogOdds(session, harmful, refusalTokens, ablation, padTokenId, batchSize, cancellation);
-                    double add = RefusalLogits.MeanLogOdds(session, harmless, refusalTokens, [dir.Addition(additionCoefficient, additionScale)], padTokenId, batchSize, cancellation);
+                    double add = RefusalLogits.MeanLogOdds(session, harmless, refusalTokens, dir.Addition(additionCoefficient, additionScale, layer, additionHooks), padTokenId, batchSize, cancellation);
                     scores.Add(new CandidateScore(layer, positions[pi], abl, add, kl));
                     progress?.Report((++done, total));
                 }

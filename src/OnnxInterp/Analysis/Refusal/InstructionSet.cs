@@ -15,10 +15,22 @@ public sealed record InstructionSet(IReadOnlyList<string> Harmful, IReadOnlyList
         new(world.Instructions.Where(i => i.Harmful).Select(i => i.Instruction).ToList(),
             world.Instructions.Where(i => !i.Harmful).Select(i => i.Instruction).ToList());
 
-    /// <summary>The paper's refusal_train.csv shape: statement = the instruction, label 1 = harmful.</summary>
+    /// <summary>
+    /// The paper's refusal_train.csv shape: statement = the instruction, label 1 = harmful. That file (256 rows) is
+    /// the paper's direction-training instructions, AdvBench's and Alpaca's train[:128] under the paper's split,
+    /// shuffled; the paper's code reads it only for probe transfer (Knowledge+Truthfulness/probe_transfer.py lines
+    /// 123-128), not in Refusal/.
+    /// </summary>
     public static InstructionSet FromDataset(StatementDataset data) =>
         new(data.Statements.Where(s => s.Label == 1).Select(s => s.Text).ToList(),
             data.Statements.Where(s => s.Label == 0).Select(s => s.Text).ToList());
+
+    /// <summary>
+    /// The paper's sources: AdvBench's harmful_behaviors.csv (the goal column) and Alpaca's instructions without
+    /// input (<see cref="RefusalDatasets"/>; Refusal/utils.py lines 25-46).
+    /// </summary>
+    public static InstructionSet FromAdvBenchAndAlpaca(string advBenchCsv, string alpacaJson) =>
+        new(RefusalDatasets.ReadAdvBench(advBenchCsv), RefusalDatasets.ReadAlpaca(alpacaJson));
 
     /// <summary>
     /// Reads a CSV in the paper's refusal_train.csv format (statement,label; label 1 = harmful) or a JSON file:
@@ -129,6 +141,32 @@ public sealed record InstructionSet(IReadOnlyList<string> Harmful, IReadOnlyList
         var a = Part(Harmful, "harmful");
         var b = Part(Harmless, "harmless");
         return new InstructionSplit(new InstructionSet(a.Train, b.Train), new InstructionSet(a.Val, b.Val), new InstructionSet(a.Test, b.Test));
+    }
+
+    /// <summary>
+    /// The paper's split: each class by scikit-learn's <c>train_test_split(test_size=testFraction,
+    /// random_state=seed)</c> (Refusal/utils.py lines 32 and 45), in list order; the first <paramref name="maxTrain"/>
+    /// train instructions make the direction (extract_refusal_dir.py lines 18 and 251-252: n_inst_train 128) and the
+    /// first <paramref name="maxTest"/> test instructions are scored (apply_refusal_dir.py lines 68 and 483:
+    /// n_inst_test 100). No validation set: the paper fixes the direction's place instead of selecting it.
+    /// </summary>
+    public InstructionSplit SplitAsPaper(int seed = 42, double testFraction = 0.2, int maxTrain = 128, int maxTest = 100)
+    {
+        if (seed < 0) Throw.Argument("numpy's RandomState takes a seed in 0..2^32-1", "seed", seed);
+        if (!(testFraction > 0 && testFraction < 1)) Throw.Argument("must lie in (0, 1)", "test_fraction", testFraction);
+        if (maxTrain < 1) Throw.Argument("must be at least 1", "max_train", maxTrain);
+        if (maxTest < 1) Throw.Argument("must be at least 1", "max_test", maxTest);
+        (List<string> Train, List<string> Test) Part(IReadOnlyList<string> items, string name)
+        {
+            if (items.Count < 2) Throw.Argument("at least 2 instructions per class are needed (train and test)", name, items.Count);
+            if (items.Count - (int)Math.Ceiling(testFraction * items.Count) < 1)
+                Throw.Argument($"test fraction {testFraction} leaves no training instruction", name, items.Count);
+            var (train, test) = RefusalDatasets.PaperSplit(items, testFraction, (uint)seed);
+            return (train.Take(maxTrain).ToList(), test.Take(maxTest).ToList());
+        }
+        var a = Part(Harmful, "harmful");
+        var b = Part(Harmless, "harmless");
+        return new InstructionSplit(new InstructionSet(a.Train, b.Train), new InstructionSet([], []), new InstructionSet(a.Test, b.Test));
     }
 }
 

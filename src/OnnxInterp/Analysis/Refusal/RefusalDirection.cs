@@ -14,6 +14,20 @@ public enum AdditionScale
     UnitDirection,
 }
 
+/// <summary>Where activation addition adds the direction, at every position.</summary>
+public enum AdditionHooks
+{
+    /// <summary>Once, at <c>blocks.{l}.hook_resid_pre</c>: Arditi et al.'s activation addition.</summary>
+    ResidPre,
+
+    /// <summary>
+    /// At <c>blocks.{l}.hook_resid_pre</c>, <c>hook_resid_mid</c> and <c>hook_resid_post</c>, each add carried into what
+    /// follows, so the stream leaving the block holds about three times the vector: the paper's hooks
+    /// (Refusal/apply_refusal_dir.py lines 378 and 493, act_add_hook at lines 19-26).
+    /// </summary>
+    ResidPreMidPost,
+}
+
 /// <summary>
 /// A refusal direction of one model: the difference of the mean <c>blocks.{Layer}.hook_resid_pre</c> over harmful and
 /// over harmless instructions at <see cref="Position"/> (counted from the end of the prompt, −1 = last token).
@@ -67,7 +81,20 @@ public sealed record RefusalDirection(string Model, int Layer, int Position, flo
     /// coefficient subtracts.
     /// </summary>
     public Intervention Addition(float coefficient = 1f, AdditionScale scale = AdditionScale.MeanDifference) =>
-        Intervention.Add(HookPoint.NameOf(HookKind.ResidPre, Layer), scale == AdditionScale.MeanDifference ? MeanDifference : Unit, coefficient);
+        Addition(coefficient, scale, Layer, AdditionHooks.ResidPre)[0];
+
+    /// <summary>
+    /// Activation addition at <paramref name="layer"/> (which may differ from the direction's own, as the paper's
+    /// Llama-2 runs do), at every position, at the hooks <paramref name="hooks"/> names, in their forward order:
+    /// + coefficient · the mean difference or · r. A negative coefficient subtracts.
+    /// </summary>
+    public IReadOnlyList<Intervention> Addition(float coefficient, AdditionScale scale, int layer, AdditionHooks hooks)
+    {
+        if (layer < 0) Throw.Argument("must be 0 or more", "layer", layer);
+        var vector = scale == AdditionScale.MeanDifference ? MeanDifference : Unit;
+        HookKind[] kinds = hooks == AdditionHooks.ResidPre ? [HookKind.ResidPre] : [HookKind.ResidPre, HookKind.ResidMid, HookKind.ResidPost];
+        return kinds.Select(k => Intervention.Add(HookPoint.NameOf(k, layer), vector, coefficient)).ToList();
+    }
 }
 
 /// <summary>

@@ -13,6 +13,9 @@ public enum RefusalIntervention
 
     /// <summary>The direction added at its layer (on harmless instructions: does refusal come?).</summary>
     Addition,
+
+    /// <summary>The direction subtracted where addition adds it (on harmful instructions; the paper's "subtraction").</summary>
+    Subtraction,
 }
 
 /// <summary>Which string test turns completions into a refusal score.</summary>
@@ -43,10 +46,23 @@ public sealed record RefusalCell(
     IReadOnlyList<RefusalCompletion> Completions)
 {
     public double Score(RefusalMatch match) => match == RefusalMatch.Prefix ? PrefixScore : SubstringScore;
+
+    /// <summary>Addition and subtraction: the coefficient c of the vector added or subtracted (null otherwise).</summary>
+    public float? Coefficient { get; init; }
+
+    /// <summary>Addition and subtraction: the layer whose hooks were steered (null otherwise; ablation acts on every layer).</summary>
+    public int? InterventionLayer { get; init; }
 }
 
 /// <summary>A model's refusal direction, how it was found (null: given), and the template its prompts used.</summary>
-public sealed record ModelDirection(string Model, string Template, int PostInstructionTokens, RefusalDirection Direction, DirectionSelectionResult? Selection);
+public sealed record ModelDirection(string Model, string Template, int PostInstructionTokens, RefusalDirection Direction, DirectionSelectionResult? Selection)
+{
+    /// <summary>Under the paper protocol: the model's paper settings (the direction's place came from them).</summary>
+    public RefusalPaperSetting? Paper { get; init; }
+
+    /// <summary>The template the model was prompted in when intervened on, when it differs from <see cref="Template"/> (the paper's Tulu).</summary>
+    public string? InterventionTemplate { get; init; }
+}
 
 /// <summary>One row of the paper's Table 4 for one score: an intervened model, its baselines and each direction's effect.</summary>
 public sealed record RefusalTableRow(
@@ -54,7 +70,11 @@ public sealed record RefusalTableRow(
     double HarmfulBaseline,
     IReadOnlyDictionary<string, double> HarmfulAblated,
     double HarmlessBaseline,
-    IReadOnlyDictionary<string, double> HarmlessAdded);
+    IReadOnlyDictionary<string, double> HarmlessAdded)
+{
+    /// <summary>With <see cref="RefusalOptions.Subtraction"/>: each direction subtracted, on harmful instructions (else null).</summary>
+    public IReadOnlyDictionary<string, double>? HarmfulSubtracted { get; init; }
+}
 
 /// <summary>
 /// The refusal analysis: each model's direction, every (model, intervention, direction) cell on the test
@@ -82,5 +102,8 @@ public sealed record RefusalResult(
             Cell(m, RefusalIntervention.Baseline, null, harmful: true).Score(match),
             Models.ToDictionary(d => d, d => Cell(m, RefusalIntervention.Ablation, d).Score(match)),
             Cell(m, RefusalIntervention.Baseline, null, harmful: false).Score(match),
-            Models.ToDictionary(d => d, d => Cell(m, RefusalIntervention.Addition, d).Score(match)))).ToList();
+            Models.ToDictionary(d => d, d => Cell(m, RefusalIntervention.Addition, d).Score(match)))
+        {
+            HarmfulSubtracted = Options.Subtraction ? Models.ToDictionary(d => d, d => Cell(m, RefusalIntervention.Subtraction, d).Score(match)) : null,
+        }).ToList();
 }

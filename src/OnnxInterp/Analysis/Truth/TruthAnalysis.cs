@@ -191,9 +191,8 @@ public static class TruthAnalysis
         int last = o.InterventionLastLayer ?? probeLayer;
         if (last < first) Throw.Argument($"the last layer comes before the first ({first})", "intervention_last_layer", last);
         var layers = Enumerable.Range(first, last - first + 1).ToList();
-        int trueId = paper ? TruthPaperPrompts.AnswerToken(tokenizer, o.TrueAnswer) : FirstToken(tokenizer, o.TrueAnswer);
-        int falseId = paper ? TruthPaperPrompts.AnswerToken(tokenizer, o.FalseAnswer) : FirstToken(tokenizer, o.FalseAnswer);
-        if (trueId == falseId) Throw.Argument("the two answers end (paper: interventions.py:29) or start with the same token for this tokenizer", "answer", $"'{o.TrueAnswer}' / '{o.FalseAnswer}'");
+        // The answers' last tokens, as interventions.py:29 takes them (both protocols).
+        var (trueId, falseId) = JudgingAnswers.Tokens(tokenizer, o.TrueAnswer, o.FalseAnswer, "truth");
 
         // The direction is learnt at the probe layer and added as is: the paper's code scales the unit direction by the
         // projection of mean(true) − mean(false) on it (interventions.py:188-192), which for t is t itself. Default: on
@@ -252,13 +251,5 @@ public static class TruthAnalysis
         {
             Positions = paper ? truePrompts[0].Positions : [],
         };
-    }
-
-    /// <summary>The token predicted at the last position: the answer's first (for Llama-3 and the family, its only) token.</summary>
-    static int FirstToken(HfTokenizer tok, string text)
-    {
-        var ids = tok.Encode(text, addSpecialTokens: false);
-        if (ids.Length == 0) Throw.Argument("the answer encodes to no token", "answer", text);
-        return ids[0];
     }
 }

@@ -53,14 +53,6 @@ public static class TruthPaperPrompts
         return [-lenSuffix - 1, -lenSuffix];
     }
 
-    /// <summary>interventions.py:29: the last token id of the answer encoded with the tokenizer's special tokens.</summary>
-    public static int AnswerToken(HfTokenizer tokenizer, string answer)
-    {
-        var ids = tokenizer.Encode(answer);
-        if (ids.Length == 0) Throw.Argument("the answer encodes to no token", "answer", answer);
-        return ids[^1];
-    }
-
     /// <summary>
     /// The tokenised queries of one subset, each with <see cref="Positions"/>; returns them and how many statements were
     /// left out because they occur in the examples.

@@ -1,5 +1,7 @@
 using System.Text.Json.Nodes;
+using OnnxInterp.Analysis;
 using OnnxInterp.Analysis.Refusal;
+using OnnxInterp.Data;
 using OnnxInterp.Reports;
 using OnnxInterp.Tokenization;
 
@@ -10,6 +12,13 @@ public sealed record RefusalStepOptions : RefusalOptions
 {
     /// <summary>"synthetic" (the world's instructions) or a CSV/JSON file of harmful and harmless instructions (<see cref="InstructionSet.Read"/>).</summary>
     public string Instructions { get; init; } = SyntheticInstructions;
+
+    /// <summary>
+    /// The paper's sources, both or neither, instead of <see cref="Instructions"/>: AdvBench's harmful_behaviors.csv
+    /// (goal column) and Alpaca's JSON (instructions without input) (<see cref="RefusalDatasets"/>).
+    /// </summary>
+    public string? AdvBench { get; init; }
+    public string? Alpaca { get; init; }
 
     /// <summary>Chat template per model name, overriding the one the model declares (e.g. {"instruct": "llama3"}).</summary>
     public IReadOnlyDictionary<string, string>? Templates { get; init; }
@@ -23,8 +32,9 @@ public sealed record RefusalStepOptions : RefusalOptions
 /// <summary>
 /// Refusal (the paper's §refusal, after Arditi et al.): each model's refusal direction, greedy completions of held-out
 /// instructions with every model's direction ablated (harmful) and added (harmless), and the directions' cosines.
-/// Each model is prompted in its own chat template. <see cref="RefusalOptions.Layer"/> may count from the end
-/// (−1: the last block's input). results.json: refusal = { instructions, split, maxNewTokens, directions[], scores[],
+/// Each model is prompted in its own chat template, or under `--preset paper` in the paper's templates
+/// (<see cref="RefusalPaperSettings"/>). <see cref="RefusalOptions.Layer"/> may count from the end (−1: the last
+/// block's input). results.json: refusal = { protocol, instructions, split, maxNewTokens, directions[], scores[],
 /// effects[], cosines[] } (docs/results-schema.md).
 /// </summary>
 public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
@@ -38,14 +48,48 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
     /// </summary>
     public override RefusalStepOptions Defaults => new();
 
-    /// <summary>One part; its dataset is the instruction set, so the journal key covers the file's content (or the world seed).</summary>
+    /// <summary>
+    /// The paper's code, setting by setting: its split (train_test_split(test_size=0.2, random_state=42), Refusal/utils.py
+    /// lines 32 and 45; train[:128], extract_refusal_dir.py line 18; test[:100], apply_refusal_dir.py line 68), each
+    /// model's fixed layer, position and templates (<see cref="RefusalPaperSettings"/>), c·r̂ with the unit direction
+    /// added at resid_pre, resid_mid and resid_post (apply_refusal_dir.py lines 19-26, 378, 493) with the per-model
+    /// coefficients, 16 greedy tokens without stopping (lines 71; utils.py lines 55-64), batches of 4 (line 74).
+    /// The data are AdvBench and Alpaca when <see cref="RefusalStepOptions.AdvBench"/> and
+    /// <see cref="RefusalStepOptions.Alpaca"/> are given; other instruction sets are split the same way.
+    /// </summary>
+    public override RefusalStepOptions PaperDefaults => new()
+    {
+        Protocol = AnalysisProtocol.Paper,
+        Seed = 42,
+        TestFraction = 0.2,
+        MaxTrain = 128,
+        MaxTest = 100,
+        AdditionScale = AdditionScale.UnitDirection,
+        AdditionHooks = AdditionHooks.ResidPreMidPost,
+        MaxNewTokens = 16,
+        BatchSize = 4,
+        StopAtEndOfTurn = false,
+    };
+
+    /// <summary>
+    /// One part; its dataset is the instruction set (AdvBench's file when the paper's sources are given), so the journal
+    /// key covers that file's content (or the world seed).
+    /// </summary>
     public override IReadOnlyList<StepPart> Parts(ComparisonConfig config, RefusalStepOptions options) =>
-        [new StepPart("", options.Instructions == RefusalStepOptions.SyntheticInstructions ? "synthetic:instructions" : options.Instructions)];
+        [new StepPart("", options.AdvBench ?? (options.Instructions == RefusalStepOptions.SyntheticInstructions ? "synthetic:instructions" : options.Instructions))];
 
     protected override void Validate(RefusalStepOptions o)
     {
         if (o.Instructions != RefusalStepOptions.SyntheticInstructions && !File.Exists(o.Instructions))
             Bad("the instruction file does not exist (give a CSV or JSON file, or synthetic)", "instructions", o.Instructions);
+        if ((o.AdvBench is null) != (o.Alpaca is null))
+            Bad("give both the AdvBench and the Alpaca file, or neither", o.AdvBench is null ? "advBench" : "alpaca", "null");
+        if (o.AdvBench is not null && o.Instructions != RefusalStepOptions.SyntheticInstructions)
+            Bad("give either an instruction file or the AdvBench and Alpaca files", "instructions", o.Instructions);
+        foreach (var (name, path) in new[] { ("advBench", o.AdvBench), ("alpaca", o.Alpaca) })
+            if (path is not null && !File.Exists(path)) Bad("the file does not exist", name, path);
+        if (o.Protocol == AnalysisProtocol.Paper && (o.Layer is not null || o.Position is not null))
+            Bad("the paper protocol fixes each model's layer and position; use the default preset to give them", o.Layer is not null ? "layer" : "position", o.Layer ?? o.Position);
         if (o.Layer.HasValue != o.Position.HasValue)
             Bad("give both layer and position, or neither (Arditi et al.'s selection)", o.Layer.HasValue ? "position" : "layer", "null");
         if (o.Position is >= 0) Bad("the position counts from the end of the prompt: -1 is the last token", "position", o.Position);
@@ -59,7 +103,9 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
         if (o.MaxNewTokens < 1) Bad("must be at least 1", "maxNewTokens", o.MaxNewTokens);
         if (o.BatchSize < 1) Bad("must be at least 1", "batchSize", o.BatchSize);
         if (o.Samples < 0) Bad("must be 0 or more", "samples", o.Samples);
-        if (!float.IsFinite(o.AdditionCoefficient)) Bad("must be a finite number", "additionCoefficient", o.AdditionCoefficient);
+        if (o.AdditionCoefficient is { } c && !float.IsFinite(c)) Bad("must be a finite number", "additionCoefficient", c);
+        if (o.SubtractionCoefficient is { } sc && !float.IsFinite(sc)) Bad("must be a finite number", "subtractionCoefficient", sc);
+        if (o.Seed < 0) Bad("must be 0 or more (numpy's RandomState seed under the paper protocol)", "seed", o.Seed);
         foreach (var (model, template) in o.Templates ?? new Dictionary<string, string>())
             if (!ChatTemplates.Names.Contains(template))
                 Bad($"unknown chat template; known: {string.Join(", ", ChatTemplates.Names)}", $"templates.{model}", template);
@@ -70,19 +116,27 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
 
     public override StepOutput Run(StepContext context, RefusalStepOptions options, StepPart part)
     {
-        var set = options.Instructions == RefusalStepOptions.SyntheticInstructions
-            ? InstructionSet.FromWorld(context.World)
+        var set = options.AdvBench is not null ? InstructionSet.FromAdvBenchAndAlpaca(options.AdvBench, options.Alpaca!)
+            : options.Instructions == RefusalStepOptions.SyntheticInstructions ? InstructionSet.FromWorld(context.World)
             : InstructionSet.Read(options.Instructions);
         var unknown = (options.Templates?.Keys ?? []).FirstOrDefault(k => context.Models.All(m => m.Name != k));
         if (unknown is not null)
             Bad($"no model has this name; the models are {string.Join(", ", context.Models.Select(m => m.Name))}", $"templates.{unknown}", unknown);
-        var models = context.Models.Select(m => RefusalModel.FromSession(m.Name, m.Session,
-            options.Templates?.GetValueOrDefault(m.Name) ?? m.ChatTemplate)).ToList();
+        // Each model in its resolved chat template (a named one or its own jinja) unless one is given here. Under the paper
+        // protocol each model gets its paper settings and the paper's templates; a template given for a model overrides them.
+        var models = context.Models.Select(m =>
+        {
+            var given = options.Templates?.GetValueOrDefault(m.Name) is { } name ? ChatTemplates.Get(name) : null;
+            if (options.Protocol != AnalysisProtocol.Paper) return RefusalModel.FromSession(m.Name, m.Session, given ?? m.Template);
+            return given is null
+                ? RefusalModel.ForPaper(m.Name, m.Session, m.Paper, m.Template)
+                : RefusalModel.FromSession(m.Name, m.Session, given) with { Paper = RefusalPaperSettings.For(m.Paper) };
+        }).ToList();
         var analysis = ResolveLayers(options, context.Base.Session.Manifest.Config.NumLayers);
 
         // Directions first (one per model, a selection sweep unless the place is given), then 2 + 2·models cells per model.
-        int n = models.Count, perModel = 2 + 2 * n;
-        double directionShare = analysis.Layer is null ? 0.4 : 0.05;
+        int n = models.Count, perModel = 2 + (analysis.Subtraction ? 3 : 2) * n;
+        double directionShare = analysis.Layer is null && analysis.Protocol != AnalysisProtocol.Paper ? 0.4 : 0.05;
         var index = models.Select((m, i) => (m.Name, i)).ToDictionary(x => x.Name, x => x.i);
         var progress = new SyncProgress<RefusalProgress>(p =>
         {
@@ -97,7 +151,7 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
         var result = RefusalAnalysis.Run(models, set, analysis, progress, context.Cancellation);
         RefusalReport.Write(context.OutputDirectory, result, options.Samples);
 
-        var json = Section(result, options.Instructions);
+        var json = Section(result, options.AdvBench is null ? options.Instructions : $"AdvBench {options.AdvBench}, Alpaca {options.Alpaca}");
         var summary = new List<SummaryItem>();
         foreach (var m in result.Models)
         {
@@ -147,6 +201,11 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
             {
                 ["model"] = d.Model,
                 ["template"] = d.Template,
+                ["interventionTemplate"] = d.InterventionTemplate ?? d.Template,
+                ["paperModel"] = d.Paper?.Model.Key,
+                ["paperScript"] = d.Paper?.Script,
+                ["paperSource"] = d.Paper?.Source,
+                ["interventionLayer"] = d.Paper?.InterventionLayer,
                 ["postInstructionTokens"] = d.PostInstructionTokens,
                 ["layer"] = d.Direction.Layer,
                 ["position"] = d.Direction.Position,
@@ -182,19 +241,31 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
                     ["additionRise"] = table[m].HarmlessAdded[d] - table[m].HarmlessBaseline,
                     ["ablatedSubstring"] = substring[m].HarmfulAblated[d],
                     ["addedSubstring"] = substring[m].HarmlessAdded[d],
+                    ["additionCoefficient"] = r.Cell(m, RefusalIntervention.Addition, d).Coefficient,
+                    ["additionLayer"] = r.Cell(m, RefusalIntervention.Addition, d).InterventionLayer,
+                    ["subtracted"] = table[m].HarmfulSubtracted?[d],
+                    ["subtractionCoefficient"] = r.Options.Subtraction ? r.Cell(m, RefusalIntervention.Subtraction, d).Coefficient : null,
                 });
         var cosines = new JsonArray();
         for (int i = 0; i < models.Count; i++)
             for (int j = i + 1; j < models.Count; j++)
-                cosines.Add(new JsonObject { ["a"] = models[i], ["b"] = models[j], ["cosine"] = r.Cosines[i][j] });
+                cosines.Add(new JsonObject
+                {
+                    ["a"] = models[i], ["b"] = models[j], ["cosine"] = r.Cosines[i][j],
+                    ["paper"] = r.Directions[i].Paper is { } a && r.Directions[j].Paper is { } b ? RefusalPaperSettings.PublishedCosine(a.Model, b.Model) : null,
+                });
         return new JsonObject
         {
+            ["protocol"] = r.Options.Protocol.ToString(),
             ["instructions"] = instructions,
             ["split"] = new JsonObject
             {
                 ["train"] = Counts(r.Split.Train), ["validation"] = Counts(r.Split.Validation), ["test"] = Counts(r.Split.Test),
             },
             ["maxNewTokens"] = r.Options.MaxNewTokens,
+            ["stopAtEndOfTurn"] = r.Options.StopAtEndOfTurn,
+            ["additionScale"] = r.Options.AdditionScale.ToString(),
+            ["additionHooks"] = r.Options.AdditionHooks.ToString(),
             ["directions"] = directions,
             ["scores"] = scores,
             ["effects"] = effects,

@@ -91,7 +91,7 @@ public class TruthPaperPromptTests
         Assert.That(tok.Decode([t[^6]]), Is.EqualTo(" Russia"));
         Assert.That(tok.Decode(t, skipSpecialTokens: true), Is.EqualTo(TruthPaperPrompts.Queries([S("The city of Krasnodar is in Russia.")], CitiesExamples)[0].Text));
         // ' TRUE' is one token after the BOS: the last id is that token.
-        Assert.That(TruthPaperPrompts.AnswerToken(tok, " TRUE"), Is.EqualTo(tok.Encode(" TRUE", addSpecialTokens: false).Single()));
+        Assert.That(JudgingAnswers.Tokens(tok, " TRUE", " FALSE", "truth").True, Is.EqualTo(tok.Encode(" TRUE", addSpecialTokens: false).Single()));
     }
 
     [Test]
@@ -105,6 +105,6 @@ public class TruthPaperPromptTests
         Assert.That(tok.Decode([t[t.Length + positions[0]]]), Does.EndWith("Russia"));
         // The answer is the last id of encode(' TRUE'), whatever SentencePiece puts before it.
         var ids = tok.Encode(" TRUE");
-        Assert.That(TruthPaperPrompts.AnswerToken(tok, " TRUE"), Is.EqualTo(ids[^1]));
+        Assert.That(JudgingAnswers.Tokens(tok, " TRUE", " FALSE", "truth").True, Is.EqualTo(ids[^1]));
     }
 }
