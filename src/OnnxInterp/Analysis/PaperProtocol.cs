@@ -33,8 +33,9 @@ public enum PaperFamily
 }
 
 /// <summary>
-/// A model as the paper's settings tables know it: the config.ini section name (e.g. "llama-3.1-8b-instruct"), or for
-/// a model the paper did not study, a description and <see cref="InTable"/> false.
+/// A model as the paper's settings tables know it: the model name its scripts take (e.g. "llama-3.1-8b-instruct",
+/// "llama-3.1-8b-sft"; config.ini names two sections differently, [llama-tulu3-8b-sft] and [mistral-7B-sft], which the
+/// truth table maps), or for a model the paper did not study, a description and <see cref="InTable"/> false.
 /// </summary>
 public sealed record PaperModel(string Key, PaperFamily Family, PostTraining Role, int NumLayers, bool InTable)
 {
