@@ -84,12 +84,12 @@ public static class PaperModels
 
     /// <summary>
     /// The family of the paper's shapes: Llama-3.1-8B (Llama, hidden 4096, 32 layers, 8 KV heads, vocabulary 128,256),
-    /// Llama-2-13B (Llama, hidden 5120, 40 layers, vocabulary 32,000), Mistral-7B-v0.3 (Mistral, hidden 4096, 32 layers,
+    /// or 128,264 for Tulu-3, which adds 8 tokens), Llama-2-13B (Llama, hidden 5120, 40 layers, vocabulary 32,000), Mistral-7B-v0.3 (Mistral, hidden 4096, 32 layers,
     /// vocabulary 32,768). Anything else is <see cref="PaperFamily.Other"/>.
     /// </summary>
     public static PaperFamily FamilyOf(ModelConfig c) => (c.Family, c.HiddenSize, c.NumLayers, c.VocabSize) switch
     {
-        (ModelFamily.Llama, 4096, 32, 128256) when c.NumKvHeads == 8 => PaperFamily.Llama3,
+        (ModelFamily.Llama, 4096, 32, 128256 or 128264) when c.NumKvHeads == 8 => PaperFamily.Llama3,  // Tulu-3 adds 8 tokens
         (ModelFamily.Llama, 5120, 40, 32000) => PaperFamily.Llama2,
         (ModelFamily.Mistral, 4096, 32, 32768) => PaperFamily.Mistral,
         _ => PaperFamily.Other,
@@ -101,7 +101,7 @@ public static class PaperModels
     /// </summary>
     public static PaperFamily TokenizerFamilyOf(ModelConfig c) => FamilyOf(c) is var f and not PaperFamily.Other ? f : c.VocabSize switch
     {
-        128256 => PaperFamily.Llama3,
+        128256 or 128264 => PaperFamily.Llama3,
         32000 => PaperFamily.Llama2,
         32768 => PaperFamily.Mistral,
         _ => PaperFamily.Other,

@@ -3,7 +3,8 @@ using OnnxInterp.Tokenization;
 namespace OnnxInterp.Runtime;
 
 /// <summary>
-/// A base model and a post-trained version of it, checked to be comparable: same vocabulary (token by token),
+/// A base model and a post-trained version of it, checked to be comparable: the base's vocabulary (token by token; the
+/// post model may add tokens after it),
 /// hidden size, layer count and hook points, so activations captured from one can drive interventions in the
 /// other. Owns both sessions.
 /// </summary>
@@ -56,7 +57,11 @@ public sealed class ModelPair : IDisposable
             if (!Equals(va, vb))
                 throw new IncompatibleModelsException($"the models differ in {field}: base {va}, post {vb}", b.Directory, field, $"{va} vs {vb}");
         }
-        Same("vocab_size", ca.VocabSize, cb.VocabSize);
+        // Post-training may add tokens past the base's vocabulary (Llama-3.1-Tulu-3-8B: 128,264 against Llama-3.1-8B's
+        // 128,256); ids the base knows are checked token by token below. A post model with fewer ids cannot be compared.
+        if (cb.VocabSize < ca.VocabSize)
+            throw new IncompatibleModelsException($"the post model has a smaller vocabulary than the base: base {ca.VocabSize}, post {cb.VocabSize}",
+                b.Directory, "vocab_size", $"{ca.VocabSize} vs {cb.VocabSize}");
         Same("hidden_size", ca.HiddenSize, cb.HiddenSize);
         Same("num_hidden_layers", ca.NumLayers, cb.NumLayers);
         Same("intermediate_size", ca.IntermediateSize, cb.IntermediateSize);

@@ -116,6 +116,21 @@ public class SessionTests
     }
 
     [Test]
+    public void Pair_PostModelAddsTokens_IsComparable_FewerTokensIsAnError()
+    {
+        // As Llama-3.1-Tulu-3-8B (vocab 128,264) against Llama-3.1-8B (128,256): post-training added ids past the base's.
+        var baseSpec = new RandomCheckpointSpec { Layers = 2, HiddenSize = 32, VocabSize = 300 };
+        RandomCheckpoint.Write(_tmp.Sub("v300-hf"), baseSpec);
+        RandomCheckpoint.Write(_tmp.Sub("v308-hf"), baseSpec with { VocabSize = 308, Seed = 2 });
+        OnnxInterp.Export.ModelExporter.Export(_tmp.Sub("v300-hf"), _tmp.Sub("v300"), new OnnxInterp.Export.ExportOptions { HashSource = false });
+        OnnxInterp.Export.ModelExporter.Export(_tmp.Sub("v308-hf"), _tmp.Sub("v308"), new OnnxInterp.Export.ExportOptions { HashSource = false });
+        using (var pair = ModelPair.Open(_tmp.Sub("v300"), _tmp.Sub("v308")))
+            Assert.That(pair.Post.Manifest.Config.VocabSize, Is.EqualTo(308));
+        var e = Assert.Throws<IncompatibleModelsException>(() => ModelPair.Open(_tmp.Sub("v308"), _tmp.Sub("v300")))!;
+        Assert.That((e.Field, e.Value), Is.EqualTo(("vocab_size", "308 vs 300")));
+    }
+
+    [Test]
     public void Providers_CudaAbsenceIsReportedClearly_AndAutoFallsBackToCpu()
     {
         string? why = ExecutionProviders.ProbeCuda();
