@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using OnnxInterp.Checkpoints;
 using OnnxInterp.Tests.Analysis.Paper;
 using OnnxInterp.Tests.Support;
 
@@ -17,9 +16,8 @@ public class ComparisonChatTemplateTests
         _tmp = new TempDir();
         // The instruct model carries the real Llama-3 tokenizer_config.json with its jinja chat_template; the base one the same
         // tokenizer without a template (a base model's config).
-        var spec = new RandomCheckpointSpec { HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, TokenizerDirectory = PaperInputs.Tokenizer("llama3.1") };
-        RandomCheckpoint.Write(_tmp.Sub("instruct"), spec with { Seed = 2 });
-        RandomCheckpoint.Write(_tmp.Sub("base"), spec);
+        PaperInputs.WriteTinyCheckpoint(_tmp.Sub("instruct"), "llama3.1", 2);
+        PaperInputs.WriteTinyCheckpoint(_tmp.Sub("base"), "llama3.1", 1);
         var config = JsonNode.Parse(File.ReadAllText(_tmp.Sub("base/tokenizer_config.json")))!.AsObject();
         config.Remove("chat_template");
         File.WriteAllText(_tmp.Sub("base/tokenizer_config.json"), config.ToJsonString());
@@ -69,7 +67,7 @@ public class ComparisonChatTemplateTests
     public void Compare_UnrenderableChatTemplate_NamesTheFileAndHowToChoose()
     {
         using var tmp = new TempDir();
-        RandomCheckpoint.Write(tmp.Sub("post"), new RandomCheckpointSpec { HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = 3, TokenizerDirectory = PaperInputs.Tokenizer("llama3.1") });
+        PaperInputs.WriteTinyCheckpoint(tmp.Sub("post"), "llama3.1", 3);
         var config = JsonNode.Parse(File.ReadAllText(tmp.Sub("post/tokenizer_config.json")))!.AsObject();
         config["chat_template"] = "{% for m in messages %}{{ m.content | no_such_filter }}{% endfor %";
         File.WriteAllText(tmp.Sub("post/tokenizer_config.json"), config.ToJsonString());

@@ -1,3 +1,4 @@
+using OnnxInterp.Checkpoints;
 using OnnxInterp.Tests.Tokenization;
 
 namespace OnnxInterp.Tests.Analysis.Paper;
@@ -20,4 +21,11 @@ static class PaperInputs
         Assert.That(File.Exists(Path.Combine(dir, "tokenizer.json")), Is.True, $"the real tokenizer {dir} is missing (../shared/tokenizers)");
         return dir;
     }
+
+    /// <summary>A tiny random Llama checkpoint (hidden 32, 2 layers, 2/1 heads) whose vocabulary and tokenizer are the real <paramref name="tokenizer"/>'s.</summary>
+    public static void WriteTinyCheckpoint(string directory, string tokenizer, int seed) =>
+        RandomCheckpoint.Write(directory, new RandomCheckpointSpec
+        {
+            HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = seed, TokenizerDirectory = Tokenizer(tokenizer),
+        });
 }

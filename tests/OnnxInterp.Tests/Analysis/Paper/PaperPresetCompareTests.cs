@@ -19,11 +19,7 @@ public class PaperPresetCompareTests
     {
         using var tmp = new TempDir();
         foreach (var (name, seed) in new[] { ("base", 1), ("instruct", 2) })
-            RandomCheckpoint.Write(tmp.Sub(name), new RandomCheckpointSpec
-            {
-                HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = seed,
-                TokenizerDirectory = PaperInputs.Tokenizer(tokenizer),
-            });
+            PaperInputs.WriteTinyCheckpoint(tmp.Sub(name), tokenizer, seed);
         string datasets = string.Join(",", s_datasets.Select(d => PaperInputs.Dataset(d + ".csv")));
         var (code, stdout, stderr) = CliRunner.Run("compare", "--base", tmp.Sub("base"), "--post", tmp.Sub("instruct"), "--preset", "paper",
             "--datasets", datasets, "--only", "knowledge", "--set", "knowledge.maxPairs=3", "--cache-dir", tmp.Sub("cache"), "--out", tmp.Sub("report"));
@@ -54,11 +50,7 @@ public class PaperPresetCompareTests
     {
         using var tmp = new TempDir();
         foreach (var (name, seed) in new[] { ("base", 1), ("sft", 2) })
-            RandomCheckpoint.Write(tmp.Sub(name), new RandomCheckpointSpec
-            {
-                HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = seed,
-                TokenizerDirectory = PaperInputs.Tokenizer("llama2"),
-            });
+            PaperInputs.WriteTinyCheckpoint(tmp.Sub(name), "llama2", seed);
         var (code, stdout, stderr) = CliRunner.Run("compare", "--base", tmp.Sub("base"), "--post", tmp.Sub("sft"), "--preset", "paper",
             "--datasets", PaperInputs.Dataset("tulu_extracted.csv"), "--only", "knowledge", "--set", "knowledge.maxPairs=3",
             "--cache-dir", tmp.Sub("cache"), "--out", tmp.Sub("report"));
@@ -78,11 +70,7 @@ public class PaperPresetCompareTests
         using var tmp = new TempDir();
         foreach (var (name, seed) in new[] { ("base", 1), ("post", 2) })
         {
-            RandomCheckpoint.Write(tmp.Sub(name + "-hf"), new RandomCheckpointSpec
-            {
-                HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = seed,
-                TokenizerDirectory = PaperInputs.Tokenizer("llama2"),
-            });
+            PaperInputs.WriteTinyCheckpoint(tmp.Sub(name + "-hf"), "llama2", seed);
             OnnxInterp.Export.ModelExporter.Export(tmp.Sub(name + "-hf"), tmp.Sub(name));
         }
         var (code, stdout, stderr) = CliRunner.Run("trace", "--base", tmp.Sub("base"), "--post", tmp.Sub("post"), "--preset", "paper",

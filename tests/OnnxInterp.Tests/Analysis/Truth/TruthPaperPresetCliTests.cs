@@ -20,11 +20,7 @@ public class TruthPaperPresetCliTests
     {
         using var tmp = new TempDir();
         foreach (var (name, seed) in new[] { ("base", 1), ("instruct", 2) })
-            RandomCheckpoint.Write(tmp.Sub(name), new RandomCheckpointSpec
-            {
-                HiddenSize = 32, IntermediateSize = 64, Layers = 2, Heads = 2, KvHeads = 1, Seed = seed,
-                TokenizerDirectory = PaperInputs.Tokenizer(tokenizer),
-            });
+            PaperInputs.WriteTinyCheckpoint(tmp.Sub(name), tokenizer, seed);
         string datasets = string.Join(",", s_datasets.Select(d => PaperInputs.Dataset(d + ".csv")));
         var (code, stdout, stderr) = CliRunner.Run("truth", "--base", tmp.Sub("base"), "--post", tmp.Sub("instruct"), "--preset", "paper",
             "--datasets", datasets, "--max-statements", "30", "--max-intervention-statements", "3", "--cache-dir", tmp.Sub("cache"), "--out", tmp.Sub("report"));
