@@ -19,6 +19,7 @@ PAIRS=${PAIRS:-2} STATEMENTS=${STATEMENTS:-32} TRAIN=${TRAIN:-32} INSTRUCTIONS=$
 STEPS=${STEPS:-"knowledge truth refusal entropy"}
 LAYERS=${LAYERS:-22} HIDDEN=${HIDDEN:-2048} MLP=${MLP:-5632} HEADS=${HEADS:-32} KV=${KV:-4} THREADS=${THREADS:-0}
 tmp=${TMP:-$(mktemp -d)}
+mkdir -p "$tmp"
 [ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$tmp"' EXIT
 
 dotnet build "$repo/src/OnnxInterp.Cli" -c Release -v q -nologo >/dev/null
