@@ -167,13 +167,19 @@ public static class KnowledgeAnalysis
     {
         if (protocol == AnalysisProtocol.Paper)
         {
-            var counts = KnowledgePaperSettings.TokenCounts(PaperModels.TokenizerFamilyOf(config), dataset.Name) ?? MostCommonCounts(dataset, tokenizer);
-            return counts is var (s, o) ? PairCuration.CuratePaper(dataset, tokenizer, s, o)
-                : new CurationResult(dataset.Name, [], dataset.TrueCount, dataset.Statements.Count - dataset.TrueCount, 0, 0, 0);
+            var family = PaperModels.TokenizerFamilyOf(config);
+            var table = KnowledgePaperSettings.TokenCounts(family, dataset.Name);
+            var counts = table ?? MostCommonCounts(dataset, tokenizer);
+            if (counts is not var (s, o))
+                return new CurationResult(dataset.Name, [], dataset.TrueCount, dataset.Statements.Count - dataset.TrueCount, 0, 0, 0) { Rule = "no statement fits the template" };
+            string why = table is not null
+                ? $"the paper's {family} pattern: {s} subject + {o} object tokens (patching_process_data.py)"
+                : $"no pattern in the paper for a {(family == PaperFamily.Other ? "tokenizer outside its families" : $"{family} tokenizer")} on {dataset.Name}: the most common counts, {s} subject + {o} object tokens";
+            return PairCuration.CuratePaper(dataset, tokenizer, s, o) with { Rule = why + "; paired by last word, the last false statement reused" };
         }
         return MostCommonCounts(dataset, tokenizer) is var (sTok, oTok)
-            ? PairCuration.Curate(dataset, tokenizer, subjectTokens: sTok, objectTokens: oTok)
-            : PairCuration.Curate(dataset, tokenizer);
+            ? PairCuration.Curate(dataset, tokenizer, subjectTokens: sTok, objectTokens: oTok) with { Rule = $"the most common counts, {sTok} subject + {oTok} object tokens; each false statement used once" }
+            : PairCuration.Curate(dataset, tokenizer) with { Rule = "no statement fits the template" };
     }
 
     static (int S, int O)? MostCommonCounts(StatementDataset dataset, HfTokenizer tokenizer)

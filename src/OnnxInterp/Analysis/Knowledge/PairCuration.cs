@@ -29,7 +29,11 @@ public sealed record StatementPair(string True, string False, string TrueSubject
 
 /// <summary>How many statements survived each step, for the report.</summary>
 public sealed record CurationResult(string Dataset, IReadOnlyList<StatementPair> Pairs, int TrueStatements, int FalseStatements,
-    int TrueFitting, int FalseFitting, int Unpaired);
+    int TrueFitting, int FalseFitting, int Unpaired)
+{
+    /// <summary>How the pairs were chosen, for the report: the token counts and where they come from (the paper's table or the rule).</summary>
+    public string Rule { get; init; } = "";
+}
 
 /// <summary>
 /// Pair curation as in the paper: for a given tokenizer, keep true statements whose tokens fit the dataset's
@@ -136,7 +140,10 @@ public static class PairCuration
             pairs.Add(new StatementPair(t.Text, f.Text, "", "", "", ti, fi, roles, ti.Select(id => tokenizer.Decode([id]).Trim()).ToArray()));
         }
         int n = rows.Count / 2;
-        return new CurationResult(dataset.Name, pairs, n, n, n, n, n - pairs.Count);
+        return new CurationResult(dataset.Name, pairs, n, n, n, n, n - pairs.Count)
+        {
+            Rule = "consecutive true/false rows of equal token length (patching_process_data.py 27-36)",
+        };
     }
 
     /// <summary>Python's <c>statement.strip().split()[-1]</c>.</summary>

@@ -74,6 +74,7 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>, IStepOverv
     {
         ["dataset"] = result.Dataset,
         ["pairsCurated"] = result.Curation.Pairs.Count,
+        ["curation"] = result.Curation.Rule,
         ["pairsTraced"] = result.Prompts.Count,
         ["subjectTokens"] = result.SubjectTokens,
         ["objectTokens"] = result.ObjectTokens,
@@ -139,10 +140,14 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>, IStepOverv
         foreach (var post in models.Skip(1))
         {
             md.AppendLine($"| {post} | curated pairs (traced) | {Cells(p => $"{p["pairsCurated"]} ({p["pairsTraced"]})")} |");
+            md.AppendLine($"| | subject + object tokens | {Cells(p => p["labels"]!.AsArray().Count == 3 ? "–" : $"{p["subjectTokens"]} + {p["objectTokens"]}")} |");
             md.AppendLine($"| | Corr | {Cells(p => Num(Row(p, models[0], post), "corr", "F3"))} |");
             md.AppendLine($"| | max\\|diff\\| | {Cells(p => Num(Row(p, models[0], post), "maxAbsDiff", "F1"))} |");
             md.AppendLine($"| | max\\|diff\\|_K | {Cells(p => Num(Row(p, models[0], post), "maxAbsDiffK", "F1"))} |");
         }
+        md.AppendLine();
+        foreach (var (part, r) in parts)
+            if (r["curation"]?.GetValue<string>() is { Length: > 0 } rule) md.AppendLine($"- {part}: {rule}.");
         md.AppendLine();
         if (models.Count > 1 && parts.Any(p => Row(p.Results, models[1], $"{models[0]}->{models[1]}") is not null))
         {
