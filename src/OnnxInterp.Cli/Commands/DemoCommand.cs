@@ -28,7 +28,7 @@ static class DemoCommand
             {
                 Models = DemoComparison.Models(root),
                 OutputDirectory = parse.GetValue(output)!,
-                Config = shared.Build(parse, DemoComparison.Config),
+                Config = shared.Build(parse, DemoComparison.ConfigFor(parse.GetValue(shared.Preset) ?? "default")),
                 CacheDirectory = parse.GetValue(shared.CacheDir),
                 Title = "OnnxInterp demo: the tiny family (base, sft, instruct)",
             };

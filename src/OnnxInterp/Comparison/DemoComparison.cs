@@ -30,6 +30,22 @@ public static class DemoComparison
         },
     };
 
+    /// <summary>
+    /// The demo's settings under a preset: <see cref="Config"/> for the default one; under the paper's, only its datasets
+    /// and sizes, since the paper fixes what the demo sets for the family (the refusal direction's place, the bare
+    /// statement's reading of truth).
+    /// </summary>
+    public static ComparisonConfig ConfigFor(string preset) => preset == "paper"
+        ? Config with
+        {
+            AnalysisOptions = new Dictionary<string, JsonObject>
+            {
+                ["knowledge"] = new() { ["maxPairs"] = 16 },
+                ["truth"] = new() { ["maxStatementsPerDataset"] = 120, ["maxInterventionStatements"] = 40 },
+            },
+        }
+        : Config;
+
     public static IReadOnlyList<ModelSpec> Models(string familyRoot) =>
         Members.Select(m => new ModelSpec(m, Path.Combine(familyRoot, m))).ToList();
 
