@@ -15,47 +15,8 @@ namespace OnnxInterp.Tests.Analysis.Truth;
 /// Prompts, activation collection and the whole analysis on two random models with a BPE trained on the synthetic world,
 /// each checked against a computation that runs one statement at a time.
 /// </summary>
-public class TruthAnalysisTests
+public class TruthAnalysisTests : TruthModelsFixture
 {
-    TempDir _tmp = null!;
-    SyntheticWorld _world = null!;
-    HfTokenizer _tokenizer = null!;
-    ModelSession _base = null!, _post = null!;
-
-    [OneTimeSetUp]
-    public void SetUp()
-    {
-        _tmp = new TempDir();
-        _world = SyntheticWorld.Generate(4);
-        var corpus = new[] { SyntheticWorld.Cities, SyntheticWorld.Animals }
-            .SelectMany(d => _world.ToDataset(d).Statements).Select(s => s.Text + " This statement is: TRUE FALSE");
-        var tokenizerJson = BpeTrainer.TrainByteLevel(corpus, new BpeTrainer.Options(600, ["<s>", "</s>"], "<s>"));
-        foreach (var (name, seed) in new[] { ("base", 1), ("post", 2) })
-        {
-            RandomCheckpoint.Write(_tmp.Sub(name + "-hf"), new RandomCheckpointSpec { Layers = 2, Seed = seed, VocabSize = 600 });
-            File.WriteAllText(Path.Combine(_tmp.Sub(name + "-hf"), "tokenizer.json"), tokenizerJson);
-            ModelExporter.Export(_tmp.Sub(name + "-hf"), _tmp.Sub(name), new ExportOptions { HashSource = false });
-        }
-        _tokenizer = HfTokenizer.FromDirectory(_tmp.Sub("base"));
-        _base = ModelSession.Open(_tmp.Sub("base"));
-        _post = ModelSession.Open(_tmp.Sub("post"));
-    }
-
-    [OneTimeTearDown]
-    public void TearDown()
-    {
-        _base.Dispose();
-        _post.Dispose();
-        _tmp.Dispose();
-    }
-
-    List<TruthDataset> Datasets(int statements) =>
-        new[] { SyntheticWorld.Cities, SyntheticWorld.Animals }.Select(d =>
-        {
-            var data = _world.ToDataset(d);
-            return new TruthDataset(data with { Statements = data.Statements.Take(statements).ToList() }, _world.FewShot(d));
-        }).ToList();
-
     [Test]
     public void BuildPrompts_StatementReading_PositionsAreTheStatementsLastTwoTokens()
     {
