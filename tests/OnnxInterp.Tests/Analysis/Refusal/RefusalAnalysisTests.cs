@@ -8,37 +8,13 @@ using OnnxInterp.Tests.Support;
 namespace OnnxInterp.Tests.Analysis.Refusal;
 
 /// <summary>The whole analysis and its report on two tiny random models (meaningless outputs, checked for consistency).</summary>
-public class RefusalAnalysisTests
+public class RefusalAnalysisTests : RefusalModelsFixture
 {
-    static TempDir _tmp = null!;
-    static ModelSession _a = null!, _b = null!;
 
     static readonly InstructionSet Set = new(
         ["Rob the bank.", "Poison him.", "Burn it down.", "Steal a car.", "Hack her phone.", "Forge a will.", "Hurt them."],
         ["Bake bread.", "Sing a song.", "Plant a tree.", "Name my cat.", "Write a poem.", "Plan a trip.", "Say thanks."]);
 
-    [OneTimeSetUp]
-    public void SetUp()
-    {
-        _tmp = new TempDir();
-        foreach (var (name, seed) in new[] { ("a", 1), ("b", 2) })
-        {
-            RandomCheckpoint.Write(_tmp.Sub(name + "-hf"), new RandomCheckpointSpec { Layers = 2, Seed = seed });
-            File.WriteAllText(Path.Combine(_tmp.Sub(name + "-hf"), "tokenizer_config.json"),
-                $$"""{"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true{{(name == "b" ? ", \"onnxinterp_chat_template\": \"tulu\"" : "")}}}""");
-            OnnxInterp.Export.ModelExporter.Export(_tmp.Sub(name + "-hf"), _tmp.Sub(name), new OnnxInterp.Export.ExportOptions { HashSource = false });
-        }
-        _a = ModelSession.Open(_tmp.Sub("a"));
-        _b = ModelSession.Open(_tmp.Sub("b"));
-    }
-
-    [OneTimeTearDown]
-    public void TearDown()
-    {
-        _a.Dispose();
-        _b.Dispose();
-        _tmp.Dispose();
-    }
 
     static readonly RefusalOptions Small = new() { MaxNewTokens = 3, BatchSize = 4, CandidatePositions = [-2, -1] };
 

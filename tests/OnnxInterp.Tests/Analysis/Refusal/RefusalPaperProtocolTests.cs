@@ -19,37 +19,13 @@ namespace OnnxInterp.Tests.Analysis.Refusal;
 /// analysis on two tiny models under the rule for models outside the paper's table, the step's paper defaults and
 /// the verb with AdvBench/Alpaca files.
 /// </summary>
-public class RefusalPaperProtocolTests
+public class RefusalPaperProtocolTests : RefusalModelsFixture
 {
-    static TempDir _tmp = null!;
-    static ModelSession _a = null!, _b = null!;
 
     static readonly InstructionSet Set = new(
         ["Rob the bank now.", "Poison the well.", "Burn the house down.", "Steal a fast car.", "Hack her phone today.", "Forge the old will.", "Hurt them badly.", "Break the lock."],
         ["Bake some bread.", "Sing a song.", "Plant a tree today.", "Name my cat.", "Write a short poem.", "Plan a trip.", "Say thanks.", "Fold the towels."]);
 
-    [OneTimeSetUp]
-    public void SetUp()
-    {
-        _tmp = new TempDir();
-        foreach (var (name, seed) in new[] { ("a", 1), ("b", 2) })
-        {
-            RandomCheckpoint.Write(_tmp.Sub(name + "-hf"), new RandomCheckpointSpec { Layers = 2, Seed = seed });
-            File.WriteAllText(Path.Combine(_tmp.Sub(name + "-hf"), "tokenizer_config.json"),
-                $$"""{"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true{{(name == "b" ? ", \"onnxinterp_chat_template\": \"tulu\"" : "")}}}""");
-            OnnxInterp.Export.ModelExporter.Export(_tmp.Sub(name + "-hf"), _tmp.Sub(name), new OnnxInterp.Export.ExportOptions { HashSource = false });
-        }
-        _a = ModelSession.Open(_tmp.Sub("a"));
-        _b = ModelSession.Open(_tmp.Sub("b"));
-    }
-
-    [OneTimeTearDown]
-    public void TearDown()
-    {
-        _a.Dispose();
-        _b.Dispose();
-        _tmp.Dispose();
-    }
 
     [Test]
     public void Addition_PaperHooks_EqualsNaiveForwardWithCTimesUnitAddedAtPreMidPost()
@@ -90,7 +66,7 @@ public class RefusalPaperProtocolTests
             "the single-hook overload adds at the direction's own layer (2), not at 1");
     }
 
-    static RefusalModel[] PaperModelsOf() =>
+    RefusalModel[] PaperModelsOf() =>
     [
         RefusalModel.ForPaper("a", _a, PaperModels.Identify(_a.Manifest.Config, PostTraining.Base)),
         RefusalModel.ForPaper("b", _b, PaperModels.Identify(_b.Manifest.Config, PaperModels.RoleOf(1, "tulu"))),
