@@ -183,6 +183,8 @@ public static class ComparisonRunner
             }).ToArray()),
             ["datasets"] = new JsonArray(datasets.Select(s => (JsonNode)JsonValue.Create(ComparisonSession.DatasetFingerprint(s, config.WorldSeed))).ToArray()),
         };
+        if (part.Files is { Count: > 0 } files)
+            key["files"] = new JsonArray(files.Select(f => (JsonNode)JsonValue.Create(ComparisonSession.DatasetFingerprint(f, config.WorldSeed))).ToArray());
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToJsonString())));
     }
 

@@ -108,13 +108,21 @@ sealed class ComparisonSession : IDisposable
     public static string DatasetId(string spec) =>
         spec.StartsWith(SyntheticPrefix, StringComparison.Ordinal) ? spec[SyntheticPrefix.Length..] : Path.GetFileNameWithoutExtension(spec);
 
-    /// <summary>What identifies a dataset's content for the journal: the world seed for synthetic ones, the file's SHA-256 for CSVs.</summary>
+    /// <summary>
+    /// What identifies a dataset's content for the journal: the world seed for synthetic ones, the file's SHA-256 for
+    /// files, and for a CSV also that of the few_shot_samples.json beside it, whose examples its prompts use.
+    /// </summary>
     public static string DatasetFingerprint(string spec, int worldSeed)
     {
         if (spec.StartsWith(SyntheticPrefix, StringComparison.Ordinal)) return $"{spec}@world{worldSeed}";
         if (!File.Exists(spec)) Throw.Argument("dataset file does not exist", "datasets", spec);
-        using var fs = File.OpenRead(spec);
-        return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(fs));
+        string Hash(string path)
+        {
+            using var fs = File.OpenRead(path);
+            return "sha256:" + Convert.ToHexStringLower(SHA256.HashData(fs));
+        }
+        var fewShot = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(spec)) ?? ".", FewShotSamples.FileName);
+        return Hash(spec) + (spec.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) && File.Exists(fewShot) ? $" + {FewShotSamples.FileName} {Hash(fewShot)}" : "");
     }
 
     public static void CheckDatasetSpec(string spec)

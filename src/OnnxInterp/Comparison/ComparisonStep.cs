@@ -10,7 +10,11 @@ namespace OnnxInterp.Comparison;
 /// <see cref="Id"/> is empty). <see cref="Dataset"/>, when set, is the dataset spec the part reads, so the journal key
 /// covers that file's content only.
 /// </summary>
-public readonly record struct StepPart(string Id, string? Dataset = null);
+public readonly record struct StepPart(string Id, string? Dataset = null)
+{
+    /// <summary>Other files the part reads (e.g. the Alpaca file beside AdvBench's); the journal key covers their content too.</summary>
+    public IReadOnlyList<string>? Files { get; init; }
+}
 
 /// <summary>How far a step is: a fraction in [0, 1] and a short note ("traced 12/40 pairs, matrix 3/7").</summary>
 public readonly record struct StepProgress(double Fraction, string? Detail = null);

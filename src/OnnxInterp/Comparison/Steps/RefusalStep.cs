@@ -72,11 +72,14 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
     };
 
     /// <summary>
-    /// One part; its dataset is the instruction set (AdvBench's file when the paper's sources are given), so the journal
-    /// key covers that file's content (or the world seed).
+    /// One part; its dataset is the instruction set (AdvBench's file, with Alpaca's as a further file, when the paper's
+    /// sources are given), so the journal key covers those files' content (or the world seed).
     /// </summary>
     public override IReadOnlyList<StepPart> Parts(ComparisonConfig config, RefusalStepOptions options) =>
-        [new StepPart("", options.AdvBench ?? (options.Instructions == RefusalStepOptions.SyntheticInstructions ? "synthetic:instructions" : options.Instructions))];
+        [new StepPart("", options.AdvBench ?? (options.Instructions == RefusalStepOptions.SyntheticInstructions ? "synthetic:instructions" : options.Instructions))
+        {
+            Files = options.Alpaca is { } alpaca ? [alpaca] : null,
+        }];
 
     protected override void Validate(RefusalStepOptions o)
     {
