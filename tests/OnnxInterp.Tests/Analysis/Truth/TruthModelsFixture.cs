@@ -52,4 +52,23 @@ public abstract class TruthModelsFixture
             var data = _world.ToDataset(d);
             return new TruthDataset(data with { Statements = data.Statements.Take(statements).ToList() }, _world.FewShot(d));
         }).ToList();
+
+    /// <summary>mean(true) − mean(false) over the datasets' rows, each dataset centred, captured one statement at a time.</summary>
+    protected double[] ReferenceDirection(ModelSession session, IReadOnlyList<IReadOnlyList<Statement>> datasets, int layer)
+    {
+        var rows = new List<(double[] X, int Label)>();
+        foreach (var statements in datasets)
+        {
+            var acts = statements.Select(s =>
+            {
+                var t = _tokenizer.Encode(s.Text);
+                var r = session.Run(new ForwardRequest([t]) { Hooks = [$"blocks.{layer}.hook_resid_post"] });
+                return r.Get("hook_resid_post", layer).Vector(0, t.Length - 1).ToArray().Select(v => (double)v).ToArray();
+            }).ToList();
+            var mean = Enumerable.Range(0, acts[0].Length).Select(j => acts.Average(a => a[j])).ToArray();
+            rows.AddRange(acts.Select((a, i) => (a.Select((v, j) => v - mean[j]).ToArray(), statements[i].Label)));
+        }
+        int d = rows[0].X.Length;
+        return Enumerable.Range(0, d).Select(j => rows.Where(r => r.Label == 1).Average(r => r.X[j]) - rows.Where(r => r.Label == 0).Average(r => r.X[j])).ToArray();
+    }
 }
