@@ -89,8 +89,6 @@ static class TraceCommand
             return (world.ToDataset(name, heldOutOnly: false), world.FewShot(name));
         }
         var data = StatementDataset.Read(spec);
-        var examples = TracingPrompts.PaperExamplesFor(data.Name) ?? FewShotSamples.Beside(spec)?.For(data.Name)
-            ?? throw new InvalidArgumentException($"no few-shot examples for this dataset: the paper's code has them for {string.Join(", ", TracingPrompts.PaperExamples.Keys)}, and {FewShotSamples.FileName} beside the CSV adds its datasets", "--dataset", data.Name);
-        return (data, examples);
+        return (data, TracingPrompts.ExamplesFor(data.Name, FewShotSamples.Beside(spec)?.For(data.Name), "--dataset", spec));
     }
 }

@@ -51,6 +51,18 @@ public static class TracingPrompts
     public static IReadOnlyList<(string Statement, bool True)>? PaperExamplesFor(string dataset) =>
         PaperExamples.TryGetValue(dataset, out var ex) ? ex.True.Select(t => (t, true)).Concat(ex.False.Select(f => (f, false))).ToList() : null;
 
+    /// <summary>
+    /// The examples causal tracing prompts <paramref name="dataset"/> with: the ones patching.py hard-codes where it has
+    /// them, else <paramref name="fromSamples"/> (few_shot_samples.json's, which lies beside the paper's CSVs).
+    /// </summary>
+    /// <exception cref="InvalidArgumentException">Neither has examples for the dataset; names <paramref name="field"/> and <paramref name="spec"/>.</exception>
+    public static IReadOnlyList<(string Statement, bool True)> ExamplesFor(string dataset, IReadOnlyList<(string Statement, bool True)>? fromSamples,
+        string field, string spec) =>
+        PaperExamplesFor(dataset) ?? fromSamples ?? throw new InvalidArgumentException(
+            $"no few-shot examples for this dataset: the paper's code has them for {string.Join(", ", PaperExamples.Keys)}, and " +
+            $"{FewShotSamples.FileName} (the paper's datasets folder) beside the CSV adds its datasets; put that file beside the CSV or use one of those datasets",
+            field, spec);
+
     /// <summary>The few-shot line of one example: "{statement} This statement is: TRUE\n" (or FALSE).</summary>
     public static string ExampleLine(string statement, bool isTrue) => $"{statement}{Question} {(isTrue ? "TRUE" : "FALSE")}\n";
 

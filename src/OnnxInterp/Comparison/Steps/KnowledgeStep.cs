@@ -34,11 +34,9 @@ public sealed class KnowledgeStep : ComparisonStep<KnowledgeOptions>, IStepOverv
     public override StepOutput Run(StepContext context, KnowledgeOptions options, StepPart part)
     {
         var ds = context.Dataset(part.Dataset!);
-        // Causal tracing uses the examples patching.py hard-codes where it has them; few_shot_samples.json's otherwise.
-        var fewShot = context.Config.Datasets.Count > 0 && !part.Dataset!.StartsWith(ComparisonSession.SyntheticPrefix, StringComparison.Ordinal)
-            ? TracingPrompts.PaperExamplesFor(ds.Data.Name) ?? ds.FewShot : ds.FewShot;
-        if (fewShot is null)
-            throw new InvalidArgumentException($"no few-shot examples for this dataset: the paper's code has them for {string.Join(", ", TracingPrompts.PaperExamples.Keys)}, and {FewShotSamples.FileName} (the paper's datasets folder) beside the CSV adds its datasets; put that file beside the CSV or use one of those datasets", "datasets", ds.Spec);
+        // The synthetic world's own examples, or for a CSV patching.py's where it has them and few_shot_samples.json's otherwise.
+        var fewShot = part.Dataset!.StartsWith(ComparisonSession.SyntheticPrefix, StringComparison.Ordinal) ? ds.FewShot!
+            : TracingPrompts.ExamplesFor(ds.Data.Name, ds.FewShot, "datasets", ds.Spec);
         var models = context.Models.Select(m => new KnowledgeModel(m.Name, m.Session)).ToList();
         int posts = models.Count - 1;
         int traces = models.Count + (options.Transfer ? 2 * posts : 0);

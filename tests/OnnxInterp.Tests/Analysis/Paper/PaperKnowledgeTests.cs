@@ -155,4 +155,15 @@ public class PaperKnowledgeTests
         Assert.That(ex!.Message, Does.Contain("tulu_extracted"));
         Assert.That(ex.Message, Does.Contain("cities"));
     }
+
+    [Test]
+    public void ExamplesFor_PatchingPyFirst_ThenTheSamples_ElseATypedError()
+    {
+        (string, bool)[] samples = [("The dog is a mammal.", true)];
+        Assert.That(TracingPrompts.ExamplesFor("cities", samples, "datasets", "cities.csv"), Is.EqualTo(TracingPrompts.PaperExamplesFor("cities")));
+        Assert.That(TracingPrompts.ExamplesFor("animal_class", samples, "datasets", "animal_class.csv"), Is.EqualTo(samples));
+        var ex = Assert.Throws<InvalidArgumentException>(() => TracingPrompts.ExamplesFor("neg_facts", null, "--dataset", "neg_facts.csv"));
+        Assert.That((ex!.Field, ex.Value), Is.EqualTo(("--dataset", "neg_facts.csv")));
+        Assert.That(ex.Message, Does.Contain("few_shot_samples.json"));
+    }
 }
