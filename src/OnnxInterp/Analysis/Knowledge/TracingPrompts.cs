@@ -101,10 +101,10 @@ public static class TracingPrompts
         var f = tokenizer.Encode(falseText);
         if (t.Length != f.Length) return null;
         var trueEnds = TokenAlignment.TokenEnds(tokenizer, trueText, t);
-        var falseEnds = TokenAlignment.TokenEnds(tokenizer, falseText, f);
         int start = TokenAlignment.FirstTokenAt(trueEnds, prefix.Length);
-        if (start == t.Length || TokenAlignment.FirstTokenAt(falseEnds, prefix.Length) != start) return null;
-        // The prefix's tokens must be the same in both prompts (the statement may not merge into them differently).
+        if (start == t.Length) return null;
+        // The prefix's tokens must be the same in both prompts (the statement may not merge into them differently); the
+        // same tokens decode to the same characters, so the false statement then starts at the same token.
         if (!t.AsSpan(0, start).SequenceEqual(f.AsSpan(0, start))) return null;
         int n = t.Length - start;
         var labels = new string[n];
