@@ -68,6 +68,9 @@ sealed partial class DecoderGraph
 
     public const string HiddenInput = "hidden_in";
 
+    /// <summary>Optional input [1] of graphs with a head: compute logits for the last K positions only (0, the default: all).</summary>
+    public const string LogitsToKeep = "logits_to_keep";
+
     void BuildRange(int first, int last, bool fromTokens, bool withHead)
     {
         var g = _g;
@@ -104,7 +107,14 @@ sealed partial class DecoderGraph
         if (!withHead) return;
 
         normed ??= Norm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm));
-        g.Output("logits", OnnxType.Float, "batch_size", "sequence_length", _c.VocabSize);
+        // logits_to_keep [1] (default 0: every position; transformers' argument): the head reads the last K positions
+        // only, so a caller that wants the last token's logits does not pay the vocabulary product for the others. The
+        // norm is per position, so slicing after it is the same as before it.
+        g.ConstInt64([0], [1], LogitsToKeep);
+        g.Input(LogitsToKeep, OnnxType.Int64, 1L);
+        normed = g.Op("Slice", [normed, g.Op("Neg", [LogitsToKeep]), g.ConstInt64(long.MaxValue), g.ConstInt64(1)]);
+        var keptSeq = g.Op("Gather", [g.Op("Shape", [normed]), g.ConstScalarInt64(1)], null, null, ("axis", 0L));
+        g.Output("logits", OnnxType.Float, "batch_size", "logits_length", _c.VocabSize);
         if (_o.Quantization is { Head: true } q)
         {
             // MatMulNBits reads B as [N, K] = [vocab, hidden], the head as stored (a tied head quantizes a copy of the embedding).
@@ -116,7 +126,7 @@ sealed partial class DecoderGraph
         // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
         var flat = g.Op("Reshape", [normed, g.ConstInt64(-1, _c.HiddenSize)]);
         var logits2d = g.Op("Gemm", [flat, headName], null, null, ("transB", 1L));
-        var outShape = g.Op("Concat", [Unsq(_batch), Unsq(_seq), g.ConstInt64(_c.VocabSize)], null, null, ("axis", 0L));
+        var outShape = g.Op("Concat", [Unsq(_batch), Unsq(keptSeq), g.ConstInt64(_c.VocabSize)], null, null, ("axis", 0L));
         if (_t == OnnxType.Float)
         {
             g.Op("Reshape", [logits2d, outShape], "logits");

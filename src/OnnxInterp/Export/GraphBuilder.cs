@@ -89,9 +89,10 @@ sealed class GraphBuilder
 
     public string ConstInt64(params long[] values) => ConstInt64(values, [values.Length]);
 
-    public string ConstInt64(long[] values, long[] dims)
+    /// <summary>An int64 constant; with <paramref name="name"/>, an initializer of that name (the default of an input that shares it).</summary>
+    public string ConstInt64(long[] values, long[] dims, string? name = null)
     {
-        var t = new TensorProto { DataType = (int)OnnxType.Int64, Name = Fresh("const_i64") };
+        var t = new TensorProto { DataType = (int)OnnxType.Int64, Name = name ?? Fresh("const_i64") };
         t.Dims.AddRange(dims);
         t.Int64Data.AddRange(values);
         _graph.Initializer.Add(t);

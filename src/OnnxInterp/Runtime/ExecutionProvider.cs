@@ -23,6 +23,13 @@ public readonly record struct SessionConfig()
 
     /// <summary>ORT graph optimisation level; "all" by default.</summary>
     public GraphOptimizationLevel Optimization { get; init; } = GraphOptimizationLevel.ORT_ENABLE_ALL;
+
+    /// <summary>
+    /// Where only some positions' logits are asked for, compute the head on the last positions only (the graph's
+    /// logits_to_keep input). False computes every position's logits and slices them on the host, as exports without
+    /// that input do; benchmarks use it to measure the difference.
+    /// </summary>
+    public bool LogitsInGraph { get; init; } = true;
 }
 
 /// <summary>The CUDA provider could not be initialised; <see cref="Exception.Message"/> says which library is missing.</summary>
@@ -59,26 +66,27 @@ public static class ExecutionProviders
         }
     }
 
-    internal static void Append(SessionOptions options, SessionConfig config, Action<string>? warn)
+    /// <summary>Appends the configured provider; true when the session will run on CUDA.</summary>
+    internal static bool Append(SessionOptions options, SessionConfig config, Action<string>? warn)
     {
         switch (config.Provider)
         {
-            case ExecutionProviderKind.Cpu:
-                return;
             case ExecutionProviderKind.Cuda:
                 {
                     var why = ProbeCuda();
                     if (why is not null) throw new ExecutionProviderException(why);
                     options.AppendExecutionProvider_CUDA(config.CudaDeviceId);
-                    return;
+                    return true;
                 }
             case ExecutionProviderKind.Auto:
                 {
                     var why = ProbeCuda();
-                    if (why is null) { options.AppendExecutionProvider_CUDA(config.CudaDeviceId); return; }
+                    if (why is null) { options.AppendExecutionProvider_CUDA(config.CudaDeviceId); return true; }
                     warn?.Invoke($"CUDA unavailable, running on CPU: {why}");
-                    return;
+                    return false;
                 }
+            default:
+                return false;
         }
     }
 }

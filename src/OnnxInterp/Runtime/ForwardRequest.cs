@@ -32,6 +32,16 @@ public sealed record ForwardRequest(int[][] InputIds)
     /// <summary>Return the present keys and values (past + current) for incremental decoding.</summary>
     public bool ReturnPresent { get; init; }
 
+    /// <summary>
+    /// Leave the captured hooks and the present keys and values in ONNX Runtime's memory on the session's device (GPU
+    /// memory under CUDA) instead of copying them to the host: the result's <see cref="ForwardResult.DeviceCache"/> and
+    /// <see cref="ForwardResult.DevicePresent"/> hold them (its Cache and Present are then empty). Logits always come to the host.
+    /// </summary>
+    public bool DeviceOutputs { get; init; }
+
+    /// <summary>Keys and values of earlier tokens still on the device (a previous result's <see cref="ForwardResult.DevicePresent"/>); not with <see cref="Past"/>.</summary>
+    public DeviceKvCache? DevicePast { get; init; }
+
     /// <summary>Left-pads prompts of different lengths into one batch.</summary>
     public static ForwardRequest FromPrompts(IReadOnlyList<int[]> prompts, int padTokenId = 0)
     {
@@ -71,11 +81,27 @@ public sealed record ForwardRequest(int[][] InputIds)
     }
 }
 
-/// <summary>Logits [B, S, V] and the captured hooks, each [B, S, d], by name.</summary>
-public sealed record ForwardResult(FloatTensor Logits, IReadOnlyDictionary<string, FloatTensor> Cache)
+/// <summary>
+/// Logits [B, S, V] and the captured hooks, each [B, S, d], by name. A result of a run with
+/// <see cref="ForwardRequest.DeviceOutputs"/> holds ORT memory: dispose it (or its device tensors) when done.
+/// </summary>
+public sealed record ForwardResult(FloatTensor Logits, IReadOnlyDictionary<string, FloatTensor> Cache) : IDisposable
 {
     /// <summary>Present keys and values when <see cref="ForwardRequest.ReturnPresent"/> was set.</summary>
     public KvCache? Present { get; init; }
+
+    /// <summary>The captured hooks in device memory, when <see cref="ForwardRequest.DeviceOutputs"/> was set.</summary>
+    public IReadOnlyDictionary<string, DeviceTensor>? DeviceCache { get; init; }
+
+    /// <summary>Present keys and values in device memory, when <see cref="ForwardRequest.DeviceOutputs"/> and <see cref="ForwardRequest.ReturnPresent"/> were set.</summary>
+    public DeviceKvCache? DevicePresent { get; init; }
+
+    /// <summary>Frees the device tensors (host tensors are managed memory).</summary>
+    public void Dispose()
+    {
+        if (DeviceCache is { } d) foreach (var t in d.Values) t.Dispose();
+        DevicePresent?.Dispose();
+    }
 
     /// <summary>The cached activation of a hook kind at a layer, e.g. Get("hook_resid_post", 3).</summary>
     public FloatTensor Get(string hookSuffix, int layer) =>

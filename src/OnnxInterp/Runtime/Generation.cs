@@ -56,42 +56,55 @@ static class GenerationLoop
         var nextPosition = request.AttentionMask!.Select(r => r.Sum()).ToArray();
         if (o.MaxNewTokens == 0) return new GenerationResult(output.Select(r => r.ToArray()).ToArray(), stopped);
 
+        // The KV cache stays in ONNX Runtime's memory between steps (GPU memory under CUDA): each step's present keys and
+        // values are bound as the next step's past, never copied to managed arrays; only the last position's logits come back.
         var result = session.Run(request with
         {
             Interventions = o.InterventionsFromStep == 0 ? all : null,
             LogitPositions = [-1],
             ReturnPresent = true,
+            DeviceOutputs = true,
         }, cancellation);
-        for (int step = 0; ; step++)
+        try
         {
-            for (int b = 0; b < batch; b++)
+            for (int step = 0; ; step++)
             {
-                if (stopped[b]) continue;
-                int token = Pick(result.Logits.Vector(b, result.Logits.Shape[1] - 1), o, rng);
-                if (stops.Contains(token)) stopped[b] = true;
-                else output[b].Add(token);
-            }
-            progress?.Report(new GenerationProgress(step + 1, o.MaxNewTokens, stopped.Count(x => x), batch));
-            if (step + 1 >= o.MaxNewTokens || stopped.All(x => x)) break;
-            cancellation.ThrowIfCancellationRequested();
+                for (int b = 0; b < batch; b++)
+                {
+                    if (stopped[b]) continue;
+                    int token = Pick(result.Logits.Vector(b, result.Logits.Shape[1] - 1), o, rng);
+                    if (stops.Contains(token)) stopped[b] = true;
+                    else output[b].Add(token);
+                }
+                progress?.Report(new GenerationProgress(step + 1, o.MaxNewTokens, stopped.Count(x => x), batch));
+                if (step + 1 >= o.MaxNewTokens || stopped.All(x => x)) break;
+                cancellation.ThrowIfCancellationRequested();
 
-            // Feed each row its new token (a finished row keeps feeding padding, which no other row attends to).
-            var ids = new int[batch][];
-            var positions = new int[batch][];
-            for (int b = 0; b < batch; b++)
-            {
-                ids[b] = [stopped[b] ? pad : output[b][^1]];
-                positions[b] = [nextPosition[b]++];
-                mask[b].Add(1);
+                // Feed each row its new token (a finished row keeps feeding padding, which no other row attends to).
+                var ids = new int[batch][];
+                var positions = new int[batch][];
+                for (int b = 0; b < batch; b++)
+                {
+                    ids[b] = [stopped[b] ? pad : output[b][^1]];
+                    positions[b] = [nextPosition[b]++];
+                    mask[b].Add(1);
+                }
+                var next = session.Run(new ForwardRequest(ids)
+                {
+                    AttentionMask = mask.Select(r => r.ToArray()).ToArray(),
+                    PositionIds = positions,
+                    DevicePast = result.DevicePresent,
+                    ReturnPresent = true,
+                    DeviceOutputs = true,
+                    Interventions = step + 1 >= o.InterventionsFromStep ? everywhere : null,
+                }, cancellation);
+                result.Dispose();
+                result = next;
             }
-            result = session.Run(new ForwardRequest(ids)
-            {
-                AttentionMask = mask.Select(r => r.ToArray()).ToArray(),
-                PositionIds = positions,
-                Past = result.Present,
-                ReturnPresent = true,
-                Interventions = step + 1 >= o.InterventionsFromStep ? everywhere : null,
-            }, cancellation);
+        }
+        finally
+        {
+            result.Dispose();
         }
         return new GenerationResult(output.Select(r => r.ToArray()).ToArray(), stopped);
     }

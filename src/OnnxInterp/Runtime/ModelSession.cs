@@ -18,30 +18,43 @@ public sealed class ModelSession : IDisposable
     readonly object _partsLock = new();
     readonly Dictionary<string, (int Dim, bool Projection)> _hookDims;
     readonly bool _fp16;
+    readonly bool _cuda;
+    readonly bool _logitsToKeep;
+    readonly OrtMemoryInfo _deviceMemory;
+    readonly Dictionary<int, OrtValue> _emptyPast = [];
 
-    ModelSession(string directory, ModelManifest manifest, InferenceSession session, SessionConfig config)
+    ModelSession(string directory, ModelManifest manifest, InferenceSession session, SessionConfig config, bool cuda)
     {
         Directory = directory;
         Manifest = manifest;
         _session = session;
         _config = config;
+        _cuda = cuda;
         _parts = new InferenceSession?[manifest.Config.NumLayers + 1];
         _fp16 = manifest.DType == ExportDType.Fp16;
         _hookDims = manifest.Hooks.ToDictionary(h => h.Name, h => (h.Dim, h.Injection?.Proj is not null), StringComparer.Ordinal);
+        // Exports before logits_to_keep compute every position's logits; the result is then sliced on the host.
+        _logitsToKeep = config.LogitsInGraph && session.InputMetadata.ContainsKey(DecoderGraph.LogitsToKeep);
+        _deviceMemory = cuda
+            ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, config.CudaDeviceId, OrtMemType.Default)
+            : OrtMemoryInfo.DefaultInstance;
     }
+
+    /// <summary>True when the session runs on the CUDA provider (device outputs then live in GPU memory).</summary>
+    public bool OnCuda => _cuda;
 
     public string Directory { get; }
     public ModelManifest Manifest { get; }
     public IReadOnlyList<ManifestHook> Hooks => Manifest.Hooks;
 
-    static SessionOptions CreateOptions(SessionConfig cfg, Action<string>? warn)
+    static SessionOptions CreateOptions(SessionConfig cfg, Action<string>? warn, out bool cuda)
     {
         // Overridable initializers (our injection defaults) draw an ORT warning per input: keep the log to errors.
         var options = new SessionOptions { GraphOptimizationLevel = cfg.Optimization, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
         if (cfg.Threads > 0) options.IntraOpNumThreads = cfg.Threads;
         // Idle spinning pools steal cores from the other model of a pair (ORT-NOTES: +23..88%).
         options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        ExecutionProviders.Append(options, cfg, warn);
+        cuda = ExecutionProviders.Append(options, cfg, warn);
         return options;
     }
 
@@ -51,11 +64,11 @@ public sealed class ModelSession : IDisposable
         var cfg = config ?? new SessionConfig();
         var modelPath = Path.Combine(directory, manifest.ModelFile);
         if (!File.Exists(modelPath)) Throw.InvalidFile("model file named by the manifest is missing", modelPath);
-        var session = Load(modelPath, cfg, warn);
+        var (session, cuda) = Load(modelPath, cfg, warn);
         try
         {
             ManifestCheck.AgainstGraph(manifest, session, Path.Combine(directory, ModelManifest.FileName));
-            return new ModelSession(directory, manifest, session, cfg);
+            return new ModelSession(directory, manifest, session, cfg, cuda);
         }
         catch
         {
@@ -68,13 +81,13 @@ public sealed class ModelSession : IDisposable
     /// Checks the graph's external-data references (they must stay inside the model folder) and opens it; every ORT load
     /// failure becomes an <see cref="InvalidFileException"/> naming the file.
     /// </summary>
-    static InferenceSession Load(string path, SessionConfig cfg, Action<string>? warn)
+    static (InferenceSession Session, bool Cuda) Load(string path, SessionConfig cfg, Action<string>? warn)
     {
         OnnxFileCheck.Validate(path);
-        using var options = CreateOptions(cfg, warn);
+        using var options = CreateOptions(cfg, warn, out bool cuda);
         try
         {
-            return new InferenceSession(path, options);
+            return (new InferenceSession(path, options), cuda);
         }
         catch (OnnxRuntimeException e)
         {
@@ -96,12 +109,22 @@ public sealed class ModelSession : IDisposable
 
     /// <summary>
     /// One forward pass. Cancelling <paramref name="cancellation"/> stops ONNX Runtime mid-run (RunOptions.Terminate)
-    /// and throws <see cref="OperationCanceledException"/>.
+    /// and throws <see cref="OperationCanceledException"/>. Outputs are bound before the run (OrtIoBinding): logits,
+    /// hooks and present keys/values are written by ONNX Runtime straight into the arrays the result hands out, or, with
+    /// <see cref="ForwardRequest.DeviceOutputs"/>, left in ONNX Runtime's memory on the session's device. With
+    /// <see cref="ForwardRequest.LogitPositions"/>, the graph's head runs on the last positions from the first one asked
+    /// for (its logits_to_keep input), not on every position.
     /// </summary>
     public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default)
     {
         cancellation.ThrowIfCancellationRequested();
-        if (Manifest.Fused && RowByRow.Needed(request)) return RowByRow.Run(request, one => Run(one, cancellation));
+        if (Manifest.Fused && RowByRow.Needed(request))
+        {
+            if (request.DeviceOutputs || request.DevicePast is not null)
+                Throw.Argument("a fused export runs several rows of several tokens after a past one row at a time, which device outputs do not support: run the rows one by one",
+                    "device_outputs", request.InputIds.Length);
+            return RowByRow.Run(request, one => Run(one, cancellation));
+        }
         var ids = request.InputIds;
         int batch = ids.Length;
         if (batch == 0) Throw.Argument("empty batch", "input_ids", 0);
@@ -109,9 +132,15 @@ public sealed class ModelSession : IDisposable
         if (seq == 0) Throw.Argument("empty sequence", "input_ids", 0);
         foreach (var row in ids) if (row.Length != seq) Throw.Argument("all rows must have the same length (pad them)", "input_ids", row.Length);
         var c = Manifest.Config;
-        int past = request.Past?.Length ?? 0;
+        if (request.Past is not null && request.DevicePast is not null) Throw.Argument("give the past either on the host or on the device, not both", "past", "Past and DevicePast");
+        int past = request.Past?.Length ?? request.DevicePast?.Length ?? 0;
         if (request.Past is { } pkv && (pkv.Keys.Count != c.NumLayers || pkv.Values.Count != c.NumLayers))
             Throw.Argument($"past cache must hold {c.NumLayers} layers", "past", pkv.Keys.Count);
+        if (request.DevicePast is { } dkv)
+        {
+            if (dkv.Keys.Count != c.NumLayers || dkv.Values.Count != c.NumLayers) Throw.Argument($"past cache must hold {c.NumLayers} layers", "past", dkv.Keys.Count);
+            if (dkv.Owner != this) Throw.Argument("a device cache can only be fed to the session that made it", "past", "DevicePast");
+        }
         var mask = request.AttentionMask ?? Enumerable.Range(0, batch).Select(_ => Enumerable.Repeat(1, past + seq).ToArray()).ToArray();
         CheckShape(mask, batch, past + seq, "attention_mask");
         var positions = request.PositionIds ?? ForwardRequest.DefaultPositions(mask).Select(r => r[past..]).ToArray();
@@ -125,81 +154,117 @@ public sealed class ModelSession : IDisposable
         var injections = request.Interventions is { Count: > 0 } ivs
             ? InjectionCompiler.Compile(ivs, _hookDims, batch, seq) : [];
         if (injections.Count > 0 && !Manifest.InjectionInputs) Throw.Argument("this export has no injection inputs", "interventions", injections[0].Hook);
+        var logitRows = PositionRows(request.LogitPositions, seq, "logit_positions");
+        var hookRows = PositionRows(request.CapturePositions, seq, "capture_positions");
+        // The head computes rows keepFrom..seq-1 only (the graph's logits_to_keep), when the graph has the input.
+        int keepFrom = logitRows is { Length: > 0 } && _logitsToKeep ? logitRows.Min() : 0;
+        int kept = seq - keepFrom;
 
-        var names = new List<string>();
-        var values = new List<OrtValue>();
-        try
+        using var run = Bind();
+        run.Input("input_ids", Flatten(ids), [batch, seq]);
+        run.Input("attention_mask", Flatten(mask), [batch, past + seq]);
+        run.Input("position_ids", Flatten(positions), [batch, seq]);
+        if (kept < seq) run.Input(DecoderGraph.LogitsToKeep, [kept], [1]);
+        var emptyPast = request.Past is null && request.DevicePast is null ? EmptyPast(batch) : null;
+        for (int l = 0; l < c.NumLayers; l++)
         {
-            void Add(string name, OrtValue v) { names.Add(name); values.Add(v); }
-            Add("input_ids", OrtValue.CreateTensorValueFromMemory(Flatten(ids), [batch, seq]));
-            Add("attention_mask", OrtValue.CreateTensorValueFromMemory(Flatten(mask), [batch, past + seq]));
-            Add("position_ids", OrtValue.CreateTensorValueFromMemory(Flatten(positions), [batch, seq]));
-            long[] emptyPast = [batch, c.NumKvHeads, 0, c.HeadDim];
-            var elem = _fp16 ? TensorElementType.Float16 : TensorElementType.Float;
-            for (int l = 0; l < c.NumLayers; l++)
+            if (request.Past is { } kv)
             {
-                if (request.Past is { } kv)
-                {
-                    CheckCache(kv.Keys[l], batch, past, l);
-                    CheckCache(kv.Values[l], batch, past, l);
-                    Add(DecoderGraph.PastKey(l), ToOrt(kv.Keys[l]));
-                    Add(DecoderGraph.PastValue(l), ToOrt(kv.Values[l]));
-                }
-                else
-                {
-                    Add(DecoderGraph.PastKey(l), OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elem, emptyPast));
-                    Add(DecoderGraph.PastValue(l), OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, elem, emptyPast));
-                }
+                CheckCache(kv.Keys[l].Shape, batch, past, l);
+                CheckCache(kv.Values[l].Shape, batch, past, l);
+                run.Input(DecoderGraph.PastKey(l), ToOrt(kv.Keys[l]));
+                run.Input(DecoderGraph.PastValue(l), ToOrt(kv.Values[l]));
             }
-            foreach (var inj in injections)
+            else if (request.DevicePast is { } dev)
             {
-                var h = Manifest.Hooks.First(x => x.Name == inj.Hook).Injection!;
-                if (inj.Scale is { } s) Add(h.Scale, ToOrt(s));
-                if (inj.Shift is { } t) Add(h.Shift, ToOrt(t));
-                if (inj.Proj is { } p) Add(h.Proj!, ToOrt(p));
-                if (inj.ProjMask is { } m) Add(h.ProjMask!, ToOrt(m));
+                CheckCache(dev.Keys[l].Shape, batch, past, l);
+                CheckCache(dev.Values[l].Shape, batch, past, l);
+                run.Shared(DecoderGraph.PastKey(l), dev.Keys[l].Value);
+                run.Shared(DecoderGraph.PastValue(l), dev.Values[l].Value);
             }
+            else
+            {
+                run.Shared(DecoderGraph.PastKey(l), emptyPast!);
+                run.Shared(DecoderGraph.PastValue(l), emptyPast!);
+            }
+        }
+        BindInjections(run, injections);
 
-            var outputs = new List<string> { "logits" };
-            outputs.AddRange(hooks);
-            if (request.ReturnPresent)
-                for (int l = 0; l < c.NumLayers; l++) { outputs.Add(DecoderGraph.PresentKey(l)); outputs.Add(DecoderGraph.PresentValue(l)); }
-            using var runOptions = new RunOptions();
-            using var registration = cancellation.Register(() => runOptions.Terminate = true);
-            IDisposableReadOnlyCollection<OrtValue> results;
-            try
-            {
-                results = _session.Run(runOptions, names, values, outputs);
-            }
-            catch (OnnxRuntimeException) when (cancellation.IsCancellationRequested)
-            {
-                throw new OperationCanceledException(cancellation);
-            }
-            catch (OnnxRuntimeException e)
-            {
-                // Inputs were checked above: a graph that loads but cannot run is a broken file.
-                throw new InvalidFileException($"ONNX Runtime could not run the graph: {e.Message}", Path.Combine(Directory, Manifest.ModelFile), inner: e);
-            }
-            using var _ = results;
-            var logitRows = PositionRows(request.LogitPositions, seq, "logit_positions");
-            var hookRows = PositionRows(request.CapturePositions, seq, "capture_positions");
-            var logits = FromOrt(results[0], logitRows);
-            var cache = new Dictionary<string, FloatTensor>(StringComparer.Ordinal);
-            for (int i = 0; i < hooks.Count; i++) cache[hooks[i]] = FromOrt(results[i + 1], hookRows);
-            KvCache? present = null;
-            if (request.ReturnPresent)
-            {
-                int first = 1 + hooks.Count;
-                present = new KvCache(
-                    Enumerable.Range(0, c.NumLayers).Select(l => FromOrt(results[first + 2 * l])).ToList(),
-                    Enumerable.Range(0, c.NumLayers).Select(l => FromOrt(results[first + 2 * l + 1])).ToList());
-            }
-            return new ForwardResult(logits, cache) { Present = present };
-        }
-        finally
+        // Outputs: logits (always to the host), hooks, present keys and values.
+        bool device = request.DeviceOutputs;
+        var logits = run.Host("logits", [batch, kept, vocab], float32: true);
+        var hookOut = hooks.Select(h => device ? run.Device(h) : run.Host(h, [batch, seq, _hookDims[h].Dim])).ToArray();
+        int[] kvShape = [batch, c.NumKvHeads, past + seq, c.HeadDim];
+        var presentOut = new List<BoundRun.Output>();
+        for (int l = 0; l < c.NumLayers && request.ReturnPresent; l++)
+            foreach (var name in new[] { DecoderGraph.PresentKey(l), DecoderGraph.PresentValue(l) })
+                presentOut.Add(device ? run.Device(name) : run.Host(name, kvShape));
+
+        run.Run(Path.Combine(Directory, Manifest.ModelFile), cancellation);
+
+        var logitsTensor = run.ToHost(logits);
+        if (logitRows is not null)
         {
-            foreach (var v in values) v.Dispose();
+            var pick = logitRows.Select(r => r - keepFrom).ToArray();
+            if (!pick.SequenceEqual(Enumerable.Range(0, kept))) logitsTensor = SliceRows(logitsTensor, pick);
         }
+        var cache = new Dictionary<string, FloatTensor>(StringComparer.Ordinal);
+        Dictionary<string, DeviceTensor>? deviceCache = device ? new(StringComparer.Ordinal) : null;
+        for (int i = 0; i < hooks.Count; i++)
+        {
+            if (device) deviceCache![hooks[i]] = new DeviceTensor(this, run.Take(hookOut[i]), hookRows);
+            else cache[hooks[i]] = hookRows is null ? run.ToHost(hookOut[i]) : SliceRows(run.ToHost(hookOut[i]), hookRows);
+        }
+        KvCache? present = null;
+        DeviceKvCache? devicePresent = null;
+        if (request.ReturnPresent && device)
+            devicePresent = new DeviceKvCache(this,
+                Enumerable.Range(0, c.NumLayers).Select(l => new DeviceTensor(this, run.Take(presentOut[2 * l]))).ToList(),
+                Enumerable.Range(0, c.NumLayers).Select(l => new DeviceTensor(this, run.Take(presentOut[2 * l + 1]))).ToList());
+        else if (request.ReturnPresent)
+            present = new KvCache(
+                Enumerable.Range(0, c.NumLayers).Select(l => run.ToHost(presentOut[2 * l])).ToList(),
+                Enumerable.Range(0, c.NumLayers).Select(l => run.ToHost(presentOut[2 * l + 1])).ToList());
+        return new ForwardResult(logitsTensor, cache) { Present = present, DeviceCache = deviceCache, DevicePresent = devicePresent };
+    }
+
+    BoundRun Bind(InferenceSession? session = null) => new(session ?? _session, _deviceMemory, _fp16, synchronize: _cuda);
+
+    void BindInjections(BoundRun run, IReadOnlyList<HookInjection> injections)
+    {
+        foreach (var inj in injections)
+        {
+            var h = Manifest.Hooks.First(x => x.Name == inj.Hook).Injection!;
+            if (inj.Scale is { } s) run.Input(h.Scale, ToOrt(s));
+            if (inj.Shift is { } t) run.Input(h.Shift, ToOrt(t));
+            if (inj.Proj is { } p) run.Input(h.Proj!, ToOrt(p));
+            if (inj.ProjMask is { } m) run.Input(h.ProjMask!, ToOrt(m));
+        }
+    }
+
+    /// <summary>A zero-length past [B, kvH, 0, hd] for each batch size, made once and shared by every run (ORT only reads it).</summary>
+    OrtValue EmptyPast(int batch)
+    {
+        lock (_emptyPast)
+        {
+            if (_emptyPast.TryGetValue(batch, out var v)) return v;
+            var c = Manifest.Config;
+            v = OrtValue.CreateAllocatedTensorValue(OrtAllocator.DefaultInstance, _fp16 ? TensorElementType.Float16 : TensorElementType.Float,
+                [batch, c.NumKvHeads, 0, c.HeadDim]);
+            _emptyPast[batch] = v;
+            return v;
+        }
+    }
+
+    /// <summary>Rows <paramref name="rows"/> of the second axis of a [B, S, d] tensor, in that order.</summary>
+    internal static FloatTensor SliceRows(FloatTensor t, int[] rows)
+    {
+        int b = t.Shape[0], s = t.Shape[1], d = t.Shape[2];
+        var sliced = GC.AllocateUninitializedArray<float>(b * rows.Length * d);
+        for (int row = 0; row < b; row++)
+            for (int j = 0; j < rows.Length; j++)
+                t.Data.AsSpan((row * s + rows[j]) * d, d).CopyTo(sliced.AsSpan((row * rows.Length + j) * d, d));
+        return new FloatTensor(sliced, b, rows.Length, d);
     }
 
     /// <summary>
@@ -220,7 +285,7 @@ public sealed class ModelSession : IDisposable
         {
             if (_parts[index] is { } s) return s;
             var file = index < Manifest.Config.NumLayers ? Manifest.LayerFiles![index] : Manifest.HeadFile!;
-            return _parts[index] = Load(Path.Combine(Directory, file), _config, null);
+            return _parts[index] = Load(Path.Combine(Directory, file), _config, null).Session;
         }
     }
 
@@ -236,8 +301,8 @@ public sealed class ModelSession : IDisposable
         if ((uint)layer >= (uint)c.NumLayers) Throw.Argument($"layer outside 0..{c.NumLayers - 1}", "layer", layer);
         if (hidden.Rank != 3 || hidden.Shape[2] != c.HiddenSize) Throw.Argument($"hidden states must be [B, S, {c.HiddenSize}]", "hidden", string.Join(",", hidden.Shape));
         int batch = hidden.Shape[0], seq = hidden.Shape[1], past = pastKey.Shape[2];
-        CheckCache(pastKey, batch, past, layer);
-        CheckCache(pastValue, batch, past, layer);
+        CheckCache(pastKey.Shape, batch, past, layer);
+        CheckCache(pastValue.Shape, batch, past, layer);
         CheckShape(attentionMask, batch, past + seq, "attention_mask");
         CheckShape(positionIds, batch, seq, "position_ids");
         if (Manifest.Fused && batch > 1 && seq > 1 && past > 0)
@@ -250,28 +315,21 @@ public sealed class ModelSession : IDisposable
                     RowByRow.ForRow(interventions, b), cancellation));
             return RowByRow.Stack(rows);
         }
-        var inputs = new List<(string, OrtValue)>
-        {
-            (DecoderGraph.HiddenInput, ToOrt(hidden)),
-            ("attention_mask", OrtValue.CreateTensorValueFromMemory(Flatten(attentionMask), [batch, past + seq])),
-            ("position_ids", OrtValue.CreateTensorValueFromMemory(Flatten(positionIds), [batch, seq])),
-            (DecoderGraph.PastKey(layer), ToOrt(pastKey)),
-            (DecoderGraph.PastValue(layer), ToOrt(pastValue)),
-        };
+        using var run = Bind(Part(layer));
+        run.Input(DecoderGraph.HiddenInput, ToOrt(hidden));
+        run.Input("attention_mask", Flatten(attentionMask), [batch, past + seq]);
+        run.Input("position_ids", Flatten(positionIds), [batch, seq]);
+        run.Input(DecoderGraph.PastKey(layer), ToOrt(pastKey));
+        run.Input(DecoderGraph.PastValue(layer), ToOrt(pastValue));
         if (interventions is { Count: > 0 })
         {
             var mine = interventions.Where(i => i.Hook.StartsWith($"blocks.{layer}.", StringComparison.Ordinal)).ToList();
             if (mine.Count != interventions.Count) Throw.Argument($"interventions must target layer {layer}'s hooks", "intervention.hook", interventions.First(i => !mine.Contains(i)).Hook);
-            foreach (var inj in InjectionCompiler.Compile(mine, _hookDims, batch, seq))
-            {
-                var h = Manifest.Hooks.First(x => x.Name == inj.Hook).Injection!;
-                if (inj.Scale is { } sc) inputs.Add((h.Scale, ToOrt(sc)));
-                if (inj.Shift is { } sh) inputs.Add((h.Shift, ToOrt(sh)));
-                if (inj.Proj is { } pr) inputs.Add((h.Proj!, ToOrt(pr)));
-                if (inj.ProjMask is { } pm) inputs.Add((h.ProjMask!, ToOrt(pm)));
-            }
+            BindInjections(run, InjectionCompiler.Compile(mine, _hookDims, batch, seq));
         }
-        return RunPart(Part(layer), Path.Combine(Directory, Manifest.LayerFiles![layer]), inputs, HookPoint.NameOf(HookKind.ResidPost, layer), cancellation);
+        var output = run.Host(HookPoint.NameOf(HookKind.ResidPost, layer), [batch, seq, c.HiddenSize]);
+        run.Run(Path.Combine(Directory, Manifest.LayerFiles![layer]), cancellation);
+        return run.ToHost(output);
     }
 
     /// <summary>The final norm and unembedding on hidden states [B, S, d]: logits [B, S, V].</summary>
@@ -279,34 +337,18 @@ public sealed class ModelSession : IDisposable
     {
         if (hidden.Rank != 3 || hidden.Shape[2] != Manifest.Config.HiddenSize)
             Throw.Argument($"hidden states must be [B, S, {Manifest.Config.HiddenSize}]", "hidden", string.Join(",", hidden.Shape));
-        return RunPart(Part(Manifest.Config.NumLayers), Path.Combine(Directory, Manifest.HeadFile!), [(DecoderGraph.HiddenInput, ToOrt(hidden))], "logits", cancellation);
+        using var run = Bind(Part(Manifest.Config.NumLayers));
+        run.Input(DecoderGraph.HiddenInput, ToOrt(hidden));
+        var logits = run.Host("logits", [hidden.Shape[0], hidden.Shape[1], Manifest.Config.VocabSize], float32: true);
+        run.Run(Path.Combine(Directory, Manifest.HeadFile!), cancellation);
+        return run.ToHost(logits);
     }
 
-    static FloatTensor RunPart(InferenceSession session, string file, List<(string Name, OrtValue Value)> inputs, string output, CancellationToken cancellation)
-    {
-        cancellation.ThrowIfCancellationRequested();
-        try
-        {
-            using var runOptions = new RunOptions();
-            using var registration = cancellation.Register(() => runOptions.Terminate = true);
-            IDisposableReadOnlyCollection<OrtValue> results;
-            try { results = session.Run(runOptions, inputs.Select(i => i.Name).ToList(), inputs.Select(i => i.Value).ToList(), [output]); }
-            catch (OnnxRuntimeException) when (cancellation.IsCancellationRequested) { throw new OperationCanceledException(cancellation); }
-            catch (OnnxRuntimeException e) { throw new InvalidFileException($"ONNX Runtime could not run the graph: {e.Message}", file, inner: e); }
-            using var _ = results;
-            return FromOrt(results[0]);
-        }
-        finally
-        {
-            foreach (var (_, v) in inputs) v.Dispose();
-        }
-    }
-
-    void CheckCache(FloatTensor t, int batch, int past, int layer)
+    void CheckCache(int[] shape, int batch, int past, int layer)
     {
         var c = Manifest.Config;
-        if (t.Rank != 4 || t.Shape[0] != batch || t.Shape[1] != c.NumKvHeads || t.Shape[2] != past || t.Shape[3] != c.HeadDim)
-            Throw.Argument($"past cache of layer {layer} must be [{batch},{c.NumKvHeads},{past},{c.HeadDim}]", "past", "[" + string.Join(",", t.Shape) + "]");
+        if (shape.Length != 4 || shape[0] != batch || shape[1] != c.NumKvHeads || shape[2] != past || shape[3] != c.HeadDim)
+            Throw.Argument($"past cache of layer {layer} must be [{batch},{c.NumKvHeads},{past},{c.HeadDim}]", "past", "[" + string.Join(",", shape) + "]");
     }
 
     static void CheckShape(int[][] x, int batch, int seq, string name)
@@ -345,42 +387,14 @@ public sealed class ModelSession : IDisposable
         return rows;
     }
 
-    /// <summary>Copies an ORT tensor into managed memory; for [B, S, d] tensors, only the positions in <paramref name="keep"/>.</summary>
-    static FloatTensor FromOrt(OrtValue v, int[]? keep = null)
-    {
-        var info = v.GetTensorTypeAndShape();
-        int[] shape = info.Shape.Select(d => checked((int)d)).ToArray();
-        bool half = info.ElementDataType == TensorElementType.Float16;
-        if (keep is null || shape.Length != 3)
-        {
-            var data = new float[checked((int)info.ElementCount)];
-            Copy(v, half, 0, data);
-            return new FloatTensor(data, shape);
-        }
-        int b = shape[0], s = shape[1], d = shape[2];
-        var sliced = new float[b * keep.Length * d];
-        for (int row = 0; row < b; row++)
-            for (int j = 0; j < keep.Length; j++)
-                Copy(v, half, ((long)row * s + keep[j]) * d, sliced.AsSpan((row * keep.Length + j) * d, d));
-        return new FloatTensor(sliced, b, keep.Length, d);
-    }
-
-    static void Copy(OrtValue v, bool half, long offset, Span<float> destination)
-    {
-        if (half)
-        {
-            var src = v.GetTensorDataAsSpan<Float16>().Slice((int)offset, destination.Length);
-            for (int i = 0; i < destination.Length; i++) destination[i] = (float)src[i];
-        }
-        else
-        {
-            v.GetTensorDataAsSpan<float>().Slice((int)offset, destination.Length).CopyTo(destination);
-        }
-    }
-
     public void Dispose()
     {
         _session.Dispose();
         foreach (var p in _parts) p?.Dispose();
+        lock (_emptyPast)
+        {
+            foreach (var v in _emptyPast.Values) v.Dispose();
+            _emptyPast.Clear();
+        }
     }
 }
