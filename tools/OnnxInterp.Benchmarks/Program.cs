@@ -23,7 +23,9 @@ common:
 forward:
   --batch N (8) --seq N (128) --rounds N (7) --warmup N (2) --threads N (0: ORT default)
   --matmul MxKxN (1024x4096x4096) --spinning (let idle ORT pools spin) --no-defaults (skip d)
-  --no-session    skip the ModelSession variants (f, g)
+  --no-session    skip the ModelSession variants (f, g, h, i)
+  --isolate       each variant in a child process of its own (one session per process, as a user runs it), driven round by round
+  --only K[,K..]  run only these variants (a is always run: every ratio's baseline)
 export-memory:
   --source-dtype f32|bf16 (f32) --poll-ms N (20) --no-hash (skip the source SHA-256, on by default as in the CLI)
   --child-env K=V[,K=V]  environment for both children, e.g. DOTNET_GCConserveMemory=9 or DOTNET_GCHeapHardLimit=0x20000000
@@ -42,16 +44,24 @@ capture-memory (model: hidden 256, 4 layers, 8/4 heads x 32, MLP 688, vocab 4096
   quick (~10 s): --counts 100,1000
 """;
 
+var ForwardFlags = new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "isolate", "help" };
 try
 {
     // Quiet ORT's per-input warnings about overridable initializers (sessions ModelSession opens included).
     var env = new Microsoft.ML.OnnxRuntime.EnvironmentCreationOptions { logLevel = Microsoft.ML.OnnxRuntime.OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
     Microsoft.ML.OnnxRuntime.OrtEnv.CreateInstanceWithOptions(ref env);
+    if (args.Length > 4 && args[0] == ForwardBench.ChildVerb)
+    {
+        // __forward-child KEY PLAIN_DIR HOOKED_DIR <the parent's own arguments>
+        var ca = new Args(args[4..], ForwardFlags);
+        var co = ForwardOptions(ca);
+        return ForwardBench.Child(args[1], args[2], args[3], co);
+    }
     if (args.Length > 0 && args[0].StartsWith("__", StringComparison.Ordinal))
         return args[0] == DeployBench.ChildVerb ? DeployBench.Child(args[1..])
             : CaptureMemoryBench.IsChildVerb(args[0]) ? CaptureMemoryBench.Child(args[0], args[1..]) : ExportMemoryBench.Child(args[0], args[1..]);
 
-    var a = new Args(args, new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "help" });
+    var a = new Args(args, ForwardFlags);
     if (a.Flag("help")) { Console.WriteLine(Usage); return 0; }
     string verb = a.Positional.Count > 0 ? a.Positional[0] : "forward";
     if (a.Positional.Count > 1) throw new UsageException("unexpected argument: " + a.Positional[1]);
@@ -59,7 +69,9 @@ try
     string? json = a.String("json"), tmp = a.String("tmp");
     bool keep = a.Flag("keep");
 
-    LlamaShape Shape(int hidden, int layers, int heads, int kvHeads, int mlp, int vocab, bool tied)
+    LlamaShape Shape(int hidden, int layers, int heads, int kvHeads, int mlp, int vocab, bool tied) => ShapeOf(a, hidden, layers, heads, kvHeads, mlp, vocab, tied);
+
+    static LlamaShape ShapeOf(Args a, int hidden, int layers, int heads, int kvHeads, int mlp, int vocab, bool tied)
     {
         hidden = a.Int("hidden", hidden);
         heads = a.Int("heads", heads);
@@ -69,6 +81,18 @@ try
         if (s.Hidden == 0 || s.Layers == 0 || s.Heads == 0 || s.KvHeads == 0 || s.HeadDim == 0 || s.Mlp == 0 || s.Vocab == 0)
             throw new UsageException("model sizes must be positive");
         return s;
+    }
+
+    static ForwardBench.Options ForwardOptions(Args a)
+    {
+        var mmText = a.String("matmul") ?? "1024x4096x4096";
+        var mm = mmText.Split('x').Select(x => int.TryParse(x, out var v) && v > 0 ? v : throw new UsageException("--matmul expects MxKxN")).ToArray();
+        if (mm.Length != 3) throw new UsageException("--matmul expects MxKxN");
+        var only = a.String("only")?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        return new ForwardBench.Options(ShapeOf(a, 1024, 8, 16, 4, 2816, 32000, tied: false),
+            Math.Max(1, a.Int("batch", 8)), Math.Max(1, a.Int("seq", 128)), Math.Max(1, a.Int("rounds", 7)), a.Int("warmup", 2),
+            (ulong)a.Int("seed", 1), a.Int("threads", 0), a.Flag("spinning"), !a.Flag("no-defaults"), !a.Flag("no-session"),
+            (mm[0], mm[1], mm[2]), a.String("tmp"), a.Flag("keep"), a.Flag("isolate"), only);
     }
 
     static List<KeyValuePair<string, string>> ChildEnv(string? text) =>
@@ -84,15 +108,9 @@ try
     {
         case "forward":
             {
-                var mmText = a.String("matmul") ?? "1024x4096x4096";
-                var mm = mmText.Split('x').Select(x => int.TryParse(x, out var v) && v > 0 ? v : throw new UsageException("--matmul expects MxKxN")).ToArray();
-                if (mm.Length != 3) throw new UsageException("--matmul expects MxKxN");
-                var o = new ForwardBench.Options(Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
-                    Math.Max(1, a.Int("batch", 8)), Math.Max(1, a.Int("seq", 128)), Math.Max(1, a.Int("rounds", 7)), a.Int("warmup", 2),
-                    seed, a.Int("threads", 0), a.Flag("spinning"), !a.Flag("no-defaults"), !a.Flag("no-session"),
-                    (mm[0], mm[1], mm[2]), tmp, keep);
+                var o = ForwardOptions(a);
                 a.CheckAllUsed();
-                summary = ForwardBench.Run(o);
+                summary = ForwardBench.Run(o, args);
                 break;
             }
         case "export-memory":
