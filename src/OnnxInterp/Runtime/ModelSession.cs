@@ -34,11 +34,20 @@ public sealed class ModelSession : IDisposable
         _fp16 = manifest.DType == ExportDType.Fp16;
         _hookDims = manifest.Hooks.ToDictionary(h => h.Name, h => (h.Dim, h.Injection?.Proj is not null), StringComparer.Ordinal);
         // Exports before logits_to_keep compute every position's logits; the result is then sliced on the host.
-        _logitsToKeep = config.LogitsInGraph && session.InputMetadata.ContainsKey(DecoderGraph.LogitsToKeep);
+        // An input with a default is an overridable initializer, which ORT lists apart from the required inputs.
+        _logitsToKeep = config.LogitsInGraph && (session.OverridableInitializerMetadata.ContainsKey(DecoderGraph.LogitsToKeep)
+            || session.InputMetadata.ContainsKey(DecoderGraph.LogitsToKeep));
         _deviceMemory = cuda
             ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA, OrtAllocatorType.DeviceAllocator, config.CudaDeviceId, OrtMemType.Default)
             : OrtMemoryInfo.DefaultInstance;
     }
+
+    /// <summary>
+    /// True when runs asking for some positions' logits compute the head on the kept positions only (the export has the
+    /// logits_to_keep input and <see cref="SessionConfig.LogitsInGraph"/> is on); otherwise every position's logits are
+    /// computed and sliced on the host.
+    /// </summary>
+    public bool HeadOnKeptPositions => _logitsToKeep;
 
     /// <summary>True when the session runs on the CUDA provider (device outputs then live in GPU memory).</summary>
     public bool OnCuda => _cuda;

@@ -41,6 +41,8 @@ public class BoundOutputTests
     public void Export_DeclaresLogitsToKeep_WithDefaultAllPositions()
     {
         Assert.That(_model.Manifest.Inputs, Has.Member(DecoderGraph.LogitsToKeep));
+        Assert.That(_model.HeadOnKeptPositions, Is.True, "ORT lists an input with a default among the overridable initializers");
+        Assert.That(_fullHead.HeadOnKeptPositions, Is.False);
         var all = _model.Run(ForwardRequest.FromPrompts(Prompts));
         Assert.That(all.Logits.Shape, Is.EqualTo(new[] { 3, 9, _model.Manifest.Config.VocabSize }));
     }
