@@ -121,6 +121,20 @@ static class GenAiBench
         return rows;
     }
 
+    /// <summary>The GenAI package version this build resolved (its assembly carries none), read from the deps file.</summary>
+    static string GenAiVersion()
+    {
+        const string Prefix = "Microsoft.ML.OnnxRuntimeGenAI.Managed/";
+        try
+        {
+            var deps = Path.Combine(AppContext.BaseDirectory, typeof(GenAiBench).Assembly.GetName().Name + ".deps.json");
+            var libs = JsonNode.Parse(File.ReadAllText(deps))?["libraries"]?.AsObject();
+            var key = libs?.Select(kv => kv.Key).FirstOrDefault(k => k.StartsWith(Prefix, StringComparison.Ordinal));
+            return key is null ? "n/a" : key[Prefix.Length..];
+        }
+        catch (IOException) { return "n/a"; }
+    }
+
     /// <summary>Tokens equal as the common prefix of each row (after one flip a greedy row goes its own way), per row and in all.</summary>
     static (int Same, int Total, int[] PerRow, bool CountsEqual) Agree(int[][] x, int[][] y)
     {
@@ -217,7 +231,7 @@ static class GenAiBench
         var j = sum.Json;
         j["verb"] = "genai";
         j["machine"] = MachineState.Json();
-        j["machine"]!["onnxruntime_genai"] = typeof(Model).Assembly.GetName().Version?.ToString();
+        j["machine"]!["onnxruntime_genai"] = GenAiVersion();
         j["config"] = new JsonObject
         {
             ["hidden"] = c.HiddenSize, ["layers"] = c.NumLayers, ["heads"] = c.NumHeads, ["kv_heads"] = c.NumKvHeads,
