@@ -39,9 +39,9 @@ deploy (model: as forward): int4 vs fp32 and fused vs plain ops on CPU, without 
   --rounds N (7) --warmup N (2) --threads N (0) --no-memory (skip the child-process peak RSS) --poll-ms N (20)
   quick (~30 s): --hidden 256 --heads 4 --kv-heads 2 --mlp 704 --vocab 4096 --layers 2 --rounds 3 --warmup 1
 genai (model: as forward): batch 1, then a batch of prompts of --min-len..--prompt-len tokens; GenAI (a, c) vs Generate (b, d)
-  --prompt-len N (32) --min-len N (24) --new-tokens N (64) --batch N (8) --rounds N (7) --warmup N (2)
+  --prompt-len N (32) --min-len N (3/4 of prompt-len: 24) --new-tokens N (64) --batch N (8) --rounds N (7) --warmup N (2)
   --threads N (logical CPUs; both sessions; 0: each library's default) --genai-spinning (GenAI keeps ORT's spinning pool)
-  quick (~1 min): --layers 2 --rounds 2 --warmup 1 --new-tokens 16
+  quick (~15 s): --layers 2 --rounds 2 --warmup 1 --new-tokens 16
 capture-memory (model: hidden 256, 4 layers, 8/4 heads x 32, MLP 688, vocab 4096):
   --counts N[,N...] (1000,10000) --min-len N (16) --max-len N (32) --batch N (32) --poll-ms N (20) --child-env K=V[,K=V]
   quick (~10 s): --counts 100,1000
