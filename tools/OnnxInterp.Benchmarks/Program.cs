@@ -12,6 +12,7 @@ verbs:
   generate        prompt-pass and generation throughput of ModelSession: one at a time vs batched, KV cache vs none
   capture-memory  peak memory of ActivationCapture.ToStore over 1k and 10k prompts, each in a child process
   deploy          int4 vs fp32 and fused vs plain graphs on CPU: prompt and decode speed, peak memory (child processes)
+  genai           greedy generation, ModelSession.Generate vs ONNX Runtime GenAI on the same exported folder
 
 model options (every verb; defaults differ, see README.md):
   --hidden N --layers N --heads N --kv-heads N --head-dim N --mlp N --vocab N --tied | --untied
@@ -39,12 +40,16 @@ deploy (model: as forward): int4 vs fp32 and fused vs plain ops on CPU, without 
   --batch N (1) --seq N (128) prompt pass; --past N (128) decode step of one token on a KV cache of that length
   --rounds N (7) --warmup N (2) --threads N (0) --no-memory (skip the child-process peak RSS) --poll-ms N (20)
   quick (~30 s): --hidden 256 --heads 4 --kv-heads 2 --mlp 704 --vocab 4096 --layers 2 --rounds 3 --warmup 1
+genai (model: as forward): batch 1, then a batch of prompts of --min-len..--prompt-len tokens; GenAI (a, c) vs Generate (b, d)
+  --prompt-len N (32) --min-len N (3/4 of prompt-len: 24) --new-tokens N (64) --batch N (8) --rounds N (7) --warmup N (2)
+  --threads N (logical CPUs; both sessions; 0: each library's default) --genai-spinning (GenAI keeps ORT's spinning pool)
+  quick (~15 s): --layers 2 --rounds 2 --warmup 1 --new-tokens 16
 capture-memory (model: hidden 256, 4 layers, 8/4 heads x 32, MLP 688, vocab 4096):
   --counts N[,N...] (1000,10000) --min-len N (16) --max-len N (32) --batch N (32) --poll-ms N (20) --child-env K=V[,K=V]
   quick (~10 s): --counts 100,1000
 """;
 
-var ForwardFlags = new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "isolate", "help" };
+var ForwardFlags = new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "isolate", "genai-spinning", "help" };
 try
 {
     // Quiet ORT's per-input warnings about overridable initializers (sessions ModelSession opens included).
@@ -156,6 +161,17 @@ try
                     Math.Max(1, a.Int("poll-ms", 20)), tmp, keep);
                 a.CheckAllUsed();
                 summary = DeployBench.Run(o);
+                break;
+            }
+        case "genai":
+            {
+                int promptLen = Math.Max(1, a.Int("prompt-len", 32));
+                var o = new GenAiBench.Options(Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
+                    promptLen, Math.Clamp(a.Int("min-len", Math.Max(1, promptLen * 3 / 4)), 1, promptLen), Math.Max(1, a.Int("new-tokens", 64)),
+                    Math.Max(1, a.Int("batch", 8)), Math.Max(1, a.Int("rounds", 7)), a.Int("warmup", 2), seed,
+                    a.Int("threads", Environment.ProcessorCount), a.Flag("genai-spinning"), tmp, keep);
+                a.CheckAllUsed();
+                summary = GenAiBench.Run(o);
                 break;
             }
         case "capture-memory":

@@ -1,0 +1,294 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using Microsoft.ML.OnnxRuntimeGenAI;
+using OnnxInterp.Checkpoints;
+using OnnxInterp.Export;
+using OnnxInterp.Runtime;
+
+namespace OnnxInterp.Benchmarks;
+
+/// <summary>
+/// Greedy generation by <see cref="ModelSession.Generate"/> against ONNX Runtime GenAI's generator on the same exported
+/// folder (its genai_config.json): one prompt, then a batch of prompts of different lengths. One ModelSession and one
+/// GenAI <see cref="Model"/> stay open; every variant runs once per round in rotating order, warm-up rounds first,
+/// medians of per-round ratios (ORT-NOTES). Both sessions get the same intra-op thread count and spinning setting.
+/// </summary>
+static class GenAiBench
+{
+    public sealed record Options(LlamaShape Shape, int PromptLen, int MinLen, int NewTokens, int Batch,
+        int Rounds, int Warmup, ulong Seed, int Threads, bool GenAiSpinning, string? TempRoot, bool Keep);
+
+    /// <summary>A timed body: returns the new tokens of each row.</summary>
+    sealed record Variant(string Key, string Label, Func<int[][]> Body);
+
+    public static Summary Run(Options o)
+    {
+        var s = o.Shape;
+        var root = Path.Combine(o.TempRoot ?? Path.GetTempPath(), "onnxinterp-genai-" + Guid.NewGuid().ToString("N")[..8]);
+        Console.WriteLine($"genai: {s}; 1 prompt of {o.PromptLen} tokens, and a batch of {o.Batch} of {o.MinLen}..{o.PromptLen}; " +
+                          $"{o.NewTokens} new tokens; {o.Warmup} warm-up + {o.Rounds} rounds; folder {root}");
+        Console.WriteLine($"load before: {MachineState.LoadAverage()}");
+        try
+        {
+            var sw = Stopwatch.StartNew();
+            var (_, ckptBytes) = RandomCheckpoint.Write(Path.Combine(root, "hf"), s, o.Seed, TensorDType.F32);
+            Console.WriteLine($"checkpoint written: {RandomCheckpoint.Describe(ckptBytes)} in {Stats.F(sw.Elapsed.TotalSeconds)} s");
+            sw.Restart();
+            var dir = Path.Combine(root, "onnx");
+            // The default export (hook outputs, injection inputs, genai_config.json), as a library user gets it.
+            ModelExporter.Export(Path.Combine(root, "hf"), dir, new ExportOptions { HashSource = false });
+            Console.WriteLine($"exported in {Stats.F(sw.Elapsed.TotalSeconds)} s");
+
+            using var session = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads });
+            using var config = new Config(dir);
+            string overlay = GenAiOverlay(o.Threads, o.GenAiSpinning);
+            config.Overlay(overlay);
+            using var model = new Model(config);
+            Console.WriteLine($"GenAI config overlay: {overlay}");
+            return Measure(o, dir, session, model, overlay);
+        }
+        finally
+        {
+            if (o.Keep) Console.WriteLine($"kept {root}");
+            else ForwardBench.TryDelete(root);
+        }
+    }
+
+    /// <summary>
+    /// GenAI's decoder session options, laid over the folder's genai_config.json: intra-op threads as ModelSession's, and
+    /// (unless spinning is asked for) ModelSession's <c>session.intra_op.allow_spinning = 0</c>; GenAI passes keys it does
+    /// not know to ORT's AddSessionConfigEntry. Without an explicit count GenAI takes max(1, logical CPUs / 2), capped at 16.
+    /// </summary>
+    static string GenAiOverlay(int threads, bool spinning)
+    {
+        var so = new JsonObject();
+        if (threads > 0) so["intra_op_num_threads"] = threads;
+        if (!spinning) so["session.intra_op.allow_spinning"] = "0";
+        return new JsonObject { ["model"] = new JsonObject { ["decoder"] = new JsonObject { ["session_options"] = so } } }.ToJsonString();
+    }
+
+    /// <summary>GenAI's pad and end-of-sequence ids as it reads them from genai_config.json (no eos: eos = pad).</summary>
+    static (int Pad, int[] Eos) GenAiSpecialIds(string dir)
+    {
+        var m = JsonNode.Parse(File.ReadAllText(Path.Combine(dir, "genai_config.json")))!["model"]!;
+        int pad = m["pad_token_id"]?.GetValue<int>() ?? 0;
+        int[] eos = m["eos_token_id"] switch
+        {
+            JsonArray a => a.Select(x => x!.GetValue<int>()).ToArray(),
+            JsonValue v => [v.GetValue<int>()],
+            _ => [],
+        };
+        return (pad, eos.Length == 0 ? [pad] : eos);
+    }
+
+    /// <summary>Seeded random prompts whose ids avoid <paramref name="reserved"/> (so no prompt token reads as padding).</summary>
+    static int[] Prompt(ref SplitMix64 rng, int len, int vocab, IReadOnlySet<int> reserved)
+    {
+        var p = new int[len];
+        for (int t = 0; t < len; t++)
+        {
+            int id;
+            do id = (int)(rng.Next() % (ulong)vocab);
+            while (reserved.Contains(id));
+            p[t] = id;
+        }
+        return p;
+    }
+
+    /// <summary>
+    /// Greedy generation of exactly <paramref name="newTokens"/> per row with GenAI. The prompts are right-padded with
+    /// GenAI's pad id into one [batch, longest] array and appended at once: what <c>AppendTokenSequences</c> does in
+    /// GenAI's C API (PadInputs, then AppendTokens), whose managed <c>Sequences</c> has no public constructor in 0.18.
+    /// min_length = max_length keeps the end-of-sequence id from ending a row early. The new tokens of a row follow the
+    /// padded prompt in its sequence.
+    /// </summary>
+    static int[][] GenAiGenerate(Model model, IReadOnlyList<int[]> prompts, int newTokens, int pad)
+    {
+        int batch = prompts.Count, len = prompts.Max(p => p.Length);
+        var ids = new int[batch * len];
+        Array.Fill(ids, pad);
+        for (int i = 0; i < batch; i++) prompts[i].CopyTo(ids, i * len);
+        using var p = new GeneratorParams(model);
+        p.SetSearchOption("batch_size", batch);
+        p.SetSearchOption("max_length", len + newTokens);
+        p.SetSearchOption("min_length", len + newTokens);
+        p.SetSearchOption("do_sample", false);
+        using var g = new Generator(model, p);
+        g.AppendTokens(ids);
+        while (!g.IsDone()) g.GenerateNextToken();
+        var rows = new int[batch][];
+        for (int i = 0; i < batch; i++) rows[i] = g.GetSequence((ulong)i)[len..].ToArray();
+        return rows;
+    }
+
+    /// <summary>The GenAI package version this build resolved (its assembly carries none), read from the deps file.</summary>
+    static string GenAiVersion()
+    {
+        const string Prefix = "Microsoft.ML.OnnxRuntimeGenAI.Managed/";
+        try
+        {
+            var deps = Path.Combine(AppContext.BaseDirectory, typeof(GenAiBench).Assembly.GetName().Name + ".deps.json");
+            var libs = JsonNode.Parse(File.ReadAllText(deps))?["libraries"]?.AsObject();
+            var key = libs?.Select(kv => kv.Key).FirstOrDefault(k => k.StartsWith(Prefix, StringComparison.Ordinal));
+            return key is null ? "n/a" : key[Prefix.Length..];
+        }
+        catch (IOException) { return "n/a"; }
+    }
+
+    /// <summary>Tokens equal as the common prefix of each row (after one flip a greedy row goes its own way), per row and in all.</summary>
+    static (int Same, int Total, int[] PerRow, bool CountsEqual) Agree(int[][] x, int[][] y)
+    {
+        var perRow = new int[x.Length];
+        int same = 0, total = 0;
+        bool counts = x.Length == y.Length;
+        for (int r = 0; r < Math.Min(x.Length, y.Length); r++)
+        {
+            counts &= x[r].Length == y[r].Length;
+            total += Math.Max(x[r].Length, y[r].Length);
+            int k = 0;
+            while (k < x[r].Length && k < y[r].Length && x[r][k] == y[r][k]) k++;
+            perRow[r] = k;
+            same += k;
+        }
+        return (same, total, perRow, counts);
+    }
+
+    static Summary Measure(Options o, string dir, ModelSession session, Model model, string overlay)
+    {
+        var c = session.Manifest.Config;
+        var (pad, eos) = GenAiSpecialIds(dir);
+        var reserved = new HashSet<int>(eos) { pad };
+        if (c.PadTokenId is int p0) reserved.Add(p0);
+        if (c.BosTokenId is int b0) reserved.Add(b0);
+        var rng = new SplitMix64(o.Seed + 20);
+        var single = Prompt(ref rng, o.PromptLen, c.VocabSize, reserved);
+        // The batch starts with the single prompt (its longest row), so row 0 also checks batching against batch 1.
+        var batch = new List<int[]> { single };
+        for (int i = 1; i < o.Batch; i++)
+            batch.Add(Prompt(ref rng, o.MinLen + (int)(rng.Next() % (ulong)(o.PromptLen - o.MinLen + 1)), c.VocabSize, reserved));
+        int paddedLen = batch.Max(p => p.Length);
+        long realTokens = batch.Sum(p => (long)p.Length);
+        var gen = new GenerationOptions { MaxNewTokens = o.NewTokens, StopTokens = [] };
+
+        // GenAI 0.18 batches on CPU with this graph (checked on the first pass); if it cannot, (c) becomes one call per prompt.
+        bool genAiBatched = true;
+        string? batchError = null;
+        try { GenAiGenerate(model, batch, 1, pad); }
+        catch (OnnxRuntimeGenAIException e) { genAiBatched = false; batchError = e.Message; Console.WriteLine($"GenAI cannot batch here ({e.Message}): (c) runs the prompts one at a time"); }
+
+        var variants = new List<Variant>
+        {
+            new("a", $"GenAI, 1 prompt of {o.PromptLen}", () => GenAiGenerate(model, [single], o.NewTokens, pad)),
+            new("b", $"ModelSession.Generate, the same prompt", () => session.Generate([single], gen).Tokens),
+            new("c", genAiBatched ? $"GenAI, batch of {o.Batch} ({o.MinLen}..{o.PromptLen} tokens, right-padded to {paddedLen})"
+                                  : $"GenAI, the {o.Batch} prompts one at a time (batching failed)",
+                () => genAiBatched ? GenAiGenerate(model, batch, o.NewTokens, pad)
+                                   : batch.Select(p => GenAiGenerate(model, [p], o.NewTokens, pad)[0]).ToArray()),
+            new("d", $"ModelSession.Generate, the same {o.Batch} prompts in one call", () => session.Generate(batch, gen).Tokens),
+        };
+
+        // Checks (also the first warm-up): the same greedy tokens on both sides, every row at full length.
+        var outputs = variants.ToDictionary(v => v.Key, v => v.Body());
+        var single1 = Agree(outputs["a"], outputs["b"]);
+        var batchAgree = Agree(outputs["c"], outputs["d"]);
+        var genAiRow0 = Agree([outputs["a"][0]], [outputs["c"][0]]);
+        var oursRow0 = Agree([outputs["b"][0]], [outputs["d"][0]]);
+        bool fullLength = outputs.Values.All(rows => rows.All(r => r.Length == o.NewTokens));
+        Console.WriteLine($"check: batch 1, GenAI (a) vs ModelSession (b): {single1.Same}/{single1.Total} tokens equal (common prefix)");
+        Console.WriteLine($"check: batch {o.Batch}, GenAI (c) vs ModelSession (d): {batchAgree.Same}/{batchAgree.Total}; per row [{string.Join(", ", batchAgree.PerRow)}]");
+        Console.WriteLine($"check: row 0 batched vs alone: GenAI {genAiRow0.Same}/{genAiRow0.Total}, ModelSession {oursRow0.Same}/{oursRow0.Total}");
+        Console.WriteLine($"check: every row has {o.NewTokens} new tokens: {fullLength}");
+
+        var times = variants.ToDictionary(v => v.Key, _ => new List<double>());
+        var cpu = variants.ToDictionary(v => v.Key, _ => new List<double>());
+        using var self = Process.GetCurrentProcess();
+        for (int r = -o.Warmup; r < o.Rounds; r++)
+        {
+            var line = new List<string>();
+            int start = ((r % variants.Count) + variants.Count) % variants.Count;
+            for (int i = 0; i < variants.Count; i++)
+            {
+                var v = variants[(start + i) % variants.Count];
+                GC.Collect();  // outside the timed region, as in forward
+                GC.WaitForPendingFinalizers();
+                self.Refresh();
+                var cpu0 = self.TotalProcessorTime;
+                var t = Stopwatch.StartNew();
+                v.Body();
+                double elapsed = t.Elapsed.TotalMilliseconds;
+                self.Refresh();
+                if (r >= 0)
+                {
+                    times[v.Key].Add(elapsed);
+                    cpu[v.Key].Add((self.TotalProcessorTime - cpu0).TotalMilliseconds);
+                }
+                line.Add($"{v.Key}={Stats.F(elapsed, 0)}");
+            }
+            Console.WriteLine($"{(r < 0 ? "warm-up" : "round " + (r + 1)),-8} order {variants[start].Key}..: {string.Join(" ", line.OrderBy(x => x))} ms");
+        }
+
+        var sum = new Summary($"genai: {o.Shape}; {o.NewTokens} new tokens; {o.Rounds} rounds after {o.Warmup} warm-up (+1 check pass)");
+        var j = sum.Json;
+        j["verb"] = "genai";
+        j["machine"] = MachineState.Json();
+        j["machine"]!["onnxruntime_genai"] = GenAiVersion();
+        j["config"] = new JsonObject
+        {
+            ["hidden"] = c.HiddenSize, ["layers"] = c.NumLayers, ["heads"] = c.NumHeads, ["kv_heads"] = c.NumKvHeads,
+            ["head_dim"] = c.HeadDim, ["mlp"] = c.IntermediateSize, ["vocab"] = c.VocabSize, ["tied"] = c.TieWordEmbeddings,
+            ["prompt_len"] = o.PromptLen, ["min_len"] = o.MinLen, ["new_tokens"] = o.NewTokens, ["batch"] = o.Batch,
+            ["batch_prompt_lens"] = new JsonArray(batch.Select(p => (JsonNode)p.Length).ToArray()),
+            ["rounds"] = o.Rounds, ["warmup"] = o.Warmup, ["threads"] = o.Threads, ["genai_spinning"] = o.GenAiSpinning,
+            ["seed"] = o.Seed, ["genai_overlay"] = overlay, ["genai_pad"] = pad,
+            ["genai_eos"] = new JsonArray(eos.Select(x => (JsonNode)x).ToArray()),
+        };
+        j["genai_batched"] = genAiBatched;
+        if (batchError is not null) j["genai_batch_error"] = batchError;
+        j["checks"] = new JsonObject
+        {
+            ["batch1_tokens_equal"] = single1.Same, ["batch1_tokens"] = single1.Total,
+            ["batch_tokens_equal"] = batchAgree.Same, ["batch_tokens"] = batchAgree.Total,
+            ["batch_common_prefix_per_row"] = new JsonArray(batchAgree.PerRow.Select(x => (JsonNode)x).ToArray()),
+            ["genai_row0_batched_vs_alone"] = genAiRow0.Same, ["session_row0_batched_vs_alone"] = oursRow0.Same,
+            ["every_row_full_length"] = fullLength,
+        };
+        var ms = new JsonObject();
+        var cpuJson = new JsonObject();
+        foreach (var v in variants)
+        {
+            ms[v.Key] = Stats.Describe(times[v.Key]);
+            ms[v.Key]!["label"] = v.Label;
+            cpuJson[v.Key] = Stats.Describe(cpu[v.Key]);
+        }
+        j["ms"] = ms;
+        j["cpu_ms"] = cpuJson;
+        var rates = new JsonObject();
+        var ratios = new JsonObject();
+
+        void Rate(string key, double tokens)
+        {
+            var t = times[key];
+            var rate = t.Select(x => tokens / (x / 1000)).ToList();
+            rates[key] = Stats.Describe(rate);
+            double cores = Stats.Median(cpu[key].Zip(t, (x, y) => x / y).ToList());
+            sum.Row($"({key}) ms", Stats.F(Stats.Median(t)),
+                $"min {Stats.F(t.Min())}, max {Stats.F(t.Max())}; {Stats.F(Stats.Median(rate))} new tok/s; {Stats.F(cores, 2)} cores busy (CPU/wall); {variants.First(v => v.Key == key).Label}");
+        }
+        Rate("a", o.NewTokens);
+        Rate("b", o.NewTokens);
+        sum.Ratio(ratios, "b/a", "(b)/(a) time, batch 1", times["b"], times["a"], 3, "median of per-round time(b)/time(a); target ≤ 1.0");
+        Rate("c", (double)o.Batch * o.NewTokens);
+        Rate("d", (double)o.Batch * o.NewTokens);
+        sum.Ratio(ratios, "d/c", $"(d)/(c) time, batch {o.Batch}", times["d"], times["c"], 3, "median of per-round time(d)/time(c); target < 1.0");
+        j["new_tokens_per_s"] = rates;
+        j["ratios"] = ratios;
+        sum.Row("check (a) vs (b)", $"{single1.Same}/{single1.Total}", "new tokens equal (common prefix)");
+        sum.Row("check (c) vs (d)", $"{batchAgree.Same}/{batchAgree.Total}", $"common prefix per row [{string.Join(", ", batchAgree.PerRow)}]");
+        sum.Row("check row 0 batched vs alone", $"{genAiRow0.Same}, {oursRow0.Same}", $"of {o.NewTokens}: GenAI (c vs a), ModelSession (d vs b)");
+        sum.Row("check full length", fullLength ? "yes" : "NO", $"every row of every variant has {o.NewTokens} new tokens");
+        string threads = o.Threads > 0 ? $"{o.Threads} intra-op threads on both" : "threads: each library's default (ORT's for ModelSession, GenAI's max(1, CPUs/2))";
+        sum.Row("sessions", o.GenAiSpinning ? "spin: GenAI" : "no spin", $"{threads}; allow_spinning 0 in ModelSession{(o.GenAiSpinning ? ", ORT's default (1) in GenAI" : " and GenAI")}; GenAI {j["machine"]!["onnxruntime_genai"]}, right-padded batch (AppendTokens of [B, S])");
+        sum.Row("load average (1/5/15 min)", MachineState.LoadAverageShort(), "at the end; " + Environment.ProcessorCount + " logical CPUs");
+        return sum;
+    }
+}
