@@ -41,17 +41,18 @@ sealed class BoundRun : IDisposable
     public void Input(string name, long[] data, long[] shape) => Input(name, OrtValue.CreateTensorValueFromMemory(data, shape));
 
     /// <summary>
-    /// Binds an output to a new managed array of <paramref name="shape"/>. fp16 tensors of an fp16 export (read as fp32)
+    /// Binds an output to a new managed array of <paramref name="shape"/> (or to <paramref name="into"/> when it has that
+    /// many elements: a caller's buffer reused across runs). fp16 tensors of an fp16 export (read as fp32)
     /// are left to ORT's host allocator and converted after the run, unless <paramref name="float32"/> says the graph
     /// writes fp32 (logits are always fp32).
     /// </summary>
-    public Output Host(string name, int[] shape, bool float32 = false)
+    public Output Host(string name, int[] shape, bool float32 = false, float[]? into = null)
     {
         if (_fp16 && !float32) return Bind(name, OrtMemoryInfo.DefaultInstance);
         long n = 1;
         foreach (var d in shape) n *= d;
         // Uninitialised: ORT writes every element, and zeroing a large logits array costs about as much as copying it.
-        var data = GC.AllocateUninitializedArray<float>(checked((int)n));
+        var data = into is not null && into.Length == n ? into : GC.AllocateUninitializedArray<float>(checked((int)n));
         var value = OrtValue.CreateTensorValueFromMemory(data, shape.Select(d => (long)d).ToArray());
         _owned.Add(value);
         _binding.BindOutput(name, value);

@@ -65,6 +65,7 @@ static class GenerationLoop
             ReturnPresent = true,
             DeviceOutputs = true,
         }, cancellation);
+        float[]? logitsBuffer = null;
         try
         {
             for (int step = 0; ; step++)
@@ -89,6 +90,8 @@ static class GenerationLoop
                     positions[b] = [nextPosition[b]++];
                     mask[b].Add(1);
                 }
+                // The step's logits [B, 1, V] go into one buffer reused across steps (the previous step's are read by now).
+                logitsBuffer ??= result.Logits.Shape[1] == 1 ? result.Logits.Data : new float[batch * config.VocabSize];
                 var next = session.Run(new ForwardRequest(ids)
                 {
                     AttentionMask = mask.Select(r => r.ToArray()).ToArray(),
@@ -97,7 +100,7 @@ static class GenerationLoop
                     ReturnPresent = true,
                     DeviceOutputs = true,
                     Interventions = step + 1 >= o.InterventionsFromStep ? everywhere : null,
-                }, cancellation);
+                }, cancellation, logitsBuffer);
                 result.Dispose();
                 result = next;
             }

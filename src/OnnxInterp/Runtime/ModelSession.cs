@@ -8,7 +8,7 @@ namespace OnnxInterp.Runtime;
 /// <summary>
 /// An exported model folder loaded into ONNX Runtime. Runs forward passes that capture the requested hooks and
 /// apply interventions through the graph's injection inputs. Owns its InferenceSession; dispose it to free
-/// native memory. Thread-safe for concurrent <see cref="Run"/> calls (ORT sessions are).
+/// native memory. Thread-safe for concurrent <see cref="Run(ForwardRequest, CancellationToken)"/> calls (ORT sessions are).
 /// </summary>
 public sealed class ModelSession : IDisposable
 {
@@ -124,7 +124,10 @@ public sealed class ModelSession : IDisposable
     /// <see cref="ForwardRequest.LogitPositions"/>, the graph's head runs on the last positions from the first one asked
     /// for (its logits_to_keep input), not on every position.
     /// </summary>
-    public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default)
+    public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default) => Run(request, cancellation, null);
+
+    /// <summary>As <see cref="Run(ForwardRequest, CancellationToken)"/>, ORT writing the logits into <paramref name="logitsBuffer"/> when it has their size.</summary>
+    internal ForwardResult Run(ForwardRequest request, CancellationToken cancellation, float[]? logitsBuffer)
     {
         cancellation.ThrowIfCancellationRequested();
         if (Manifest.Fused && RowByRow.Needed(request))
@@ -201,7 +204,7 @@ public sealed class ModelSession : IDisposable
 
         // Outputs: logits (always to the host), hooks, present keys and values.
         bool device = request.DeviceOutputs;
-        var logits = run.Host("logits", [batch, kept, vocab], float32: true);
+        var logits = run.Host("logits", [batch, kept, vocab], float32: true, into: logitsBuffer);
         var hookOut = hooks.Select(h => device ? run.Device(h) : run.Host(h, [batch, seq, _hookDims[h].Dim])).ToArray();
         int[] kvShape = [batch, c.NumKvHeads, past + seq, c.HeadDim];
         var presentOut = new List<BoundRun.Output>();
