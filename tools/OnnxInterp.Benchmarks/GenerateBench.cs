@@ -8,7 +8,7 @@ using OnnxInterp.Runtime;
 namespace OnnxInterp.Benchmarks;
 
 /// <summary>
-/// Throughput of the library path a user takes: <see cref="ModelSession.Run"/> over a set of prompts one at a time vs
+/// Throughput of the library path a user takes: <see cref="ModelSession.Run(ForwardRequest, CancellationToken)"/> over a set of prompts one at a time vs
 /// in left-padded batches, and <see cref="ModelSession.Generate"/> one prompt at a time vs batched, plus the KV cache
 /// against recomputing the whole sequence per token. One ModelSession serves every variant; every variant runs once
 /// per round in rotating order, warm-up rounds first, medians of per-round ratios (ORT-NOTES).

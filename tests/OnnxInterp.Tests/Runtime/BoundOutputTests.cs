@@ -6,7 +6,7 @@ using OnnxInterp.Tests.Support;
 namespace OnnxInterp.Tests.Runtime;
 
 /// <summary>
-/// The bound-output path of <see cref="ModelSession.Run"/>: the head on the last positions only (the graph's
+/// The bound-output path of <see cref="ModelSession.Run(ForwardRequest, CancellationToken)"/>: the head on the last positions only (the graph's
 /// logits_to_keep), device-resident hooks and KV cache (ORT memory; the CUDA path's code, run here on CPU), each against
 /// the plain full run of the same session. Bit-identical where the arithmetic is the same (every result of today's
 /// analyses), exact for copies.
