@@ -72,6 +72,13 @@ public readonly record struct ExportOptions()
     /// </summary>
     public bool LayerGraphs { get; init; } = true;
 
+    /// <summary>
+    /// Also write decode.onnx: the model without hook outputs and injection inputs, over the same weights, which
+    /// generation without interventions runs (the injection sub-graphs of every hook point are a fixed cost per decode
+    /// step). Only where the main graph has hook I/O.
+    /// </summary>
+    public bool DecodeGraph { get; init; } = true;
+
     /// <summary>Copy tokenizer files from the checkpoint folder.</summary>
     public bool CopyTokenizer { get; init; } = true;
 
@@ -90,7 +97,7 @@ public readonly record struct ExportOptions()
     public bool Fused { get; init; }
 
     /// <summary>A plain graph with neither hook outputs nor injection inputs: the baseline for benchmarks.</summary>
-    public static ExportOptions Plain => new() { HookOutputs = false, InjectionInputs = false, LayerGraphs = false };
+    public static ExportOptions Plain => new() { HookOutputs = false, InjectionInputs = false, LayerGraphs = false, DecodeGraph = false };
 
     internal void Validate()
     {

@@ -21,6 +21,7 @@ public static class ModelExporter
     public const long Opset = 21;
 
     public const string HeadFile = "head.onnx";
+    public const string DecodeFile = "decode.onnx";
 
     public static string LayerFile(int layer) => $"layer_{layer}.onnx";
 
@@ -70,6 +71,10 @@ public static class ModelExporter
                 WriteGraph(staging, HeadFile, ckpt.Config, options, records, d => d.BuildHead());
             }
 
+            bool decodeGraph = options.DecodeGraph && (options.HookOutputs || options.InjectionInputs);
+            if (decodeGraph)
+                WriteGraph(staging, DecodeFile, ckpt.Config, options with { HookOutputs = false, InjectionInputs = false }, records, d => d.Build());
+
             string? hash = options.HashSource ? "sha256:" + ckpt.ComputeHash() : null;
             manifest = new ModelManifest
             {
@@ -94,6 +99,7 @@ public static class ModelExporter
                 SourceHash = hash,
                 LayerFiles = layerGraphs ? Enumerable.Range(0, ckpt.Config.NumLayers).Select(LayerFile).ToList() : null,
                 HeadFile = layerGraphs ? HeadFile : null,
+                DecodeFile = decodeGraph ? DecodeFile : null,
             };
 
             var model = g.ToModel(Opset, Version, new Dictionary<string, string>

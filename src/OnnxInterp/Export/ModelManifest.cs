@@ -50,6 +50,12 @@ public sealed record ModelManifest
     /// <summary>The head graph (final norm and unembedding) when layer graphs were exported.</summary>
     public string? HeadFile { get; init; }
 
+    /// <summary>
+    /// The same model without hook outputs or injection inputs (decode.onnx, over <see cref="DataFile"/>), for runs that
+    /// need neither: generation without interventions. Null for exports without hook I/O and older exports.
+    /// </summary>
+    public string? DecodeFile { get; init; }
+
     /// <summary>"sha256:…" over config.json and the safetensors files, or null when hashing was skipped.</summary>
     public string? SourceHash { get; init; }
 
@@ -78,10 +84,10 @@ public sealed record ModelManifest
         if (m.Inputs is null || m.Inputs.Any(i => i is null)) Throw.InvalidFile("inputs must be a list of names", path, "inputs");
         if (m.Outputs is null || m.Outputs.Any(o => o is null)) Throw.InvalidFile("outputs must be a list of names", path, "outputs");
         CheckConfig(m.Config, path);
-        foreach (var (field, file) in new (string, string?)[] { ("modelFile", m.ModelFile), ("dataFile", m.DataFile), ("headFile", m.HeadFile) }
+        foreach (var (field, file) in new (string, string?)[] { ("modelFile", m.ModelFile), ("dataFile", m.DataFile), ("headFile", m.HeadFile), ("decodeFile", m.DecodeFile) }
             .Concat((m.LayerFiles ?? []).Select((f, i) => ($"layerFiles[{i}]", (string?)f))))
         {
-            if (file is null && field == "headFile") continue;
+            if (file is null && field is "headFile" or "decodeFile") continue;
             if (file is null || file.Length == 0 || Path.IsPathRooted(file) || file.Contains("..") || file.Contains('/') || file.Contains('\\') || file.Contains('\0'))
                 Throw.InvalidFile("file names in the manifest must be plain names inside the model folder", path, field, file);
         }

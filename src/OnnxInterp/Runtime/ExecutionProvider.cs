@@ -30,6 +30,13 @@ public readonly record struct SessionConfig()
     /// that input do; benchmarks use it to measure the difference.
     /// </summary>
     public bool LogitsInGraph { get; init; } = true;
+
+    /// <summary>
+    /// One memory-mapped copy of the weights and one packed copy of each MatMul weight for all of a model's graphs
+    /// (model.onnx, decode.onnx, the per-layer and head graphs). False lets each graph load and pack its own, as before:
+    /// about one more copy of the weights per graph in use (benchmarks measure the difference).
+    /// </summary>
+    public bool ShareWeights { get; init; } = true;
 }
 
 /// <summary>The CUDA provider could not be initialised; <see cref="Exception.Message"/> says which library is missing.</summary>

@@ -22,9 +22,12 @@ public sealed class ModelSession : IDisposable
     readonly bool _logitsToKeep;
     readonly OrtMemoryInfo _deviceMemory;
     readonly Dictionary<int, OrtValue> _emptyPast = [];
+    readonly MappedWeights? _weights;
+    InferenceSession? _decode;
 
-    ModelSession(string directory, ModelManifest manifest, InferenceSession session, SessionConfig config, bool cuda)
+    ModelSession(string directory, ModelManifest manifest, InferenceSession session, SessionConfig config, bool cuda, MappedWeights? weights)
     {
+        _weights = weights;
         Directory = directory;
         Manifest = manifest;
         _session = session;
@@ -73,30 +76,35 @@ public sealed class ModelSession : IDisposable
         var cfg = config ?? new SessionConfig();
         var modelPath = Path.Combine(directory, manifest.ModelFile);
         if (!File.Exists(modelPath)) Throw.InvalidFile("model file named by the manifest is missing", modelPath);
-        var (session, cuda) = Load(modelPath, cfg, warn);
+        var weights = cfg.ShareWeights ? MappedWeights.Open(Path.Combine(directory, manifest.DataFile)) : null;
+        InferenceSession? session = null;
         try
         {
+            (session, bool cuda) = Load(modelPath, cfg, warn, weights);
             ManifestCheck.AgainstGraph(manifest, session, Path.Combine(directory, ModelManifest.FileName));
-            return new ModelSession(directory, manifest, session, cfg, cuda);
+            return new ModelSession(directory, manifest, session, cfg, cuda, weights);
         }
         catch
         {
-            session.Dispose();
+            session?.Dispose();
+            weights?.Dispose();
             throw;
         }
     }
 
     /// <summary>
     /// Checks the graph's external-data references (they must stay inside the model folder) and opens it; every ORT load
-    /// failure becomes an <see cref="InvalidFileException"/> naming the file.
+    /// failure becomes an <see cref="InvalidFileException"/> naming the file. With <paramref name="weights"/>, the
+    /// graph's weights come from that one mapping and its packed copies are shared with the model's other sessions.
     /// </summary>
-    static (InferenceSession Session, bool Cuda) Load(string path, SessionConfig cfg, Action<string>? warn)
+    static (InferenceSession Session, bool Cuda) Load(string path, SessionConfig cfg, Action<string>? warn, MappedWeights? weights)
     {
         OnnxFileCheck.Validate(path);
         using var options = CreateOptions(cfg, warn, out bool cuda);
+        weights?.AddTo(options, path);
         try
         {
-            return (new InferenceSession(path, options), cuda);
+            return (weights is null ? new InferenceSession(path, options) : new InferenceSession(path, options, weights.Container), cuda);
         }
         catch (OnnxRuntimeException e)
         {
@@ -124,10 +132,13 @@ public sealed class ModelSession : IDisposable
     /// <see cref="ForwardRequest.LogitPositions"/>, the graph's head runs on the last positions from the first one asked
     /// for (its logits_to_keep input), not on every position.
     /// </summary>
-    public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default) => Run(request, cancellation, null);
+    public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default) => Run(request, cancellation, null, plain: false);
 
-    /// <summary>As <see cref="Run(ForwardRequest, CancellationToken)"/>, ORT writing the logits into <paramref name="logitsBuffer"/> when it has their size.</summary>
-    internal ForwardResult Run(ForwardRequest request, CancellationToken cancellation, float[]? logitsBuffer)
+    /// <summary>
+    /// As <see cref="Run(ForwardRequest, CancellationToken)"/>, ORT writing the logits into <paramref name="logitsBuffer"/>
+    /// when it has their size; with <paramref name="plain"/>, on decode.onnx (no hooks, no interventions).
+    /// </summary>
+    internal ForwardResult Run(ForwardRequest request, CancellationToken cancellation, float[]? logitsBuffer, bool plain)
     {
         cancellation.ThrowIfCancellationRequested();
         if (Manifest.Fused && RowByRow.Needed(request))
@@ -172,7 +183,9 @@ public sealed class ModelSession : IDisposable
         int keepFrom = logitRows is { Length: > 0 } && _logitsToKeep ? logitRows.Min() : 0;
         int kept = seq - keepFrom;
 
-        using var run = Bind();
+        if (plain && (hooks.Count > 0 || injections.Count > 0))
+            throw new InvalidOperationException("decode.onnx has no hook outputs or injection inputs");
+        using var run = Bind(plain ? Decode() : null);
         run.Input("input_ids", Flatten(ids), [batch, seq]);
         run.Input("attention_mask", Flatten(mask), [batch, past + seq]);
         run.Input("position_ids", Flatten(positions), [batch, seq]);
@@ -212,7 +225,7 @@ public sealed class ModelSession : IDisposable
             foreach (var name in new[] { DecoderGraph.PresentKey(l), DecoderGraph.PresentValue(l) })
                 presentOut.Add(device ? run.Device(name) : run.Host(name, kvShape));
 
-        run.Run(Path.Combine(Directory, Manifest.ModelFile), cancellation);
+        run.Run(Path.Combine(Directory, plain ? Manifest.DecodeFile! : Manifest.ModelFile), cancellation);
 
         var logitsTensor = run.ToHost(logits);
         if (logitRows is not null)
@@ -287,6 +300,16 @@ public sealed class ModelSession : IDisposable
         IProgress<GenerationProgress>? progress = null, CancellationToken cancellation = default) =>
         GenerationLoop.Generate(this, prompts, options ?? new GenerationOptions(), progress, cancellation);
 
+    /// <summary>True when the export has decode.onnx: the model without hook I/O, which generation without interventions runs.</summary>
+    public bool HasDecodeGraph => Manifest.DecodeFile is not null;
+
+    /// <summary>decode.onnx's session, opened on first use over the same mapped weights and packed copies.</summary>
+    InferenceSession Decode()
+    {
+        lock (_partsLock)
+            return _decode ??= Load(Path.Combine(Directory, Manifest.DecodeFile!), _config, null, _weights).Session;
+    }
+
     /// <summary>True when the export has per-layer graphs, so <see cref="RunLayer"/> and <see cref="RunHead"/> work.</summary>
     public bool HasLayerGraphs => Manifest.LayerFiles is not null && Manifest.HeadFile is not null;
 
@@ -297,7 +320,7 @@ public sealed class ModelSession : IDisposable
         {
             if (_parts[index] is { } s) return s;
             var file = index < Manifest.Config.NumLayers ? Manifest.LayerFiles![index] : Manifest.HeadFile!;
-            return _parts[index] = Load(Path.Combine(Directory, file), _config, null).Session;
+            return _parts[index] = Load(Path.Combine(Directory, file), _config, null, _weights).Session;
         }
     }
 
@@ -403,10 +426,12 @@ public sealed class ModelSession : IDisposable
     {
         _session.Dispose();
         foreach (var p in _parts) p?.Dispose();
+        _decode?.Dispose();
         lock (_emptyPast)
         {
             foreach (var v in _emptyPast.Values) v.Dispose();
             _emptyPast.Clear();
         }
+        _weights?.Dispose();
     }
 }

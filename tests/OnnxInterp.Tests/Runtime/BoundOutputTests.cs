@@ -148,3 +148,83 @@ public class BoundOutputTests
         for (int b = 0; b < 3; b++) Assert.That(generated.Tokens[b], Is.EqualTo(tokens[b].ToArray()), $"row {b}");
     }
 }
+
+/// <summary>
+/// decode.onnx (the model without hook I/O, which generation without interventions runs) and the weights every graph of
+/// a model shares (one mapping, one packed copy): the same numbers as the hooked graph and as unshared sessions.
+/// </summary>
+public class DecodeGraphAndSharedWeightsTests
+{
+    [Test]
+    public void Export_WritesDecodeGraph_OnlyWithHookIo()
+    {
+        using var tmp = new TempDir();
+        RandomCheckpoint.Write(tmp.Sub("hf"), new RandomCheckpointSpec { Layers = 2, Seed = 5 });
+        var hooked = ModelExporter.Export(tmp.Sub("hf"), tmp.Sub("hooked"), new ExportOptions { HashSource = false });
+        Assert.That(hooked.Manifest.DecodeFile, Is.EqualTo(ModelExporter.DecodeFile));
+        Assert.That(File.Exists(Path.Combine(tmp.Sub("hooked"), ModelExporter.DecodeFile)));
+        var plain = ModelExporter.Export(tmp.Sub("hf"), tmp.Sub("plain"), ExportOptions.Plain with { HashSource = false });
+        Assert.That(plain.Manifest.DecodeFile, Is.Null);
+        Assert.That(File.Exists(Path.Combine(tmp.Sub("plain"), ModelExporter.DecodeFile)), Is.False);
+        Assert.That(File.ReadAllText(Path.Combine(tmp.Sub("plain"), ModelManifest.FileName)), Does.Not.Contain("decodeFile"));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Generate_OnDecodeGraph_SameTokensAndLogitsAsTheHookedGraph(bool fused)
+    {
+        using var tmp = new TempDir();
+        RandomCheckpoint.Write(tmp.Sub("hf"), new RandomCheckpointSpec { Layers = 3, Seed = 6, HiddenSize = 64, Heads = 4, KvHeads = 2 });
+        ModelExporter.Export(tmp.Sub("hf"), tmp.Sub("with"), new ExportOptions { HashSource = false, Fused = fused });
+        ModelExporter.Export(tmp.Sub("hf"), tmp.Sub("without"), new ExportOptions { HashSource = false, Fused = fused, DecodeGraph = false });
+        using var with = ModelSession.Open(tmp.Sub("with"));
+        using var without = ModelSession.Open(tmp.Sub("without"));
+        Assert.That((with.HasDecodeGraph, without.HasDecodeGraph), Is.EqualTo((true, false)));
+        int[][] prompts = [[256, 84, 104, 101, 32, 99], [256, 72, 105], [256, 65, 66, 67, 68]];
+        var options = new GenerationOptions { MaxNewTokens = 12, StopTokens = [] };
+        var a = with.Generate(prompts, options);
+        var b = without.Generate(prompts, options);
+        Assert.That(a.Tokens, Is.EqualTo(b.Tokens));
+        // With an intervention, the hooked graph runs (decode.onnx has no injection inputs) and steers the same way.
+        var steer = options with { Interventions = [Intervention.Add("blocks.1.hook_resid_post", Enumerable.Repeat(3f, 64).ToArray())] };
+        Assert.That(with.Generate(prompts, steer).Tokens, Is.EqualTo(without.Generate(prompts, steer).Tokens));
+    }
+
+    [Test]
+    public void SharedWeights_EveryGraph_BitIdenticalToUnsharedSessions()
+    {
+        using var tmp = new TempDir();
+        RandomCheckpoint.Write(tmp.Sub("hf"), new RandomCheckpointSpec { Layers = 3, Seed = 8 });
+        ModelExporter.Export(tmp.Sub("hf"), tmp.Sub("onnx"), new ExportOptions { HashSource = false });
+        using var shared = ModelSession.Open(tmp.Sub("onnx"));
+        using var own = ModelSession.Open(tmp.Sub("onnx"), new SessionConfig { ShareWeights = false });
+        var request = ForwardRequest.FromPrompts([[256, 84, 104, 101, 32, 99, 105], [256, 72, 105]]) with { Hooks = ["blocks.*"], ReturnPresent = true };
+        var x = shared.Run(request);
+        var y = own.Run(request);
+        Assert.That(x.Logits.Data, Is.EqualTo(y.Logits.Data));
+        foreach (var (name, t) in y.Cache) Assert.That(x.Cache[name].Data, Is.EqualTo(t.Data), name);
+        // The per-layer and head graphs read the same mapping.
+        var h0 = y.Cache["blocks.0.hook_resid_pre"];
+        var empty = FloatTensor.Zeros(2, shared.Manifest.Config.NumKvHeads, 0, shared.Manifest.Config.HeadDim);
+        int[][] positions = ForwardRequest.DefaultPositions(request.AttentionMask!);
+        var l0 = shared.RunLayer(0, h0, empty, empty, request.AttentionMask!, positions);
+        Assert.That(l0.Data, Is.EqualTo(own.RunLayer(0, h0, empty, empty, request.AttentionMask!, positions).Data));
+        Assert.That(shared.RunHead(l0).Data, Is.EqualTo(own.RunHead(l0).Data));
+        // And decoding through decode.onnx matches.
+        var options = new GenerationOptions { MaxNewTokens = 6, StopTokens = [] };
+        Assert.That(shared.Generate([[256, 1, 2, 3]], options).Tokens, Is.EqualTo(own.Generate([[256, 1, 2, 3]], options).Tokens));
+    }
+
+    [Test]
+    public void SharedWeights_InitializerOutsideTheDataFile_IsATypedErrorNamingTheGraph()
+    {
+        using var tmp = new TempDir();
+        RandomCheckpoint.Write(tmp.Sub("hf"), new RandomCheckpointSpec { Layers = 1, Seed = 2 });
+        ModelExporter.Export(tmp.Sub("hf"), tmp.Sub("onnx"), new ExportOptions { HashSource = false, LayerGraphs = false });
+        var data = Path.Combine(tmp.Sub("onnx"), ModelExporter.DataFile);
+        using (var fs = new FileStream(data, FileMode.Open)) fs.SetLength(fs.Length / 2);
+        var e = Assert.Throws<InvalidFileException>(() => ModelSession.Open(tmp.Sub("onnx")))!;
+        Assert.That(e.File, Does.EndWith(ModelExporter.ModelFile));
+        Assert.That(e.Message, Does.Contain("past the end"), "OnnxFileCheck catches it before the mapping is read");
+    }
+}

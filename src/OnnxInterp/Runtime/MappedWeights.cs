@@ -1,0 +1,119 @@
+using System.IO.MemoryMappedFiles;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Onnx;
+using OnnxInterp.Internals;
+
+namespace OnnxInterp.Runtime;
+
+/// <summary>
+/// One copy of an export's weights for every graph of the model (model.onnx, decode.onnx, the per-layer and head
+/// graphs): the data file is memory-mapped once, each external initializer becomes one OrtValue over that mapping,
+/// given to every session with SessionOptions.AddInitializer, and the sessions share one PrePackedWeightsContainer, so
+/// ONNX Runtime packs each MatMul weight once instead of once per session (ORT-NOTES: both are needed).
+/// </summary>
+sealed class MappedWeights : IDisposable
+{
+    readonly string _dataPath;
+    readonly MemoryMappedFile _file;
+    readonly MemoryMappedViewAccessor _view;
+    readonly IntPtr _base;
+    readonly long _length;
+    readonly Dictionary<string, OrtValue> _values = new(StringComparer.Ordinal);
+    bool _pointerAcquired;
+
+    MappedWeights(string dataPath)
+    {
+        _dataPath = dataPath;
+        _length = new FileInfo(dataPath).Length;
+        _file = MemoryMappedFile.CreateFromFile(dataPath, FileMode.Open, null, 0, MemoryMappedFileAccess.Read);
+        try
+        {
+            _view = _file.CreateViewAccessor(0, _length, MemoryMappedFileAccess.Read);
+            bool ok = false;
+            _view.SafeMemoryMappedViewHandle.DangerousAddRef(ref ok);
+            _pointerAcquired = ok;
+            _base = _view.SafeMemoryMappedViewHandle.DangerousGetHandle() + (nint)_view.PointerOffset;
+        }
+        catch
+        {
+            _view?.Dispose();
+            _file.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Maps the data file; null when it is empty or missing (nothing to share; the graphs then load it themselves).</summary>
+    public static MappedWeights? Open(string dataPath) =>
+        File.Exists(dataPath) && new FileInfo(dataPath).Length > 0 ? new MappedWeights(dataPath) : null;
+
+    /// <summary>Packed weights, shared by every session made with <see cref="AddTo"/>'s options.</summary>
+    public PrePackedWeightsContainer Container { get; } = new();
+
+    /// <summary>Adds the graph's initializers stored in the data file to <paramref name="options"/>, as OrtValues over the mapping.</summary>
+    public void AddTo(SessionOptions options, string graphPath)
+    {
+        ModelProto model;
+        try
+        {
+            using var fs = File.OpenRead(graphPath);
+            model = ModelProto.Parser.ParseFrom(fs);
+        }
+        catch (Exception e) when (e is IOException or Google.Protobuf.InvalidProtocolBufferException)
+        {
+            throw new InvalidFileException($"cannot read the graph: {e.Message}", graphPath, inner: e);
+        }
+        string dataName = Path.GetFileName(_dataPath);
+        foreach (var t in model.Graph.Initializer)
+        {
+            if (t.DataLocation != TensorProto.Types.DataLocation.External) continue;
+            string? location = null;
+            long offset = 0, length = -1;
+            foreach (var e in t.ExternalData)
+            {
+                if (e.Key == "location") location = e.Value;
+                else if (e.Key is "offset" or "length")
+                {
+                    if (!long.TryParse(e.Value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out long v))
+                        Throw.InvalidFile("external data offset and length must be non-negative integers", graphPath, $"{t.Name}.{e.Key}", e.Value);
+                    if (e.Key == "offset") offset = v;
+                    else length = v;
+                }
+            }
+            if (location != dataName) continue;
+            lock (_values)
+            {
+                if (!_values.TryGetValue(t.Name, out var value))
+                {
+                    if (offset < 0 || length < 0 || offset + length > _length)
+                        Throw.InvalidFile($"initializer {t.Name} lies outside the data file ({offset} + {length} > {_length})", graphPath, "external_data", t.Name);
+                    try
+                    {
+                        value = OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, (TensorElementType)t.DataType, t.Dims.ToArray(),
+                            _base + (nint)offset, length);
+                    }
+                    catch (OnnxRuntimeException e)
+                    {
+                        // An unknown type, a negative dimension, a length that does not match the shape.
+                        throw new InvalidFileException($"initializer {t.Name} cannot be read from the data file: {e.Message}", graphPath, "initializer", t.Name, inner: e);
+                    }
+                    _values[t.Name] = value;
+                }
+                options.AddInitializer(t.Name, value);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_values)
+        {
+            foreach (var v in _values.Values) v.Dispose();
+            _values.Clear();
+        }
+        Container.Dispose();
+        if (_pointerAcquired) { _view.SafeMemoryMappedViewHandle.DangerousRelease(); _pointerAcquired = false; }
+        _view.Dispose();
+        _file.Dispose();
+    }
+}
