@@ -16,7 +16,8 @@ namespace OnnxInterp.Benchmarks;
 static class ForwardBench
 {
     public sealed record Options(LlamaShape Shape, int Batch, int Seq, int Rounds, int Warmup, ulong Seed,
-        int Threads, bool Spinning, bool Defaults, bool Session, (int M, int K, int N) MatMul, string? TempRoot, bool Keep);
+        int Threads, bool Spinning, bool Defaults, bool Session, (int M, int K, int N) MatMul, string? TempRoot, bool Keep,
+        ExecutionProviderKind Provider = ExecutionProviderKind.Cpu);
 
     sealed record Variant(string Key, string Label, Func<double> RunMs);
 
@@ -58,12 +59,14 @@ static class ForwardBench
         if (o.Threads > 0) opts.IntraOpNumThreads = o.Threads;
         // As ModelSession does: idle spinning pools of the other sessions would steal the cores (ORT-NOTES).
         if (!o.Spinning) opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        // --provider cuda: the raw sessions and the MatMul ceiling run on CUDA too; a missing library fails here, named.
+        ExecutionProviders.Append(opts, new SessionConfig { Provider = o.Provider }, warn: null);
 
         var sw = Stopwatch.StartNew();
         using var plain = new InferenceSession(Path.Combine(plainDir, ModelExporter.ModelFile), opts);
         using var hook = new InferenceSession(Path.Combine(hookDir, ModelExporter.ModelFile), opts);
         using var mm = new MatMulReference(o.MatMul.M, o.MatMul.K, o.MatMul.N, opts, o.Seed + 1);
-        using var ms = o.Session ? ModelSession.Open(hookDir, new SessionConfig { Threads = o.Threads }) : null;
+        using var ms = o.Session ? ModelSession.Open(hookDir, new SessionConfig { Threads = o.Threads, Provider = o.Provider }) : null;
         Console.WriteLine($"sessions created in {Stats.F(sw.Elapsed.TotalSeconds)} s");
 
         // Inputs, allocated once.

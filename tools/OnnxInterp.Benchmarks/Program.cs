@@ -1,6 +1,7 @@
 using OnnxInterp.Benchmarks;
 using OnnxInterp;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Runtime;
 
 const string Usage = """
 usage: dotnet run -c Release --project tools/OnnxInterp.Benchmarks -- <verb> [options]
@@ -20,6 +21,7 @@ common:
   --tmp DIR       where the temporary checkpoint and exports go (default: the system temp folder)
   --keep          keep the temporary files
   --json PATH     also write the summary as JSON
+  --provider cpu|cuda   forward and trace: the execution provider (default cpu); cuda needs CUDA 13 and cuDNN 9
 forward:
   --batch N (8) --seq N (128) --rounds N (7) --warmup N (2) --threads N (0: ORT default)
   --matmul MxKxN (1024x4096x4096) --spinning (let idle ORT pools spin) --no-defaults (skip d)
@@ -71,6 +73,19 @@ try
         return s;
     }
 
+    // Probed before the checkpoint is written, so a machine without CUDA fails in a second with the missing library named.
+    ExecutionProviderKind Provider()
+    {
+        var kind = (a.String("provider") ?? "cpu").ToLowerInvariant() switch
+        {
+            "cpu" => ExecutionProviderKind.Cpu,
+            "cuda" => ExecutionProviderKind.Cuda,
+            var other => throw new UsageException($"--provider must be cpu or cuda, not {other}"),
+        };
+        if (kind == ExecutionProviderKind.Cuda && ExecutionProviders.ProbeCuda() is { } why) throw new ExecutionProviderException(why);
+        return kind;
+    }
+
     static List<KeyValuePair<string, string>> ChildEnv(string? text) =>
         (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(kv =>
         {
@@ -90,9 +105,10 @@ try
                 var o = new ForwardBench.Options(Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
                     Math.Max(1, a.Int("batch", 8)), Math.Max(1, a.Int("seq", 128)), Math.Max(1, a.Int("rounds", 7)), a.Int("warmup", 2),
                     seed, a.Int("threads", 0), a.Flag("spinning"), !a.Flag("no-defaults"), !a.Flag("no-session"),
-                    (mm[0], mm[1], mm[2]), tmp, keep);
+                    (mm[0], mm[1], mm[2]), tmp, keep, Provider());
                 a.CheckAllUsed();
                 summary = ForwardBench.Run(o);
+                summary.Json["provider"] = o.Provider.ToString().ToLowerInvariant();
                 break;
             }
         case "export-memory":
@@ -125,9 +141,10 @@ try
             {
                 var o = new TraceBench.Options(a.String("model"), Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
                     Math.Max(1, a.Int("pairs", 8)), Math.Max(1, a.Int("prefix", 60)), Math.Max(4, a.Int("patched", 14)),
-                    Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep);
+                    Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep, Provider());
                 a.CheckAllUsed();
                 summary = TraceBench.Run(o);
+                summary.Json["provider"] = o.Provider.ToString().ToLowerInvariant();
                 break;
             }
         case "deploy":

@@ -14,7 +14,8 @@ namespace OnnxInterp.Benchmarks;
 /// </summary>
 static class TraceBench
 {
-    public sealed record Options(string? ModelDir, LlamaShape Shape, int Pairs, int Prefix, int Patched, int Rounds, ulong Seed, string? Tmp, bool Keep);
+    public sealed record Options(string? ModelDir, LlamaShape Shape, int Pairs, int Prefix, int Patched, int Rounds, ulong Seed, string? Tmp, bool Keep,
+        ExecutionProviderKind Provider = ExecutionProviderKind.Cpu);
 
     public static Summary Run(Options o)
     {
@@ -37,7 +38,7 @@ static class TraceBench
                 ModelExporter.Export(hf, modelDir, new ExportOptions { HashSource = false });
                 described = o.Shape.ToString();
             }
-            using var model = ModelSession.Open(modelDir);
+            using var model = ModelSession.Open(modelDir, new SessionConfig { Provider = o.Provider });
             int vocab = model.Manifest.Config.VocabSize, layers = model.Manifest.Config.NumLayers;
             var rng = new Random((int)o.Seed);
             // The paper's prompt shape: four few-shot lines in a per-pair shuffled order (so pairs share prefixes, as in a
