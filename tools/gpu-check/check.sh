@@ -82,7 +82,7 @@ find_lib() {
     if [ -n "$d" ] && [ -e "$d/$1" ]; then IFS=$old_ifs; echo "$d/$1"; return 0; fi
   done
   IFS=$old_ifs
-  echo "$ldconfig_p" | awk -v l="$1" '$1 == l { print $NF; exit }' | grep . && return 0
+  echo "$ldconfig_p" | awk -v l="$1" '$1 == l && /x86-64/ { print $NF; exit }' | grep . && return 0
   return 1
 }
 # Other versions of the same library (libcublas.so.12 where .so.13 is needed), for the report.
@@ -116,7 +116,9 @@ say ""
 say "== ldd $cuda_ep"
 ldd "$cuda_ep" > "$out/ldd-providers-cuda.txt" 2>&1
 cat "$out/ldd-providers-cuda.txt" | tee -a "$report"
-for lib in $(awk '/not found/ { print $1 }' "$out/ldd-providers-cuda.txt"); do
+# "libX => not found", and "version `libX' not found" where an older build of a library is found first.
+for lib in $(awk '/=> not found/ { print $1 }' "$out/ldd-providers-cuda.txt") \
+           $(sed -n "s/.*version \`\([^']*\)' not found.*/\1(version)/p" "$out/ldd-providers-cuda.txt"); do
   case " $missing " in *" $lib "*) ;; *) missing="$missing $lib" ;; esac
 done
 say ""

@@ -135,6 +135,44 @@ public class GpuCheckScriptTests
     }
 
     [Test]
+    public void Check_LibrariesResolve_RunsBothBenchmarksWithProviderCudaAndExits4WhenOneFails()
+    {
+        Assume.That(Sh("-c", "command -v gcc && command -v ldd").Code, Is.Zero, "gcc and ldd are needed for stand-in CUDA libraries");
+        var provider = Directory.GetFiles(TestContext.CurrentContext.TestDirectory, "libonnxruntime_providers_cuda.so", SearchOption.AllDirectories).FirstOrDefault();
+        Assume.That(provider, Is.Not.Null, "no libonnxruntime_providers_cuda.so in the test output");
+        // Empty libraries with the sonames and version nodes the provider needs, so ldd resolves every NEEDED entry.
+        var stubs = _tmp.Sub("stubs");
+        Directory.CreateDirectory(stubs);
+        File.WriteAllText(Path.Combine(stubs, "s.c"), "int gc_stub(void) { return 0; }\n");
+        foreach (var lib in new[] { "libcuda.so.1", "libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13", "libcurand.so.10", "libcudnn.so.9" })
+        {
+            File.WriteAllText(Path.Combine(stubs, "v.map"), lib + " { global: *; };\n");
+            var (built, log) = Sh("-c", $"cd '{stubs}' && gcc -shared -fPIC -Wl,-soname,{lib} -Wl,--version-script=v.map -o {lib} s.c");
+            Assert.That(built, Is.Zero, log);
+        }
+        var publish = _tmp.Sub("publish-stubs");
+        Directory.CreateDirectory(publish);
+        File.CreateSymbolicLink(Path.Combine(publish, "libonnxruntime_providers_cuda.so"), provider!);
+        // The stand-in benchmark records its arguments; forward succeeds, trace fails.
+        var calls = _tmp.Sub("calls.txt");
+        var exe = Path.Combine(publish, "OnnxInterp.Benchmarks");
+        File.WriteAllText(exe, $"#!/bin/sh\necho \"$*\" >> '{calls}'\n[ \"$1\" = trace ] && exit 7\nexit 0\n");
+        File.SetUnixFileMode(exe, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        var results = _tmp.Sub("results-stubs");
+
+        var (code, output) = ShWith(stubs, "check.sh", "--publish", publish, "--out", results, "--timeout", "30", "--", "--rounds", "3");
+
+        Assert.That(code, Is.EqualTo(4), output);
+        Assert.That(output, Does.Contain("every required library resolves").And.Contain("trace --provider cuda failed (exit code 7)"));
+        Assert.That(File.ReadAllLines(calls), Is.EqualTo(new[]
+        {
+            "--help",
+            $"forward --provider cuda --json {results}/forward-cuda.json --rounds 3",
+            $"trace --provider cuda --json {results}/trace-cuda.json --rounds 3",
+        }));
+    }
+
+    [Test]
     public void Check_NoPublish_Exits2SayingToJoinFirst()
     {
         var (code, output) = Sh("check.sh", "--publish", _tmp.Sub("nothing-here"), "--out", _tmp.Sub("results-none"));
@@ -150,13 +188,16 @@ public class GpuCheckScriptTests
         return dir;
     }
 
-    /// <summary>Runs `sh SCRIPT ARGS` (a tools/gpu-check script) or `sh -c TEXT`, with no CUDA folders on the library path.</summary>
-    static (int Code, string Output) Sh(string scriptOrFlag, params string[] args)
+    /// <summary>Runs `sh SCRIPT ARGS` (a tools/gpu-check script) or `sh -c TEXT`, with LD_LIBRARY_PATH unset.</summary>
+    static (int Code, string Output) Sh(string scriptOrFlag, params string[] args) => ShWith(null, scriptOrFlag, args);
+
+    static (int Code, string Output) ShWith(string? libraryPath, string scriptOrFlag, params string[] args)
     {
         var start = new ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true };
         start.ArgumentList.Add(scriptOrFlag == "-c" ? "-c" : Script(scriptOrFlag));
         foreach (var a in args) start.ArgumentList.Add(a);
         start.Environment.Remove("LD_LIBRARY_PATH");
+        if (libraryPath is not null) start.Environment["LD_LIBRARY_PATH"] = libraryPath;
         using var process = Process.Start(start)!;
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
