@@ -61,8 +61,9 @@ for r in sorted(roots):
 ' 2>/dev/null); do add_dir "$d"; done
 fi
 for d in /usr/local/cuda/lib64 /usr/local/cuda-13*/lib64 /usr/local/cuda/targets/x86_64-linux/lib /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu/nvidia; do add_dir "$d"; done
+# A LD_LIBRARY_PATH set by the caller comes first and wins.
 if [ -n "$extra" ]; then
-  LD_LIBRARY_PATH=$extra${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+  LD_LIBRARY_PATH=${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}$extra
   export LD_LIBRARY_PATH
 fi
 say "== gpu-check on $(uname -n), $(date -u +%Y-%m-%dT%H:%M:%SZ)"
