@@ -19,7 +19,7 @@ static class ForwardBench
 {
     public sealed record Options(LlamaShape Shape, int Batch, int Seq, int Rounds, int Warmup, ulong Seed,
         int Threads, bool Spinning, bool Defaults, bool Session, (int M, int K, int N) MatMul, string? TempRoot, bool Keep,
-        bool Isolate = false, IReadOnlyList<string>? Only = null);
+        bool Isolate = false, IReadOnlyList<string>? Only = null, ExecutionProviderKind Provider = ExecutionProviderKind.Cpu);
 
     /// <summary>One timed thing: a run (its wall time in ms) and, for a forward, the logits it wrote.</summary>
     sealed record Variant(string Key, string Label, Func<double> RunMs, Func<float[]>? Logits = null);
@@ -129,6 +129,8 @@ static class ForwardBench
             if (o.Threads > 0) _opts.IntraOpNumThreads = o.Threads;
             // As ModelSession does: idle spinning pools of the other sessions would steal the cores (ORT-NOTES).
             if (!o.Spinning) _opts.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+            // --provider cuda: the raw sessions and the MatMul ceiling run on CUDA too; a missing library fails here, named.
+            ExecutionProviders.Append(_opts, new SessionConfig { Provider = o.Provider }, warn: null);
 
             // Inputs, allocated once.
             int B = o.Batch, S = o.Seq;
@@ -168,8 +170,8 @@ static class ForwardBench
 
         InferenceSession Plain => Once("plain", () => new InferenceSession(Path.Combine(_plainDir, ModelExporter.ModelFile), _opts));
         InferenceSession Hooked => Once("hooked", () => new InferenceSession(Path.Combine(_hookDir, ModelExporter.ModelFile), _opts));
-        ModelSession Session => Once("ms", () => ModelSession.Open(_hookDir, new SessionConfig { Threads = _o.Threads }));
-        ModelSession LibraryFullHead => Once("ms-full-head", () => ModelSession.Open(_hookDir, new SessionConfig { Threads = _o.Threads, LogitsInGraph = false }));
+        ModelSession Session => Once("ms", () => ModelSession.Open(_hookDir, new SessionConfig { Threads = _o.Threads, Provider = _o.Provider }));
+        ModelSession LibraryFullHead => Once("ms-full-head", () => ModelSession.Open(_hookDir, new SessionConfig { Threads = _o.Threads, Provider = _o.Provider, LogitsInGraph = false }));
 
         List<ManifestHook> HookList => _manifest.Hooks.Where(h => h.Output is not null).ToList();
 

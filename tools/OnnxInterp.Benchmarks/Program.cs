@@ -1,6 +1,7 @@
 using OnnxInterp.Benchmarks;
 using OnnxInterp;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Runtime;
 
 const string Usage = """
 usage: dotnet run -c Release --project tools/OnnxInterp.Benchmarks -- <verb> [options]
@@ -21,6 +22,7 @@ common:
   --tmp DIR       where the temporary checkpoint and exports go (default: the system temp folder)
   --keep          keep the temporary files
   --json PATH     also write the summary as JSON
+  --provider cpu|cuda   forward and trace: the execution provider (default cpu); cuda needs CUDA 13 and cuDNN 9
 forward:
   --batch N (8) --seq N (128) --rounds N (7) --warmup N (2) --threads N (0: ORT default)
   --matmul MxKxN (1024x4096x4096) --spinning (let idle ORT pools spin) --no-defaults (skip d)
@@ -97,7 +99,22 @@ try
         return new ForwardBench.Options(ShapeOf(a, 1024, 8, 16, 4, 2816, 32000, tied: false),
             Math.Max(1, a.Int("batch", 8)), Math.Max(1, a.Int("seq", 128)), Math.Max(1, a.Int("rounds", 7)), a.Int("warmup", 2),
             (ulong)a.Int("seed", 1), a.Int("threads", 0), a.Flag("spinning"), !a.Flag("no-defaults"), !a.Flag("no-session"),
-            (mm[0], mm[1], mm[2]), a.String("tmp"), a.Flag("keep"), a.Flag("isolate"), only);
+            (mm[0], mm[1], mm[2]), a.String("tmp"), a.Flag("keep"), a.Flag("isolate"), only, ProviderOf(a));
+    }
+
+    // Probed before the checkpoint is written, so a machine without CUDA fails in a second with the missing library named.
+    ExecutionProviderKind Provider() => ProviderOf(a);
+
+    static ExecutionProviderKind ProviderOf(Args a)
+    {
+        var kind = (a.String("provider") ?? "cpu").ToLowerInvariant() switch
+        {
+            "cpu" => ExecutionProviderKind.Cpu,
+            "cuda" => ExecutionProviderKind.Cuda,
+            var other => throw new UsageException($"--provider must be cpu or cuda, not {other}"),
+        };
+        if (kind == ExecutionProviderKind.Cuda && ExecutionProviders.ProbeCuda() is { } why) throw new ExecutionProviderException(why);
+        return kind;
     }
 
     static List<KeyValuePair<string, string>> ChildEnv(string? text) =>
@@ -116,6 +133,7 @@ try
                 var o = ForwardOptions(a);
                 a.CheckAllUsed();
                 summary = ForwardBench.Run(o, args);
+                summary.Json["provider"] = o.Provider.ToString().ToLowerInvariant();
                 break;
             }
         case "export-memory":
@@ -148,9 +166,10 @@ try
             {
                 var o = new TraceBench.Options(a.String("model"), Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
                     Math.Max(1, a.Int("pairs", 8)), Math.Max(1, a.Int("prefix", 60)), Math.Max(4, a.Int("patched", 14)),
-                    Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep);
+                    Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep, Provider());
                 a.CheckAllUsed();
                 summary = TraceBench.Run(o);
+                summary.Json["provider"] = o.Provider.ToString().ToLowerInvariant();
                 break;
             }
         case "deploy":

@@ -14,7 +14,8 @@ namespace OnnxInterp.Benchmarks;
 /// </summary>
 static class TraceBench
 {
-    public sealed record Options(string? ModelDir, LlamaShape Shape, int Pairs, int Prefix, int Patched, int Rounds, ulong Seed, string? Tmp, bool Keep);
+    public sealed record Options(string? ModelDir, LlamaShape Shape, int Pairs, int Prefix, int Patched, int Rounds, ulong Seed, string? Tmp, bool Keep,
+        ExecutionProviderKind Provider = ExecutionProviderKind.Cpu);
 
     public static Summary Run(Options o)
     {
@@ -37,7 +38,7 @@ static class TraceBench
                 ModelExporter.Export(hf, modelDir, new ExportOptions { HashSource = false });
                 described = o.Shape.ToString();
             }
-            using var model = ModelSession.Open(modelDir);
+            using var model = ModelSession.Open(modelDir, new SessionConfig { Provider = o.Provider });
             int vocab = model.Manifest.Config.VocabSize, layers = model.Manifest.Config.NumLayers;
             var rng = new Random((int)o.Seed);
             // The paper's prompt shape: four few-shot lines in a per-pair shuffled order (so pairs share prefixes, as in a
@@ -66,7 +67,7 @@ static class TraceBench
 
             // The same paths on a session that computes every position's logits and slices them on the host (as before the
             // head ran on the kept positions only): what logits_to_keep saves.
-            using var fullHead = ModelSession.Open(modelDir, new SessionConfig { LogitsInGraph = false });
+            using var fullHead = ModelSession.Open(modelDir, new SessionConfig { Provider = o.Provider, LogitsInGraph = false });
             var (fullMean, _) = CausalTracing.Run(fullHead, fullHead, prompts, fast);
             double fullDiff = 0;
             for (int l = 0; l < layers; l++)

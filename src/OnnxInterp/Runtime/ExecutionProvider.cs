@@ -46,7 +46,8 @@ public sealed class ExecutionProviderException(string message, Exception? inner 
 /// <summary>Probes and appends execution providers, turning native failures into <see cref="ExecutionProviderException"/>.</summary>
 public static class ExecutionProviders
 {
-    static readonly string[] CudaLibraries = ["libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libcudnn.so.9"];
+    // The CUDA provider's NEEDED entries (readelf -d; libcuda.so.1 is the driver's) and the cuDNN it dlopens.
+    static readonly string[] CudaLibraries = ["libcuda.so.1", "libcudart.so.13", "libcublasLt.so.13", "libcublas.so.13", "libcurand.so.10", "libcudnn.so.9"];
 
     /// <summary>Returns null when CUDA can be used, else the reason (which library failed to load).</summary>
     public static string? ProbeCuda()
@@ -54,12 +55,14 @@ public static class ExecutionProviders
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsWindows()) return "CUDA is only supported on Linux and Windows";
         if (OperatingSystem.IsLinux())
         {
+            var missing = new List<string>();
             foreach (var lib in CudaLibraries)
             {
-                if (!NativeLibrary.TryLoad(lib, out var h))
-                    return $"{lib} could not be loaded: the CUDA provider of Microsoft.ML.OnnxRuntime.Gpu 1.31.0 needs CUDA 13 and cuDNN 9 on the library path";
-                NativeLibrary.Free(h);
+                if (!NativeLibrary.TryLoad(lib, out var h)) missing.Add(lib);
+                else NativeLibrary.Free(h);
             }
+            if (missing.Count > 0)
+                return $"{string.Join(", ", missing)} could not be loaded: the CUDA provider of Microsoft.ML.OnnxRuntime.Gpu 1.31.0 needs the NVIDIA driver (libcuda.so.1), CUDA 13 and cuDNN 9 on the library path";
         }
         try
         {
