@@ -75,7 +75,8 @@ public readonly record struct ExportOptions()
     /// <summary>
     /// Also write decode.onnx: the model without hook outputs and injection inputs, over the same weights, which
     /// generation without interventions runs (the injection sub-graphs of every hook point are a fixed cost per decode
-    /// step). Only where the main graph has hook I/O.
+    /// step). Only where the main graph has hook I/O and is not fused (a fused graph without hooks fuses differently, so its
+    /// logits would not be the hooked graph's bit for bit).
     /// </summary>
     public bool DecodeGraph { get; init; } = true;
 

@@ -71,7 +71,8 @@ public static class ModelExporter
                 WriteGraph(staging, HeadFile, ckpt.Config, options, records, d => d.BuildHead());
             }
 
-            bool decodeGraph = options.DecodeGraph && (options.HookOutputs || options.InjectionInputs);
+            // Not for fused graphs: without hooks ORT's fused ops combine differently and the logits differ at rounding level.
+            bool decodeGraph = options.DecodeGraph && (options.HookOutputs || options.InjectionInputs) && !options.Fused;
             if (decodeGraph)
                 WriteGraph(staging, DecodeFile, ckpt.Config, options with { HookOutputs = false, InjectionInputs = false }, records, d => d.Build());
 

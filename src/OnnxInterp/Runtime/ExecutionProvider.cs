@@ -37,6 +37,13 @@ public readonly record struct SessionConfig()
     /// about one more copy of the weights per graph in use (benchmarks measure the difference).
     /// </summary>
     public bool ShareWeights { get; init; } = true;
+
+    /// <summary>
+    /// Runs that request no hooks and no interventions (and generation without interventions) use the export's
+    /// decode.onnx, the model without hook I/O: the same logits, bit for bit, without the injection sub-graphs of every
+    /// hook point. False always runs model.onnx (benchmarks measure the difference).
+    /// </summary>
+    public bool PlainWhenUnhooked { get; init; } = true;
 }
 
 /// <summary>The CUDA provider could not be initialised; <see cref="Exception.Message"/> says which library is missing.</summary>

@@ -52,6 +52,9 @@ public sealed class ModelSession : IDisposable
     /// </summary>
     public bool HeadOnKeptPositions => _logitsToKeep;
 
+    /// <summary>How the session was opened.</summary>
+    public SessionConfig Config => _config;
+
     /// <summary>True when the session runs on the CUDA provider (device outputs then live in GPU memory).</summary>
     public bool OnCuda => _cuda;
 
@@ -132,7 +135,10 @@ public sealed class ModelSession : IDisposable
     /// <see cref="ForwardRequest.LogitPositions"/>, the graph's head runs on the last positions from the first one asked
     /// for (its logits_to_keep input), not on every position.
     /// </summary>
-    public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default) => Run(request, cancellation, null, plain: false);
+    public ForwardResult Run(ForwardRequest request, CancellationToken cancellation = default) =>
+        // A run that captures nothing and changes nothing runs decode.onnx: the injection sub-graphs would compute nothing asked for.
+        Run(request, cancellation, null, plain: HasDecodeGraph && _config.PlainWhenUnhooked
+            && (request.Hooks is null || request.Hooks.Count == 0) && (request.Interventions is null || request.Interventions.Count == 0));
 
     /// <summary>
     /// As <see cref="Run(ForwardRequest, CancellationToken)"/>, ORT writing the logits into <paramref name="logitsBuffer"/>

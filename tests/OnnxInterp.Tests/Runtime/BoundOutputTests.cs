@@ -169,8 +169,18 @@ public class DecodeGraphAndSharedWeightsTests
         Assert.That(File.ReadAllText(Path.Combine(tmp.Sub("plain"), ModelManifest.FileName)), Does.Not.Contain("decodeFile"));
     }
 
+    [Test]
+    public void Export_Fused_WritesNoDecodeGraph()
+    {
+        // The fused graph without hooks fuses differently (its logits differ at rounding level), so it is not written:
+        // results stay those of the hooked graph, bit for bit.
+        using var tmp = new TempDir();
+        RandomCheckpoint.Write(tmp.Sub("hf"), new RandomCheckpointSpec { Layers = 2, Seed = 6, HiddenSize = 64, Heads = 4, KvHeads = 2 });
+        var fused = ModelExporter.Export(tmp.Sub("hf"), tmp.Sub("fused"), new ExportOptions { HashSource = false, Fused = true });
+        Assert.That(fused.Manifest.DecodeFile, Is.Null);
+    }
+
     [TestCase(false)]
-    [TestCase(true)]
     public void Generate_OnDecodeGraph_SameTokensAndLogitsAsTheHookedGraph(bool fused)
     {
         using var tmp = new TempDir();
@@ -188,6 +198,28 @@ public class DecodeGraphAndSharedWeightsTests
         // With an intervention, the hooked graph runs (decode.onnx has no injection inputs) and steers the same way.
         var steer = options with { Interventions = [Intervention.Add("blocks.1.hook_resid_post", Enumerable.Repeat(3f, 64).ToArray())] };
         Assert.That(with.Generate(prompts, steer).Tokens, Is.EqualTo(without.Generate(prompts, steer).Tokens));
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Run_NoHooksNoInterventions_OnDecodeGraph_BitIdenticalToTheHookedGraph(bool int4)
+    {
+        using var tmp = new TempDir();
+        RandomCheckpoint.Write(tmp.Sub("hf"), new RandomCheckpointSpec { Layers = 3, Seed = 7, HiddenSize = 64, Heads = 4, KvHeads = 2 });
+        ModelExporter.Export(tmp.Sub("hf"), tmp.Sub("onnx"), new ExportOptions { HashSource = false, Quantization = int4 ? WeightQuantization.Int4() : null });
+        using var plain = ModelSession.Open(tmp.Sub("onnx"));
+        using var hooked = ModelSession.Open(tmp.Sub("onnx"), new SessionConfig { PlainWhenUnhooked = false });
+        var request = ForwardRequest.FromPrompts([[256, 84, 104, 101, 32, 99, 105], [256, 72, 105]]) with { ReturnPresent = true };
+        var x = plain.Run(request);
+        var y = hooked.Run(request);
+        Assert.That(x.Logits.Data, Is.EqualTo(y.Logits.Data));
+        for (int l = 0; l < 3; l++) Assert.That(x.Present!.Keys[l].Data, Is.EqualTo(y.Present!.Keys[l].Data));
+        // Asking for a hook (or an intervention) runs the hooked graph, on either session.
+        var withHook = request with { Hooks = ["blocks.2.hook_resid_post"] };
+        Assert.That(plain.Run(withHook).Logits.Data, Is.EqualTo(y.Logits.Data));
+        var steer = request with { Interventions = [Intervention.Scale("blocks.0.hook_resid_post", 0f)] };
+        Assert.That(plain.Run(steer).Logits.Data, Is.EqualTo(hooked.Run(steer).Logits.Data));
+        Assert.That(plain.Run(steer).Logits.Data, Is.Not.EqualTo(y.Logits.Data), "the intervention acts");
     }
 
     [Test]
