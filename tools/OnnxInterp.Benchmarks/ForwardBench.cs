@@ -26,7 +26,7 @@ static class ForwardBench
 
     public const string ChildVerb = "__forward-child";
 
-    public static readonly string[] AllKeys = ["a", "b", "c", "d", "e", "f", "g", "h", "i"];
+    public static readonly string[] AllKeys = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
 
     public static Summary Run(Options o, IReadOnlyList<string> childArgs)
     {
@@ -82,7 +82,7 @@ static class ForwardBench
 
     static List<string> Keys(Options o)
     {
-        var keys = AllKeys.Where(k => (o.Defaults || k != "d") && (o.Session || k is not ("f" or "g" or "h" or "i"))).ToList();
+        var keys = AllKeys.Where(k => (o.Defaults || k != "d") && (o.Session || k is not ("f" or "g" or "h" or "i" or "j"))).ToList();
         if (o.Only is { Count: > 0 } only)
         {
             foreach (var k in only) if (!AllKeys.Contains(k)) throw new UsageException($"--only: unknown variant '{k}' (one of {string.Join(",", AllKeys)})");
@@ -172,6 +172,7 @@ static class ForwardBench
         InferenceSession Hooked => Once("hooked", () => new InferenceSession(Path.Combine(_hookDir, ModelExporter.ModelFile), _opts));
         ModelSession Session => Once("ms", () => ModelSession.Open(_hookDir, new SessionConfig { Threads = _o.Threads, Provider = _o.Provider }));
         ModelSession LibraryFullHead => Once("ms-full-head", () => ModelSession.Open(_hookDir, new SessionConfig { Threads = _o.Threads, Provider = _o.Provider, LogitsInGraph = false }));
+        ModelSession LibraryHooked => Once("ms-hooked", () => ModelSession.Open(_hookDir, new SessionConfig { Threads = _o.Threads, Provider = _o.Provider, PlainWhenUnhooked = false }));
 
         List<ManifestHook> HookList => _manifest.Hooks.Where(h => h.Output is not null).ToList();
 
@@ -238,10 +239,11 @@ static class ForwardBench
                         var mm = Once("mm", () => new MatMulReference(_o.MatMul.M, _o.MatMul.K, _o.MatMul.N, _opts, _o.Seed + 1));
                         return new("e", $"MatMul [{mm.M},{mm.K}]x[{mm.K},{mm.N}]", mm.RunMs);
                     }
-                case "f": return Library("f", "ModelSession.Run, hooked export, logits", Session, request);
+                case "f": return Library("f", "ModelSession.Run, hooked export, logits (no hooks asked: runs decode.onnx)", Session, request);
                 case "g": return Library("g", "ModelSession.Run, hooked export, Hooks = blocks.*", Session, request with { Hooks = ["blocks.*"] });
                 case "h": return Library("h", "ModelSession.Run, resid_post of every layer and logits at the last token (head on the last position)", Session, lastToken);
                 case "i": return Library("i", "as (h), LogitsInGraph = false: the head on every position, sliced on the host", LibraryFullHead, lastToken);
+                case "j": return Library("j", "as (f), PlainWhenUnhooked = false: model.onnx with its injection sub-graphs", LibraryHooked, request);
                 default: throw new UsageException($"unknown variant '{key}'");
             }
         }
@@ -364,7 +366,8 @@ static class ForwardBench
                 Console.WriteLine($"check ({key}) vs ({against}): max |logits diff| = {maxDiff:G3}");
             }
             foreach (var k in new[] { "b", "c", "d" }) Check(k, "a", 0);
-            Check("f", "d", 0);
+            Check("f", "a", 0);
+            Check("j", "d", 0);
             Check("g", "b", 0);
             Check("h", "i", 0);
             Check("h", "f", 1);
@@ -440,9 +443,10 @@ static class ForwardBench
         Ratio("b", "a", "cost of fetching every hook output");
         Ratio("c", "a", "cost of the injection sub-graphs, fed explicitly");
         Ratio("d", "a", "cost of the injection sub-graphs, defaults");
-        Ratio("f", "d", "ModelSession overhead over the same graph and fetches (input checks, binding)");
+        Ratio("j", "d", "ModelSession overhead over the same graph and fetches (input checks, binding)");
         Ratio("g", "b", "ModelSession overhead with every hook returned (target <= 1.10)");
         Ratio("f", "a", "ModelSession logits vs plain graph (target <= 1.05)");
+        Ratio("j", "a", "ModelSession logits on model.onnx vs plain graph");
         Ratio("h", "i", "capture path: head on the last position vs on every position");
         Ratio("h", "a", "capture path vs the plain graph's full forward");
         j["ratios"] = ratios;

@@ -40,12 +40,14 @@ static class GenAiBench
             Console.WriteLine($"exported in {Stats.F(sw.Elapsed.TotalSeconds)} s");
 
             using var session = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads });
+            // The same folder, generating on model.onnx (the hooked graph GenAI runs) instead of decode.onnx: what decode.onnx saves.
+            using var hooked = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads, PlainWhenUnhooked = false });
             using var config = new Config(dir);
             string overlay = GenAiOverlay(o.Threads, o.GenAiSpinning);
             config.Overlay(overlay);
             using var model = new Model(config);
             Console.WriteLine($"GenAI config overlay: {overlay}");
-            return Measure(o, dir, session, model, overlay);
+            return Measure(o, dir, session, hooked, model, overlay);
         }
         finally
         {
@@ -153,7 +155,7 @@ static class GenAiBench
         return (same, total, perRow, counts);
     }
 
-    static Summary Measure(Options o, string dir, ModelSession session, Model model, string overlay)
+    static Summary Measure(Options o, string dir, ModelSession session, ModelSession hooked, Model model, string overlay)
     {
         var c = session.Manifest.Config;
         var (pad, eos) = GenAiSpecialIds(dir);
@@ -185,6 +187,7 @@ static class GenAiBench
                 () => genAiBatched ? GenAiGenerate(model, batch, o.NewTokens, pad)
                                    : batch.Select(p => GenAiGenerate(model, [p], o.NewTokens, pad)[0]).ToArray()),
             new("d", $"ModelSession.Generate, the same {o.Batch} prompts in one call", () => session.Generate(batch, gen).Tokens),
+            new("e", "as (b), PlainWhenUnhooked = false: decoding on model.onnx, the graph GenAI runs", () => hooked.Generate([single], gen).Tokens),
         };
 
         // Checks (also the first warm-up): the same greedy tokens on both sides, every row at full length.
@@ -193,6 +196,7 @@ static class GenAiBench
         var batchAgree = Agree(outputs["c"], outputs["d"]);
         var genAiRow0 = Agree([outputs["a"][0]], [outputs["c"][0]]);
         var oursRow0 = Agree([outputs["b"][0]], [outputs["d"][0]]);
+        var decodeVsHooked = Agree(outputs["b"], outputs["e"]);
         bool fullLength = outputs.Values.All(rows => rows.All(r => r.Length == o.NewTokens));
         Console.WriteLine($"check: batch 1, GenAI (a) vs ModelSession (b): {single1.Same}/{single1.Total} tokens equal (common prefix)");
         Console.WriteLine($"check: batch {o.Batch}, GenAI (c) vs ModelSession (d): {batchAgree.Same}/{batchAgree.Total}; per row [{string.Join(", ", batchAgree.PerRow)}]");
@@ -251,6 +255,7 @@ static class GenAiBench
             ["batch_common_prefix_per_row"] = new JsonArray(batchAgree.PerRow.Select(x => (JsonNode)x).ToArray()),
             ["genai_row0_batched_vs_alone"] = genAiRow0.Same, ["session_row0_batched_vs_alone"] = oursRow0.Same,
             ["every_row_full_length"] = fullLength,
+            ["decode_vs_hooked_tokens_equal"] = decodeVsHooked.Same,
         };
         var ms = new JsonObject();
         var cpuJson = new JsonObject();
@@ -277,6 +282,9 @@ static class GenAiBench
         Rate("a", o.NewTokens);
         Rate("b", o.NewTokens);
         sum.Ratio(ratios, "b/a", "(b)/(a) time, batch 1", times["b"], times["a"], 3, "median of per-round time(b)/time(a); target ≤ 1.0");
+        Rate("e", o.NewTokens);
+        sum.Ratio(ratios, "e/a", "(e)/(a) time, batch 1", times["e"], times["a"], 3, "ModelSession on the same graph as GenAI");
+        sum.Ratio(ratios, "b/e", "(b)/(e) time, batch 1", times["b"], times["e"], 3, "what decode.onnx saves (no injection sub-graphs per step)");
         Rate("c", (double)o.Batch * o.NewTokens);
         Rate("d", (double)o.Batch * o.NewTokens);
         sum.Ratio(ratios, "d/c", $"(d)/(c) time, batch {o.Batch}", times["d"], times["c"], 3, "median of per-round time(d)/time(c); target < 1.0");
@@ -284,6 +292,7 @@ static class GenAiBench
         j["ratios"] = ratios;
         sum.Row("check (a) vs (b)", $"{single1.Same}/{single1.Total}", "new tokens equal (common prefix)");
         sum.Row("check (c) vs (d)", $"{batchAgree.Same}/{batchAgree.Total}", $"common prefix per row [{string.Join(", ", batchAgree.PerRow)}]");
+        sum.Row("check (b) vs (e)", $"{decodeVsHooked.Same}/{decodeVsHooked.Total}", "decode.onnx and model.onnx: the same tokens");
         sum.Row("check row 0 batched vs alone", $"{genAiRow0.Same}, {oursRow0.Same}", $"of {o.NewTokens}: GenAI (c vs a), ModelSession (d vs b)");
         sum.Row("check full length", fullLength ? "yes" : "NO", $"every row of every variant has {o.NewTokens} new tokens");
         string threads = o.Threads > 0 ? $"{o.Threads} intra-op threads on both" : "threads: each library's default (ORT's for ModelSession, GenAI's max(1, CPUs/2))";

@@ -51,7 +51,7 @@ capture-memory (model: hidden 256, 4 layers, 8/4 heads x 32, MLP 688, vocab 4096
   quick (~10 s): --counts 100,1000
 """;
 
-var ForwardFlags = new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "isolate", "genai-spinning", "help" };
+var ForwardFlags = new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "isolate", "genai-spinning", "no-share", "help" };
 try
 {
     // Quiet ORT's per-input warnings about overridable initializers (sessions ModelSession opens included).
@@ -166,7 +166,7 @@ try
             {
                 var o = new TraceBench.Options(a.String("model"), Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
                     Math.Max(1, a.Int("pairs", 8)), Math.Max(1, a.Int("prefix", 60)), Math.Max(4, a.Int("patched", 14)),
-                    Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep, Provider());
+                    Math.Max(1, a.Int("rounds", 2)), seed, tmp, keep, Provider(), !a.Flag("no-share"));
                 a.CheckAllUsed();
                 summary = TraceBench.Run(o);
                 summary.Json["provider"] = o.Provider.ToString().ToLowerInvariant();

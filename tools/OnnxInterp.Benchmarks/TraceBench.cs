@@ -15,7 +15,7 @@ namespace OnnxInterp.Benchmarks;
 static class TraceBench
 {
     public sealed record Options(string? ModelDir, LlamaShape Shape, int Pairs, int Prefix, int Patched, int Rounds, ulong Seed, string? Tmp, bool Keep,
-        ExecutionProviderKind Provider = ExecutionProviderKind.Cpu);
+        ExecutionProviderKind Provider = ExecutionProviderKind.Cpu, bool ShareWeights = true);
 
     public static Summary Run(Options o)
     {
@@ -38,7 +38,7 @@ static class TraceBench
                 ModelExporter.Export(hf, modelDir, new ExportOptions { HashSource = false });
                 described = o.Shape.ToString();
             }
-            using var model = ModelSession.Open(modelDir, new SessionConfig { Provider = o.Provider });
+            using var model = ModelSession.Open(modelDir, new SessionConfig { Provider = o.Provider, ShareWeights = o.ShareWeights });
             int vocab = model.Manifest.Config.VocabSize, layers = model.Manifest.Config.NumLayers;
             var rng = new Random((int)o.Seed);
             // The paper's prompt shape: four few-shot lines in a per-pair shuffled order (so pairs share prefixes, as in a
@@ -67,7 +67,7 @@ static class TraceBench
 
             // The same paths on a session that computes every position's logits and slices them on the host (as before the
             // head ran on the kept positions only): what logits_to_keep saves.
-            using var fullHead = ModelSession.Open(modelDir, new SessionConfig { Provider = o.Provider, LogitsInGraph = false });
+            using var fullHead = ModelSession.Open(modelDir, new SessionConfig { Provider = o.Provider, LogitsInGraph = false, ShareWeights = o.ShareWeights });
             var (fullMean, _) = CausalTracing.Run(fullHead, fullHead, prompts, fast);
             double fullDiff = 0;
             for (int l = 0; l < layers; l++)
@@ -108,6 +108,10 @@ static class TraceBench
             s.Row("max |kept − full head|", fullDiff.ToString("E2", System.Globalization.CultureInfo.InvariantCulture), "fast path; 0: the kept head's logits are the full head's, bit for bit");
             foreach (var (k, v) in ms) s.Json[k.Replace('-', '_') + "_ms"] = Stats.Describe(v);
             s.Json["ratios"] = Stats.Describe(ratios);
+            s.Json["share_weights"] = o.ShareWeights;
+            using var self = System.Diagnostics.Process.GetCurrentProcess();
+            s.Row("peak resident memory", $"{self.PeakWorkingSet64 / 1048576.0:F0} MiB", $"this process (two sessions of the model, each with its per-layer graphs); weights {(o.ShareWeights ? "shared across each model's graphs" : "loaded by every graph (--no-share)")}");
+            s.Json["peak_rss_mib"] = self.PeakWorkingSet64 / 1048576.0;
             return s;
         }
         finally
