@@ -54,6 +54,16 @@ switch (verb)
             Console.WriteLine($"done in {sw.Elapsed.TotalMinutes:F1} min");
             return 0;
         }
+    case "continue-base":
+        {
+            // continue-base <dir> <name> [seed] [--steps N] [--lr X] [--null-dims K]: the entropy-neuron experiment (FamilyRecipe.ContinueBase).
+            string dir = args[1], name = args[2];
+            int seed = args.Length > 3 && int.TryParse(args[3], out int s) ? s : 1;
+            var log = OnnxInterp.Trainer.Family.FamilyRecipe.ContinueBase(dir, name, seed, OnnxInterp.Trainer.Family.FamilyScale.Full,
+                IntOption("--steps") ?? 3000, DoubleOption("--lr") ?? 3e-4, IntOption("--null-dims") ?? 16, Console.Out);
+            Console.WriteLine($"{name}: {log.Seconds / 60:F1} min");
+            return 0;
+        }
     case "eval-family":
         {
             string dir = args.Length > 1 ? args[1] : "models";
