@@ -17,7 +17,7 @@ public class EntropySignatureTests
 {
     const int Planted = 17;
 
-    TempDir _tmp = null!;
+    TempDir _tmp = null!, _randomDir = null!;
     ModelSession _random = null!, _planted = null!;
     LastLayerWeights _randomWeights = null!, _plantedWeights = null!;
 
@@ -34,17 +34,14 @@ public class EntropySignatureTests
         var down = planted.Weights["model.layers.1.mlp.down_proj.weight"];  // [hidden, neurons]
         double typical = Math.Sqrt(Enumerable.Range(0, d).Sum(r => (double)down[r * n] * down[r * n]));
         for (int r = 0; r < d; r++) down[r * n + Planted] = r == dark ? (float)(40 * typical) : 0f;
-        var randomDir = new TempDir();
-        _randomDir = randomDir;
+        _randomDir = new TempDir();
         var plantedDir = TestCheckpoints.Export(planted, _tmp, new ExportOptions { HashSource = false });
-        var rDir = TestCheckpoints.Export(random, randomDir, new ExportOptions { HashSource = false });
+        var rDir = TestCheckpoints.Export(random, _randomDir, new ExportOptions { HashSource = false });
         _random = ModelSession.Open(rDir);
         _planted = ModelSession.Open(plantedDir);
         _randomWeights = LastLayerWeights.Read(rDir);
         _plantedWeights = LastLayerWeights.Read(plantedDir);
     }
-
-    TempDir _randomDir = null!;
 
     [OneTimeTearDown]
     public void TearDown()
