@@ -6,19 +6,24 @@ namespace OnnxInterp.Trainer;
 /// AdamW (β1 0.9, β2 0.95, ε 1e-8 by default) with decoupled weight decay on the projection matrices and lm_head only:
 /// RMSNorm gains and the token embedding take none (decaying gains pulls them toward 0, not toward the identity; an
 /// embedding row is only updated when its token appears, so decay would shrink rare tokens disproportionately).
+/// With an anchor (L2-SP, Li et al. 2018, decoupled as AdamW does), the decay pulls every parameter toward the
+/// anchor's value instead of toward 0: w ← w − lr·λ·(w − w₀) on norms and embeddings too, since the pull keeps
+/// them where they were rather than shrinking them. Post-training uses it to stay near the base.
 /// Every update is element-wise, so it is bit-reproducible whatever the partition.
 /// </summary>
 public sealed class AdamW
 {
     readonly TinyLlama _model;
     readonly float[][] _m, _v;
+    readonly float[][]? _anchor;
     public double Beta1 { get; }
     public double Beta2 { get; }
     public double Epsilon { get; }
     public double WeightDecay { get; }
     public int Step { get; private set; }
 
-    public AdamW(TinyLlama model, double weightDecay = 0.1, double beta1 = 0.9, double beta2 = 0.95, double epsilon = 1e-8)
+    /// <param name="anchor">Decay toward these weights (a model of the same shape; copied) instead of toward 0; null: plain AdamW.</param>
+    public AdamW(TinyLlama model, double weightDecay = 0.1, double beta1 = 0.9, double beta2 = 0.95, double epsilon = 1e-8, TinyLlama? anchor = null)
     {
         if (!(beta1 >= 0 && beta1 < 1)) throw new ArgumentOutOfRangeException(nameof(beta1), beta1, "must lie in [0, 1)");
         if (!(beta2 >= 0 && beta2 < 1)) throw new ArgumentOutOfRangeException(nameof(beta2), beta2, "must lie in [0, 1)");
@@ -27,7 +32,15 @@ public sealed class AdamW
         Beta1 = beta1; Beta2 = beta2; Epsilon = epsilon; WeightDecay = weightDecay;
         _m = model.Parameters.Select(p => new float[p.Data.Length]).ToArray();
         _v = model.Parameters.Select(p => new float[p.Data.Length]).ToArray();
+        if (anchor is not null)
+        {
+            if (anchor.Config != model.Config) throw new ArgumentException("the anchor's config differs from the model's", nameof(anchor));
+            _anchor = anchor.Parameters.Select(p => (float[])p.Data.Clone()).ToArray();
+        }
     }
+
+    /// <summary>Whether the decay pulls toward an anchor (L2-SP) rather than toward 0.</summary>
+    public bool Anchored => _anchor is not null;
 
     /// <summary>Whether a parameter takes weight decay: 2-D projections and lm_head, not norms or the embedding.</summary>
     public static bool Decays(Parameter p) => !p.IsNorm && !p.IsEmbedding;
@@ -42,8 +55,9 @@ public sealed class AdamW
         for (int pi = 0; pi < _model.Parameters.Count; pi++)
         {
             var p = _model.Parameters[pi];
-            float decay = Decays(p) ? (float)(1 - lr * WeightDecay) : 1f;
+            float decay = _anchor is not null || Decays(p) ? (float)(1 - lr * WeightDecay) : 1f;
             var w = p.Data;
+            var w0 = _anchor?[pi];
             var g = gradients.Parameters[pi].Data;
             var m = _m[pi];
             var v = _v[pi];
@@ -57,7 +71,8 @@ public sealed class AdamW
                     float gi = g[i];
                     float mi = m[i] = b1 * m[i] + (1 - b1) * gi;
                     float vi = v[i] = b2 * v[i] + (1 - b2) * gi * gi;
-                    w[i] = w[i] * decay - step * mi / (MathF.Sqrt(vi) * invSqrtC2 + eps);
+                    float keep = w0 is null ? w[i] * decay : w0[i] + (w[i] - w0[i]) * decay;
+                    w[i] = keep - step * mi / (MathF.Sqrt(vi) * invSqrtC2 + eps);
                 }
             });
         }

@@ -17,6 +17,9 @@ public sealed record TrainingOptions
     public int Seed { get; init; } = 1;
     public int LogInterval { get; init; } = 10;
 
+    /// <summary>When set, weight decay pulls toward these weights (L2-SP) instead of toward 0 (<see cref="AdamW"/>).</summary>
+    public TinyLlama? Anchor { get; init; }
+
     /// <summary>Called after each update with the number of steps done (for evaluations during training).</summary>
     public Action<int>? AfterStep { get; init; }
 }
@@ -37,11 +40,12 @@ public static class Trainer
     {
         if (o.Steps <= 0) throw new ArgumentOutOfRangeException(nameof(o), o.Steps, "Steps must be positive");
         if (o.WarmupSteps < 0) throw new ArgumentOutOfRangeException(nameof(o), o.WarmupSteps, "WarmupSteps must be non-negative");
+        if (!(o.WeightDecay >= 0)) throw new ArgumentOutOfRangeException(nameof(o), o.WeightDecay, "WeightDecay must be non-negative");
         if (!(o.LearningRate > 0)) throw new ArgumentOutOfRangeException(nameof(o), o.LearningRate, "LearningRate must be positive");
         if (data.BatchSize != o.BatchSize || data.SeqLen != o.SeqLen)
             throw new ArgumentException($"the batch source yields [{data.BatchSize}, {data.SeqLen}], the options ask for [{o.BatchSize}, {o.SeqLen}]", nameof(data));
         var pass = new TrainingPass(model, o.BatchSize, o.SeqLen);
-        var opt = new AdamW(model, o.WeightDecay);
+        var opt = new AdamW(model, o.WeightDecay, anchor: o.Anchor);
         var total = Stopwatch.StartNew();
         var window = Stopwatch.StartNew();
         long tokens = 0, windowTokens = 0;

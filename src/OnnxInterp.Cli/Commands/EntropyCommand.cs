@@ -104,5 +104,14 @@ static class EntropyCommand
             o.WriteLine($"{a["model"]}: ECE {F(a["ece"])} (accuracy {F(a["accuracy"])}); ablating all: dH {F(all["entropyChange"], "+0.0000;-0.0000")} " +
                 $"(direct {F(all["directEntropyChange"], "+0.0000;-0.0000")}), d|resid| {F(all["residNormChange"], "+0.000;-0.000")}, ECE {F(all["ece"])}");
         }
+        foreach (var g in section["signatures"]?.AsArray() ?? [])
+        {
+            var st = g!["strongest"]!;
+            o.WriteLine($"{g["model"]}: {g["selectedWithSignature"]}/{g["selected"]!.AsArray().Count} selected neurons with the entropy-neuron signature, " +
+                $"{g["layerWithSignature"]} in the layer; median |dH| {F(g["medianAbsEntropyChange"], "0.00e+0")}, strongest neuron {st["index"]} " +
+                $"({F(st["entropyFactor"], "0.0")}x the median, norm z {F(st["normZ"], "+0.00;-0.00")}, ln LogitVar z {F(st["logitVarZ"], "+0.00;-0.00")})");
+        }
+        if (section["noSelectedNeuronHasSignature"]?.GetValue<bool>() == true)
+            o.WriteLine("no selected neuron has the entropy-neuron signature: the overlaps compare noise");
     }
 }

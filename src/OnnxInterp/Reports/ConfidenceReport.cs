@@ -48,6 +48,8 @@ public static class ConfidenceReport
                 } : null,
             }),
             ablations = r.Ablations,
+            noSelectedNeuronHasSignature = r.Signatures is null ? (bool?)null : r.NoSelectedNeuronHasSignature,
+            signatures = r.Signatures,
         };
         AtomicFile.WriteAllText(Path.Combine(directory, JsonFile), JsonSerializer.Serialize(json, KnowledgeReport.Json));
     }
@@ -64,6 +66,7 @@ public static class ConfidenceReport
         if (r.Options.Protocol == AnalysisProtocol.Paper) PaperTables(sb, r);
         else DefaultTables(sb, r);
         if (r.Ablations is not { Count: > 0 } abl) return sb.ToString();
+        Signatures(sb, r);
 
         sb.AppendLine();
         sb.AppendLine($"### Mean ablation of each model's entropy neurons ({r.Dataset}, {abl[0].Prompts} judging prompts)");
@@ -97,6 +100,7 @@ public static class ConfidenceReport
         sb.AppendLine($"### Entropy neurons (last layer; norm above the {F(sel.Percentile, "0.##")}th percentile, {sel.Top} smallest LogitVar)");
         sb.AppendLine();
         Settings(sb, r);
+        SignatureFlag(sb, r);
         if (r.Overlaps.Count > 0)
         {
             string ratio = sel.Ratio == EntropyRatio.NormOverLogitVar ? "norm/LogitVar" : "norm/log(LogitVar)";
@@ -122,6 +126,7 @@ public static class ConfidenceReport
         sb.AppendLine("### Entropy neurons, the paper's Table 14 (protocol: paper)");
         sb.AppendLine();
         Settings(sb, r);
+        SignatureFlag(sb, r);
         if (r.Overlaps.Count > 0)
         {
             sb.AppendLine("| Base | Post-trained | Shared | IoU | Avg. ratio difference (shared) | Avg. ratio (all) | Paper: IoU | Δ IoU | Paper: avg. ratio difference | Δ avg. ratio difference |");
@@ -158,6 +163,46 @@ public static class ConfidenceReport
                 : "not found";
             sb.AppendLine($"| {m.Model} | {key} | {F(m.NormThreshold, "0.000")} | {m.Candidates} | " +
                 $"{string.Join("; ", m.Neurons.Select(n => $"{n.Index} ({F(n.Norm, "0.000")}, {E(n.LogitVar)}, {R(n.Ratio)})"))} | {theirs} |");
+        }
+    }
+
+    /// <summary>
+    /// Before the overlaps: when the signature was measured and no selected neuron of any model has it, say so, since
+    /// overlaps of such selections compare noise; else how many of each model's selected neurons have it.
+    /// </summary>
+    static void SignatureFlag(StringBuilder sb, ConfidenceResult r)
+    {
+        if (r.Signatures is not { Count: > 0 } sigs) return;
+        var so = r.Options.Signature;
+        string test = $"norm z ≥ {F(so.NormZ, "0.##")}, ln LogitVar z ≤ −{F(so.LogitVarZ, "0.##")}, mean-ablation \\|ΔH\\| ≥ {F(so.EntropyFactor, "0.##")}× the median neuron's";
+        if (r.NoSelectedNeuronHasSignature)
+            sb.AppendLine($"**No selected neuron has the entropy-neuron signature** ({test}) in any model: the selection picks neurons that neither " +
+                "the weights nor their ablation set apart, so the overlaps below compare noise and say nothing about post-training.");
+        else
+            sb.AppendLine($"Selected neurons with the entropy-neuron signature ({test}): " +
+                string.Join(", ", sigs.Select(s => $"{s.Model} {s.SelectedWithSignature}/{s.Selected.Count}")) + ".");
+        sb.AppendLine();
+    }
+
+    /// <summary>Each model's signature measurement: the median neuron's effect, the selected neurons' and the strongest neuron's.</summary>
+    static void Signatures(StringBuilder sb, ConfidenceResult r)
+    {
+        if (r.Signatures is not { Count: > 0 } sigs) return;
+        var so = r.Options.Signature;
+        sb.AppendLine();
+        sb.AppendLine($"### Entropy-neuron signature (every last-layer neuron mean-ablated over {sigs[0].Prompts} judging prompts, {sigs[0].Tokens} tokens)");
+        sb.AppendLine();
+        sb.AppendLine($"A neuron has the signature when its norm z ≥ {F(so.NormZ, "0.##")}, its ln LogitVar z ≤ −{F(so.LogitVarZ, "0.##")} (both over the layer's neurons) " +
+            $"and its mean \\|ΔH\\| ≥ {F(so.EntropyFactor, "0.##")}× the median neuron's. Norm CV: standard deviation over mean of the layer's norms.");
+        sb.AppendLine();
+        sb.AppendLine("| Model | Median \\|ΔH\\| | Norm CV | LogitVar range | Selected with signature | Selected: max \\|ΔH\\| (× median) | Strongest neuron: \\|ΔH\\| (× median, norm z, ln LogitVar z) | Layer neurons with signature |");
+        sb.AppendLine("|---|---:|---:|---|---:|---:|---|---:|");
+        foreach (var s in sigs)
+        {
+            var top = s.Selected.MaxBy(x => x.AbsEntropyChange)!;
+            var st = s.Strongest;
+            sb.AppendLine($"| {s.Model} | {E(s.MedianAbsEntropyChange)} | {F(s.NormCv)} | {E(s.MinLogitVar)}–{E(s.MaxLogitVar)} | {s.SelectedWithSignature}/{s.Selected.Count} | " +
+                $"{E(top.AbsEntropyChange)} ({F(top.EntropyFactor, "0.0")}×, neuron {top.Index}) | {st.Index}: {E(st.AbsEntropyChange)} ({F(st.EntropyFactor, "0.0")}×, {S(st.NormZ, "0.00")}, {S(st.LogitVarZ, "0.00")}) | {s.LayerWithSignature} |");
         }
     }
 

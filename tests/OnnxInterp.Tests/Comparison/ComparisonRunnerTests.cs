@@ -232,8 +232,8 @@ public partial class ComparisonRunnerTests
         foreach (var step in ComparisonSteps.Select(TinyConfig))
             Assert.That(md, Does.Contain("\n## " + step.Title + "\n"));
         var summary = results["summary"]!.AsArray();
-        Assert.That(summary, Has.Count.EqualTo(4 + 7 + 3 + 6),
-            "knowledge: map and transfer correlation per dataset; refusal: 3 per model and a cosine; entropy: an IoU and 2 ECEs; " +
+        Assert.That(summary, Has.Count.EqualTo(4 + 7 + 5 + 6),
+            "knowledge: map and transfer correlation per dataset; refusal: 3 per model and a cosine; entropy: an IoU, 2 ECEs and 2 counts of selected neurons with the signature; " +
             "truth: 2 accuracies, a cosine, a transfer difference, own and cross IE");
         foreach (var s in summary)
         {

@@ -66,6 +66,31 @@ public class DemoTests
             Assert.That(a["accuracy"]!.GetValue<double>(), Is.InRange(0.0, 1.0));
             Assert.That(a["neurons"]!.AsArray(), Has.Count.EqualTo(10));
         }
+        // The signature of every model: the shipped family's selected neurons have none (models/README.md), and the
+        // report says so above the overlaps instead of reading them as a finding.
+        Assert.That(entropy["signatures"]!.AsArray().Select(x => x!["model"]!.GetValue<string>()), Is.EqualTo(members));
+        foreach (var x in entropy["signatures"]!.AsArray())
+        {
+            Assert.That(x!["selected"]!.AsArray(), Has.Count.EqualTo(10));
+            Assert.That(x["selectedWithSignature"]!.GetValue<int>(), Is.Zero, x["model"]!.GetValue<string>());
+            Assert.That(x["prompts"]!.GetValue<int>(), Is.EqualTo(64));
+        }
+        Assert.That(entropy["noSelectedNeuronHasSignature"]!.GetValue<bool>(), Is.True);
+        Assert.That(entropy["overlaps"]!.AsArray().Select(x => x!["noSignature"]!.GetValue<bool>()), Has.All.True);
+        Assert.That(md, Does.Contain("**No selected neuron has the entropy-neuron signature**"));
+        // models/README.md's figures: the overlaps of noise, and one prediction neuron (88) moving entropy in every member.
+        Assert.That(entropy["overlaps"]!.AsArray().Select(x => x!["overlap"]!.GetValue<int>()), Is.EqualTo(new[] { 5, 4, 5 }));
+        var medians = new[] { 8.182e-4, 1.005e-3, 9.691e-4 };
+        var factors = new[] { 140.4, 105.4, 109.6 };
+        for (int i = 0; i < 3; i++)
+        {
+            var x = entropy["signatures"]![i]!;
+            Assert.That(x["medianAbsEntropyChange"]!.GetValue<double>(), Is.EqualTo(medians[i]).Within(0.005 * medians[i]), members[i]);
+            Assert.That(x["strongest"]!["index"]!.GetValue<int>(), Is.EqualTo(88), members[i]);
+            Assert.That(x["strongest"]!["entropyFactor"]!.GetValue<double>(), Is.EqualTo(factors[i]).Within(0.05), members[i]);
+            Assert.That(x["strongest"]!["hasSignature"]!.GetValue<bool>(), Is.False, members[i]);
+            Assert.That(x["layerWithSignature"]!.GetValue<int>(), Is.Zero, members[i]);
+        }
 
         // Truth, read at the judgement (the family's base holds none at the bare statement's end): the probes of every
         // model separate true from false on held-out datasets, the directions agree, and the report says why this reading.

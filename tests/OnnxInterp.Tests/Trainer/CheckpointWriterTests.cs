@@ -76,4 +76,26 @@ public class CheckpointWriterTests
         var config = ModelConfigReader.ReadFile(Path.Combine(hf, "config.json"));
         Assert.That((config.HiddenSize, config.NumKvHeads, config.HeadDim, config.VocabSize), Is.EqualTo((32, 2, 16, 260)));
     }
+
+    [Test]
+    public void Read_WrittenCheckpoint_GivesBackTheSameModel_BadShapeNamesTheTensor()
+    {
+        using var tmp = new TempDir();
+        var (tok, tokConfig) = Tokenizer(tmp);
+        var model = TrainerTestModels.Random(Small, seed: 22);
+        CheckpointWriter.Write(tmp.Sub("hf"), model, tok, tokConfig);
+        var back = CheckpointReader.Read(tmp.Sub("hf"));
+        Assert.That(back.Config, Is.EqualTo(model.Config));
+        for (int i = 0; i < model.Parameters.Count; i++)
+            Assert.That(back.Parameters[i].Data, Is.EqualTo(model.Parameters[i].Data), model.Parameters[i].Name);
+
+        // A checkpoint whose config says another MLP width than its tensors hold.
+        var other = TrainerTestModels.Random(Small with { Intermediate = 40 }, seed: 22);
+        CheckpointWriter.Write(tmp.Sub("bad"), other, tok, tokConfig);
+        File.WriteAllText(Path.Combine(tmp.Sub("bad"), "config.json"), CheckpointWriter.ConfigJson(Small));
+        var e = Assert.Throws<ModelMismatchException>(() => CheckpointReader.Read(tmp.Sub("bad")))!;
+        Assert.That(e.File, Does.EndWith("model.safetensors"));
+        Assert.That(e.Field, Is.EqualTo("model.layers.0.mlp.gate_proj.weight"));
+        Assert.That(e.Value, Is.EqualTo("[40,32]"));
+    }
 }

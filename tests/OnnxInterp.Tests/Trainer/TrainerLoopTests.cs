@@ -105,6 +105,38 @@ public class OptimizerTests
         }
     }
 
+    /// <summary>L2-SP: with an anchor the decay pulls every parameter, norms and embedding included, toward the anchor, not 0.</summary>
+    [Test]
+    public void AdamW_Anchored_DecaysEveryParameterTowardTheAnchor()
+    {
+        var anchor = TinyLlama.Create(TrainerTestModels.Tiny, seed: 4);
+        var model = anchor.Clone();
+        var rng = new Random(5);
+        foreach (var p in model.Parameters) for (int i = 0; i < p.Data.Length; i++) p.Data[i] += (float)(rng.NextDouble() - 0.5);
+        var before = model.Clone();
+        var grads = new TinyLlama(TrainerTestModels.Tiny);
+        foreach (var p in grads.Parameters) for (int i = 0; i < p.Data.Length; i++) p.Data[i] = (float)(rng.NextDouble() - 0.5);
+        const double lr = 1e-2, wd = 3;
+        var opt = new AdamW(model, wd, anchor: anchor);
+        Assert.That(opt.Anchored, Is.True);
+        // The anchor is copied: changing it afterwards changes nothing.
+        var original = anchor.Clone();
+        anchor.Parameters[0].Data[0] += 100;
+        anchor = original;
+        opt.Update(grads, lr);
+        for (int pi = 0; pi < model.Parameters.Count; pi++)
+        {
+            var p = model.Parameters[pi];
+            for (int i = 0; i < p.Data.Length; i++)
+            {
+                double w0 = anchor.Parameters[pi].Data[i], g = grads.Parameters[pi].Data[i];
+                double expected = w0 + (before.Parameters[pi].Data[i] - w0) * (1 - lr * wd) - lr * g / (Math.Abs(g) + 1e-8);
+                Assert.That(p.Data[i], Is.EqualTo(expected).Within(1e-5), $"{p.Name}[{i}]");
+            }
+        }
+        Assert.Throws<ArgumentException>(() => new AdamW(model, wd, anchor: TinyLlama.Create(TrainerTestModels.Tiny with { Vocab = TrainerTestModels.Tiny.Vocab + 2 }, 1)));
+    }
+
     [Test]
     public void ClipGlobalNorm_AboveMax_ScalesToMax_BelowMax_LeavesAlone()
     {

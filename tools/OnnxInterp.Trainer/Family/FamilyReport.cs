@@ -4,7 +4,8 @@ using OnnxInterp.Data;
 namespace OnnxInterp.Trainer.Family;
 
 /// <summary>Training logs and measured behaviour of the three members; written next to the checkpoints.</summary>
-public sealed record FamilyReport(int Seed, IReadOnlyList<MemberLog> Training, IReadOnlyList<FamilyBehaviour> Behaviour)
+public sealed record FamilyReport(int Seed, IReadOnlyList<MemberLog> Training, IReadOnlyList<FamilyBehaviour> Behaviour,
+    IReadOnlyList<WeightChange> WeightChanges)
 {
     public static readonly string[] Members = ["base", "sft", "instruct"];
 
@@ -31,7 +32,32 @@ public sealed record FamilyReport(int Seed, IReadOnlyList<MemberLog> Training, I
             log.WriteLine("    by dataset: " + string.Join(", ", b.JudgeAccuracyByDataset.Select(kv => $"{kv.Key} {kv.Value:P0}")));
             foreach (var (ins, completion) in b.Samples) log.WriteLine($"    {ins} -> {completion.Replace("\n", "\\n")}");
         }
-        return new FamilyReport(seed, training, behaviour);
+        var changes = new List<WeightChange>();
+        foreach (var m in Members.Skip(1))
+        {
+            var dir = Path.Combine(root, m);
+            if (!Directory.Exists(dir) || !Directory.Exists(Path.Combine(root, "base"))) continue;
+            var c = WeightChange.Measure(m, Path.Combine(root, "base"), dir);
+            changes.Add(c);
+            log.WriteLine($"{m}: relative change from base, matrices {c.MinMatrix:P2}–{c.MaxMatrix:P2} (median {c.MedianMatrix:P2}), " +
+                $"largest {c.Largest}; lm_head {c.Relative[OnnxInterp.Checkpoints.WeightNames.LmHead]:P2}");
+        }
+        return new FamilyReport(seed, training, behaviour, changes);
+    }
+
+    /// <summary>The training logs of a report written by <see cref="Write"/>; none when the file does not exist.</summary>
+    public static IReadOnlyList<MemberLog> ReadTraining(string path)
+    {
+        if (!File.Exists(path)) return [];
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            return doc.RootElement.GetProperty(nameof(Training)).Deserialize<List<MemberLog>>() ?? [];
+        }
+        catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            throw new OnnxInterp.InvalidFileException($"cannot read the training logs: {e.Message}", path, nameof(Training), null, e);
+        }
     }
 
     public void Write(string path) =>

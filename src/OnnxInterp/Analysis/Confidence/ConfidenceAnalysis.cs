@@ -28,6 +28,9 @@ public record ConfidenceOptions
     public EntropyNeuronOptions Selection { get; init; } = new();
     public AblationOptions Ablation { get; init; } = new();
 
+    /// <summary>What counts as the entropy-neuron signature (measured with the ablation, on its first prompts).</summary>
+    public SignatureOptions Signature { get; init; } = new();
+
     /// <summary>Judge at most this many statements (a seeded shuffle of the dataset); null judges all.</summary>
     public int? MaxStatements { get; init; } = 200;
 
@@ -45,7 +48,17 @@ public sealed record ConfidenceResult(
     IReadOnlyList<EntropyNeuronSet> Models,
     IReadOnlyList<EntropyNeuronOverlap> Overlaps,
     string? Dataset,
-    IReadOnlyList<ModelAblation>? Ablations);
+    IReadOnlyList<ModelAblation>? Ablations)
+{
+    /// <summary>Each model's entropy-neuron signature (<see cref="EntropySignatures"/>), in model order; null when no data was given.</summary>
+    public IReadOnlyList<EntropySignature>? Signatures { get; init; }
+
+    /// <summary>The signature was measured and no selected neuron of any model has it: the overlaps compare noise.</summary>
+    public bool NoSelectedNeuronHasSignature => Signatures is { Count: > 0 } s && s.All(x => x.NoneSelectedHasSignature);
+
+    /// <summary>The signature of <paramref name="model"/>, when measured.</summary>
+    public EntropySignature? SignatureOf(string model) => Signatures?.FirstOrDefault(s => s.Model == model);
+}
 
 /// <summary>
 /// The confidence analysis: entropy neurons of each model's last layer from its weights (the paper's Table 14:
@@ -90,11 +103,16 @@ public static class ConfidenceAnalysis
         if (missing is not null) Throw.Argument("the ablation needs an exported model (a session) for every model", "models", missing.Name);
         var (trueId, falseId) = JudgingAnswers.Tokens(data.Tokenizer, o.TrueAnswer, o.FalseAnswer, "entropy");
         var prompts = JudgingPrompts.Build(data.Dataset, data.FewShot, data.Tokenizer, o.MaxStatements, o.Seed);
+        EntropySignatures.Validate(o.Signature);
         var ablations = new List<ModelAblation>();
+        var signatures = new List<EntropySignature>();
         for (int i = 0; i < models.Count; i++)
+        {
             ablations.Add(NeuronAblation.Run(models[i].Name, models[i].Session!, models[i].Weights, sets[i].Indices, prompts, trueId, falseId,
                 o.Ablation, progress, cancellation));
-        return new ConfidenceResult(o, sets, overlaps, data.Dataset.Name, ablations);
+            signatures.Add(EntropySignatures.Measure(models[i].Name, models[i].Session!, models[i].Weights, sets[i], prompts, o.Signature, o.Ablation, cancellation));
+        }
+        return new ConfidenceResult(o, sets, overlaps, data.Dataset.Name, ablations) { Signatures = signatures };
     }
 
     /// <summary>The pairs of model indices compared under <paramref name="protocol"/>, base (0) first.</summary>

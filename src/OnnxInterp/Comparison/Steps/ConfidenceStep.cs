@@ -68,6 +68,10 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
         if (o.MaxStatements is < 1) Bad("must be positive (or null for every statement)", "maxStatements", o.MaxStatements);
         if (o.Ablation.BatchRows < 1) Bad("must be at least 1", "ablation.batchRows", o.Ablation.BatchRows);
         if (o.Ablation.Bins < 1) Bad("must be at least 1", "ablation.bins", o.Ablation.Bins);
+        if (!(o.Signature.EntropyFactor > 0 && double.IsFinite(o.Signature.EntropyFactor))) Bad("must be a positive number", "signature.entropyFactor", o.Signature.EntropyFactor);
+        if (!(o.Signature.NormZ >= 0 && double.IsFinite(o.Signature.NormZ))) Bad("must be a non-negative number", "signature.normZ", o.Signature.NormZ);
+        if (!(o.Signature.LogitVarZ >= 0 && double.IsFinite(o.Signature.LogitVarZ))) Bad("must be a non-negative number", "signature.logitVarZ", o.Signature.LogitVarZ);
+        if (o.Signature.Prompts < 1) Bad("must be at least 1", "signature.prompts", o.Signature.Prompts);
         if (o.Dataset is { } d)
         {
             try { ComparisonSession.CheckDatasetSpec(d); }
@@ -118,6 +122,9 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
         }
         foreach (var a in result.Ablations ?? [])
             summary.Add(new SummaryItem($"ECE of TRUE/FALSE answers, {a.Model}", a.Calibration.Ece, $"entropy.ablations[model={a.Model}].ece"));
+        foreach (var sg in result.Signatures ?? [])
+            summary.Add(new SummaryItem($"selected entropy neurons with the signature, {sg.Model}", sg.SelectedWithSignature,
+                $"entropy.signatures[model={sg.Model}].selectedWithSignature"));
         return new StepOutput(Section(result), ConfidenceReport.Markdown(result)) { Summary = summary };
     }
 
@@ -182,6 +189,27 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
             ["meanAbsRatioA"] = o.MeanAbsRatioA,
             ["meanAbsRatioB"] = o.MeanAbsRatioB,
             ["paper"] = o.Published is { } p ? PublishedNode(p) : null,
+            // Neither model's selection has a neuron with the entropy-neuron signature: this overlap compares noise (null: not measured).
+            ["noSignature"] = r.SignatureOf(o.A) is { } sa && r.SignatureOf(o.B) is { } sb ? sa.NoneSelectedHasSignature && sb.NoneSelectedHasSignature : null,
+        }).ToArray());
+        JsonObject Neuron(NeuronSignature x) => new()
+        {
+            ["index"] = x.Index, ["normZ"] = x.NormZ, ["logitVarZ"] = x.LogitVarZ, ["absEntropyChange"] = x.AbsEntropyChange,
+            ["entropyFactor"] = x.EntropyFactor, ["hasSignature"] = x.HasSignature,
+        };
+        JsonNode? signatures = r.Signatures is null ? null : new JsonArray(r.Signatures.Select(x => (JsonNode)new JsonObject
+        {
+            ["model"] = x.Model,
+            ["prompts"] = x.Prompts,
+            ["tokens"] = x.Tokens,
+            ["medianAbsEntropyChange"] = x.MedianAbsEntropyChange,
+            ["normCv"] = x.NormCv,
+            ["minLogitVar"] = x.MinLogitVar,
+            ["maxLogitVar"] = x.MaxLogitVar,
+            ["selectedWithSignature"] = x.SelectedWithSignature,
+            ["layerWithSignature"] = x.LayerWithSignature,
+            ["selected"] = new JsonArray(x.Selected.Select(n => (JsonNode)Neuron(n)).ToArray()),
+            ["strongest"] = Neuron(x.Strongest),
         }).ToArray());
         JsonObject Effects(NeuronAblationRow row) => new()
         {
@@ -230,6 +258,13 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
             ["models"] = models,
             ["overlaps"] = overlaps,
             ["ablations"] = ablations,
+            // The signature: factor and z thresholds, then per model; the flag is null when the ablation did not run.
+            ["signature"] = r.Signatures is null ? null : new JsonObject
+            {
+                ["entropyFactor"] = r.Options.Signature.EntropyFactor, ["normZ"] = r.Options.Signature.NormZ, ["logitVarZ"] = r.Options.Signature.LogitVarZ,
+            },
+            ["noSelectedNeuronHasSignature"] = r.Signatures is null ? null : r.NoSelectedNeuronHasSignature,
+            ["signatures"] = signatures,
         };
     }
 }
