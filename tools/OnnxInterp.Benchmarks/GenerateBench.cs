@@ -31,14 +31,7 @@ static class GenerateBench
         Console.WriteLine($"load before: {MachineState.LoadAverage()}");
         try
         {
-            var sw = Stopwatch.StartNew();
-            var (_, ckptBytes) = RandomCheckpoint.Write(Path.Combine(root, "hf"), s, o.Seed, TensorDType.F32);
-            Console.WriteLine($"checkpoint written: {RandomCheckpoint.Describe(ckptBytes)} in {Stats.F(sw.Elapsed.TotalSeconds)} s");
-            sw.Restart();
-            var dir = Path.Combine(root, "onnx");
-            // The default export (hook outputs and injection inputs), as a library user gets it.
-            ModelExporter.Export(Path.Combine(root, "hf"), dir, new ExportOptions { HashSource = false });
-            Console.WriteLine($"exported in {Stats.F(sw.Elapsed.TotalSeconds)} s");
+            var dir = RandomCheckpoint.WriteExported(root, s, o.Seed);
             using var session = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads });
             return Measure(o, session);
         }

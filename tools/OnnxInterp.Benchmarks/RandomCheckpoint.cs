@@ -107,6 +107,22 @@ static class RandomCheckpoint
     public static string Describe(long bytes) =>
         bytes >= 1L << 30 ? (bytes / (double)(1L << 30)).ToString("F2", CultureInfo.InvariantCulture) + " GiB"
         : (bytes / (double)(1L << 20)).ToString("F1", CultureInfo.InvariantCulture) + " MiB";
+
+    /// <summary>
+    /// A seeded random fp32 checkpoint under root/hf, exported with the default options (hook outputs, injection inputs,
+    /// decode.onnx, genai_config.json: the folder a library user gets) to root/onnx, which it returns; says what it did.
+    /// </summary>
+    public static string WriteExported(string root, LlamaShape shape, ulong seed)
+    {
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var (_, bytes) = Write(Path.Combine(root, "hf"), shape, seed, OnnxInterp.Checkpoints.TensorDType.F32);
+        Console.WriteLine($"checkpoint written: {Describe(bytes)} in {Stats.F(sw.Elapsed.TotalSeconds)} s");
+        sw.Restart();
+        var dir = Path.Combine(root, "onnx");
+        OnnxInterp.Export.ModelExporter.Export(Path.Combine(root, "hf"), dir, new OnnxInterp.Export.ExportOptions { HashSource = false });
+        Console.WriteLine($"exported in {Stats.F(sw.Elapsed.TotalSeconds)} s");
+        return dir;
+    }
 }
 
 /// <summary>SplitMix64: fast, seedable, good enough for random weights.</summary>
