@@ -7,8 +7,9 @@ namespace OnnxInterp.Runtime;
 
 /// <summary>
 /// An exported model folder loaded into ONNX Runtime. Runs forward passes that capture the requested hooks and
-/// apply interventions through the graph's injection inputs. Owns its InferenceSession; dispose it to free
-/// native memory. Thread-safe for concurrent <see cref="Run(ForwardRequest, CancellationToken)"/> calls (ORT sessions are).
+/// apply interventions through the graph's injection inputs. Owns its InferenceSession (and those of decode.onnx and
+/// the per-layer graphs, opened on first use over one shared copy of the weights); dispose it to free native memory.
+/// Thread-safe for concurrent <see cref="Run(ForwardRequest, CancellationToken)"/> calls (ORT sessions are).
 /// </summary>
 public sealed class ModelSession : IDisposable
 {
@@ -433,6 +434,7 @@ public sealed class ModelSession : IDisposable
         _session.Dispose();
         foreach (var p in _parts) p?.Dispose();
         _decode?.Dispose();
+        if (_cuda) _deviceMemory.Dispose();
         lock (_emptyPast)
         {
             foreach (var v in _emptyPast.Values) v.Dispose();
