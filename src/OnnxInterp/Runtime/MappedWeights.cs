@@ -47,6 +47,26 @@ sealed class MappedWeights : IDisposable
     public static MappedWeights? Open(string dataPath) =>
         File.Exists(dataPath) && new FileInfo(dataPath).Length > 0 ? new MappedWeights(dataPath) : null;
 
+    /// <summary>
+    /// Drops the mapping's resident pages once a session has been created (Linux madvise MADV_DONTNEED on the read-only
+    /// file mapping). ONNX Runtime has packed its copy of every MatMul weight by then; the pages it still reads (the
+    /// embedding rows a batch gathers, the norm gains) fault back in from the file on use, with the same bytes. Without
+    /// this, the mapping, fully read while packing, would stay resident beside the packed copy and double the model's
+    /// resident memory (measured: 18.8 GB against 10.8 GB for two 1.1B-parameter models in `compare --only truth`).
+    /// </summary>
+    public void ReleaseResidentPages()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        var start = _view.SafeMemoryMappedViewHandle.DangerousGetHandle();
+        // The view starts page-aligned at file offset 0; PointerOffset is 0 there, but count it in to cover the whole view.
+        _ = Madvise(start, (nuint)(_length + _view.PointerOffset), MadvDontNeed);
+    }
+
+    const int MadvDontNeed = 4;
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    static extern int Madvise(IntPtr address, nuint length, int advice);
+
     /// <summary>Packed weights, shared by every session made with <see cref="AddTo"/>'s options.</summary>
     public PrePackedWeightsContainer Container { get; } = new();
 

@@ -108,7 +108,9 @@ public sealed class ModelSession : IDisposable
         weights?.AddTo(options, path);
         try
         {
-            return (weights is null ? new InferenceSession(path, options) : new InferenceSession(path, options, weights.Container), cuda);
+            var session = weights is null ? new InferenceSession(path, options) : new InferenceSession(path, options, weights.Container);
+            weights?.ReleaseResidentPages();
+            return (session, cuda);
         }
         catch (OnnxRuntimeException e)
         {
