@@ -48,11 +48,11 @@ sealed class MappedWeights : IDisposable
         File.Exists(dataPath) && new FileInfo(dataPath).Length > 0 ? new MappedWeights(dataPath) : null;
 
     /// <summary>
-    /// Drops the mapping's resident pages once a session has been created (Linux madvise MADV_DONTNEED on the read-only
-    /// file mapping). ONNX Runtime has packed its copy of every MatMul weight by then; the pages it still reads (the
-    /// embedding rows a batch gathers, the norm gains) fault back in from the file on use, with the same bytes. Without
-    /// this, the mapping, fully read while packing, would stay resident beside the packed copy and double the model's
-    /// resident memory (measured: 18.8 GB against 10.8 GB for two 1.1B-parameter models in `compare --only truth`).
+    /// Drops the mapping's resident pages (Linux madvise MADV_DONTNEED on the read-only file mapping; elsewhere
+    /// nothing). Pages read later (the embedding rows a batch gathers, the norm gains, a weight being packed) fault back
+    /// in from the file with the same bytes. Without this, the mapping, fully read while packing, would stay resident
+    /// beside the packed copy and double the model's resident memory (measured: 18.8 GB against 10.8 GB for two
+    /// 1.1B-parameter models in `compare --only truth`).
     /// </summary>
     public void ReleaseResidentPages()
     {
@@ -60,6 +60,44 @@ sealed class MappedWeights : IDisposable
         var start = _view.SafeMemoryMappedViewHandle.DangerousGetHandle();
         // The view starts page-aligned at file offset 0; PointerOffset is 0 there, but count it in to cover the whole view.
         _ = Madvise(start, (nuint)(_length + _view.PointerOffset), MadvDontNeed);
+    }
+
+    /// <summary>
+    /// Releases the resident pages every 50 ms until disposed, and once more then: around a session's creation, while
+    /// ONNX Runtime reads each weight once to pack it, so the pages already read do not stay resident.
+    /// </summary>
+    public IDisposable ReleaseWhile() => new Releaser(this);
+
+    sealed class Releaser : IDisposable
+    {
+        readonly MappedWeights _owner;
+        readonly CancellationTokenSource _stop = new();
+        readonly Task _loop;
+
+        public Releaser(MappedWeights owner)
+        {
+            _owner = owner;
+            _loop = Task.Run(async () =>
+            {
+                try
+                {
+                    while (true)
+                    {
+                        await Task.Delay(50, _stop.Token).ConfigureAwait(false);
+                        _owner.ReleaseResidentPages();
+                    }
+                }
+                catch (OperationCanceledException) { }
+            });
+        }
+
+        public void Dispose()
+        {
+            _stop.Cancel();
+            _loop.Wait();
+            _stop.Dispose();
+            _owner.ReleaseResidentPages();
+        }
     }
 
     const int MadvDontNeed = 4;

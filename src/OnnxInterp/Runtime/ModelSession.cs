@@ -108,9 +108,11 @@ public sealed class ModelSession : IDisposable
         weights?.AddTo(options, path);
         try
         {
-            var session = weights is null ? new InferenceSession(path, options) : new InferenceSession(path, options, weights.Container);
-            weights?.ReleaseResidentPages();
-            return (session, cuda);
+            if (weights is null) return (new InferenceSession(path, options), cuda);
+            // Packing reads every weight of the mapping once; dropping the pages read so far while it goes keeps the
+            // mapping from standing resident beside the packed copy (which would double the peak for a moment).
+            using (weights.ReleaseWhile())
+                return (new InferenceSession(path, options, weights.Container), cuda);
         }
         catch (OnnxRuntimeException e)
         {
