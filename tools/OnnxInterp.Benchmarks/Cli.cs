@@ -93,6 +93,42 @@ sealed class Summary(string title)
     }
 }
 
+/// <summary>
+/// The measuring method of ORT-NOTES: every variant once per round, the order rotating by one each round, warm-up rounds
+/// first and discarded, a full collection before each call (outside the timed region, so one variant's garbage is not
+/// paid by the next). Prints one line per round; returns each variant's counted times.
+/// </summary>
+static class Interleaved
+{
+    /// <param name="runMs">Runs a variant once and returns its wall time in ms.</param>
+    /// <param name="counted">Called after each run of a counted (not warm-up) round, e.g. to keep a measurement taken in <paramref name="runMs"/>.</param>
+    public static Dictionary<string, List<double>> Run(IReadOnlyList<string> keys, int warmup, int rounds, Func<string, double> runMs,
+        Action<string>? counted = null)
+    {
+        var times = keys.ToDictionary(k => k, _ => new List<double>());
+        for (int r = -warmup; r < rounds; r++)
+        {
+            var line = new List<string>();
+            int start = ((r % keys.Count) + keys.Count) % keys.Count;
+            for (int i = 0; i < keys.Count; i++)
+            {
+                var key = keys[(start + i) % keys.Count];
+                GC.Collect();
+                GC.WaitForPendingFinalizers();
+                double t = runMs(key);
+                if (r >= 0)
+                {
+                    times[key].Add(t);
+                    counted?.Invoke(key);
+                }
+                line.Add($"{key}={Stats.F(t, 0)}");
+            }
+            Console.WriteLine($"{(r < 0 ? "warm-up" : "round " + (r + 1)),-8} order {keys[start]}..: {string.Join(" ", line.OrderBy(x => x))} ms");
+        }
+        return times;
+    }
+}
+
 static class Stats
 {
     public static double Median(IReadOnlyList<double> xs)

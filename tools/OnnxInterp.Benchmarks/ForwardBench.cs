@@ -373,23 +373,8 @@ static class ForwardBench
             Check("h", "f", 1);
         }
 
-        var times = variants.ToDictionary(v => v.Key, _ => new List<double>());
-        for (int r = -o.Warmup; r < o.Rounds; r++)
-        {
-            var line = new List<string>();
-            int start = ((r % variants.Count) + variants.Count) % variants.Count;
-            for (int i = 0; i < variants.Count; i++)
-            {
-                var v = variants[(start + i) % variants.Count];
-                // Collect outside the timed region: one variant's garbage would otherwise be paid by the next.
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                double t = v.RunMs();
-                if (r >= 0) times[v.Key].Add(t);
-                line.Add($"{v.Key}={Stats.F(t, 0)}");
-            }
-            Console.WriteLine($"{(r < 0 ? "warm-up" : "round " + (r + 1)),-8} order {variants[start].Key}..: {string.Join(" ", line.OrderBy(x => x))} ms");
-        }
+        var byKey = variants.ToDictionary(v => v.Key);
+        var times = Interleaved.Run(variants.Select(v => v.Key).ToList(), o.Warmup, o.Rounds, k => byKey[k].RunMs());
         return Report(o, c, variants, times, check, 2.0 * o.MatMul.M * o.MatMul.K * o.MatMul.N);
     }
 

@@ -196,33 +196,21 @@ static class GenAiBench
         Console.WriteLine($"check: row 0 batched vs alone: GenAI {genAiRow0.Same}/{genAiRow0.Total}, ModelSession {oursRow0.Same}/{oursRow0.Total}");
         Console.WriteLine($"check: every row has {o.NewTokens} new tokens: {fullLength}");
 
-        var times = variants.ToDictionary(v => v.Key, _ => new List<double>());
         var cpu = variants.ToDictionary(v => v.Key, _ => new List<double>());
+        var byKey = variants.ToDictionary(v => v.Key);
         using var self = Process.GetCurrentProcess();
-        for (int r = -o.Warmup; r < o.Rounds; r++)
+        double lastCpu = 0;
+        var times = Interleaved.Run(variants.Select(v => v.Key).ToList(), o.Warmup, o.Rounds, k =>
         {
-            var line = new List<string>();
-            int start = ((r % variants.Count) + variants.Count) % variants.Count;
-            for (int i = 0; i < variants.Count; i++)
-            {
-                var v = variants[(start + i) % variants.Count];
-                GC.Collect();  // outside the timed region, as in forward
-                GC.WaitForPendingFinalizers();
-                self.Refresh();
-                var cpu0 = self.TotalProcessorTime;
-                var t = Stopwatch.StartNew();
-                v.Body();
-                double elapsed = t.Elapsed.TotalMilliseconds;
-                self.Refresh();
-                if (r >= 0)
-                {
-                    times[v.Key].Add(elapsed);
-                    cpu[v.Key].Add((self.TotalProcessorTime - cpu0).TotalMilliseconds);
-                }
-                line.Add($"{v.Key}={Stats.F(elapsed, 0)}");
-            }
-            Console.WriteLine($"{(r < 0 ? "warm-up" : "round " + (r + 1)),-8} order {variants[start].Key}..: {string.Join(" ", line.OrderBy(x => x))} ms");
-        }
+            self.Refresh();
+            var cpu0 = self.TotalProcessorTime;
+            var t = Stopwatch.StartNew();
+            byKey[k].Body();
+            double elapsed = t.Elapsed.TotalMilliseconds;
+            self.Refresh();
+            lastCpu = (self.TotalProcessorTime - cpu0).TotalMilliseconds;
+            return elapsed;
+        }, k => cpu[k].Add(lastCpu));
 
         var sum = new Summary($"genai: {o.Shape}; {o.NewTokens} new tokens; {o.Rounds} rounds after {o.Warmup} warm-up (+1 check pass)");
         var j = sum.Json;

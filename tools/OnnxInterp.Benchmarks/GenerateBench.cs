@@ -161,24 +161,13 @@ static class GenerateBench
         Console.WriteLine($"check: batched Generate (d) vs one at a time (c): {genAgree.Same}/{genAgree.Total} tokens equal (common prefix per row)");
         Console.WriteLine($"check: KV cache (e) vs naive (f): {kvAgree.Same}/{kvAgree.Total} tokens equal");
 
-        var times = variants.ToDictionary(v => v.Key, _ => new List<double>());
-        for (int r = -o.Warmup; r < o.Rounds; r++)
+        var byKey = variants.ToDictionary(v => v.Key);
+        var times = Interleaved.Run(variants.Select(v => v.Key).ToList(), o.Warmup, o.Rounds, k =>
         {
-            var line = new List<string>();
-            int start = ((r % variants.Count) + variants.Count) % variants.Count;
-            for (int i = 0; i < variants.Count; i++)
-            {
-                var v = variants[(start + i) % variants.Count];
-                GC.Collect();  // outside the timed region, as in forward
-                GC.WaitForPendingFinalizers();
-                var t = Stopwatch.StartNew();
-                v.Body();
-                double elapsed = t.Elapsed.TotalMilliseconds;
-                if (r >= 0) times[v.Key].Add(elapsed);
-                line.Add($"{v.Key}={Stats.F(elapsed, 0)}");
-            }
-            Console.WriteLine($"{(r < 0 ? "warm-up" : "round " + (r + 1)),-8} order {variants[start].Key}..: {string.Join(" ", line.OrderBy(x => x))} ms");
-        }
+            var t = Stopwatch.StartNew();
+            byKey[k].Body();
+            return t.Elapsed.TotalMilliseconds;
+        });
 
         var sum = new Summary($"generate: {o.Shape}; {o.Rounds} rounds after {o.Warmup} warm-up (+1 check pass)");
         var j = sum.Json;
