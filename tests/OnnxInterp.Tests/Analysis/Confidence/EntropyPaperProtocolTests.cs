@@ -130,7 +130,7 @@ public class EntropyPaperProtocolTests
     public void AuthorsResults_Llama31_AggregateAsComputedByHand()
     {
         var p = PaperEntropyResults.Find("llama-3.1-8b", "llama-3.1-8b-instruct")!;
-        Assert.That(p, Is.Not.Null);
+        Assert.That((p.A, p.B), Is.EqualTo(("llama-3.1-8b", "llama-3.1-8b-instruct")), "the pair the file records");
         Assert.That(p.Ratio, Is.EqualTo(EntropyRatio.NormOverLogitVar));
         var o = p.Overlap;
         Assert.That(o.Shared, Is.EqualTo(new[] { 207, 993, 1852, 2287, 8677, 10510, 11184, 12111 }));
