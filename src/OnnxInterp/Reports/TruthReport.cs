@@ -107,16 +107,8 @@ public static class TruthReport
                 $"{string.Join(", ", iv.DirectionDatasets)} at layer {r.ProbeLayer}, × {F(iv.Scale, "G4")}, added at layers {iv.Layers[0]}–{iv.Layers[^1]} on " +
                 (iv.Positions.Count > 0 ? $"positions {string.Join(" and ", iv.Positions)} from the end" : r.Options.Reading == TruthReading.Judgement ? "the prompt's last two tokens" : "the statement's last two tokens") + ").");
             s.AppendLine();
-            if (published)
-            {
-                s.AppendLine("| Direction → model | IE(T→F) | IE(F→T) | Mean IE | Paper IE(T→F) | Paper IE(F→T) | Paper mean IE | Mean IE − paper |");
-                s.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
-            }
-            else
-            {
-                s.AppendLine("| Direction → model | IE(T→F) | IE(F→T) | Mean IE |");
-                s.AppendLine("|---|---:|---:|---:|");
-            }
+            TableHeader(s, ["Direction → model", "IE(T→F)", "IE(F→T)", "Mean IE"],
+                published ? ["Paper IE(T→F)", "Paper IE(F→T)", "Paper mean IE", "Mean IE − paper"] : []);
             foreach (var e in iv.Effects)
             {
                 string row = $"| {e.Direction} → {e.Model} | {F(e.EffectTrueToFalse)} | {F(e.EffectFalseToTrue)} | {F(e.MeanEffect)} |";
@@ -127,16 +119,8 @@ public static class TruthReport
                 s.AppendLine(row);
             }
             s.AppendLine();
-            if (published)
-            {
-                s.AppendLine("| Model | p_diff (true statements) | p_diff (false statements) | Paper p_diff (true) | Paper p_diff (false) |");
-                s.AppendLine("|---|---:|---:|---:|---:|");
-            }
-            else
-            {
-                s.AppendLine("| Model | p_diff (true statements) | p_diff (false statements) |");
-                s.AppendLine("|---|---:|---:|");
-            }
+            TableHeader(s, ["Model", "p_diff (true statements)", "p_diff (false statements)"],
+                published ? ["Paper p_diff (true)", "Paper p_diff (false)"] : []);
             foreach (var x in iv.Baselines)
             {
                 string row = $"| {x.Model} | {F(x.TrueStatements)} | {F(x.FalseStatements)} |";
@@ -258,5 +242,13 @@ public static class TruthReport
         plot.Axes.SetLimits(xs.Min() - 0.5, xs.Max() + 0.5, 0, 1.02);
         plot.ShowLegend(Alignment.LowerRight);
         return plot.GetImageBytes(width, height, ImageFormat.Png);
+    }
+
+    /// <summary>A pipe-table header: the first column left-aligned, the rest (ours, then the paper's when shown) right-aligned.</summary>
+    static void TableHeader(System.Text.StringBuilder s, string[] columns, string[] paperColumns)
+    {
+        var all = columns.Concat(paperColumns).ToList();
+        s.AppendLine("| " + string.Join(" | ", all) + " |");
+        s.AppendLine("|---|" + string.Concat(Enumerable.Repeat("---:|", all.Count - 1)));
     }
 }
