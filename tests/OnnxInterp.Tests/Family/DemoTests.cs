@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using System.Text.Json.Nodes;
 using OnnxInterp.Cli;
 using OnnxInterp.Comparison;
@@ -110,5 +111,74 @@ public class DemoTests
 
         var page = HeadlessChromium.Load(new Uri(tmp.Sub("demo/report.html")).AbsoluteUri);
         Assert.That(page.ConsoleErrors, Is.Empty);
+
+        DemoGolden.AssertSame(File.ReadAllText(tmp.Sub("demo/results.json")));
+    }
+}
+
+/// <summary>
+/// The demo's results.json as commit 9244c84 wrote it (before the model contract of issue 22), with the four things that
+/// name the run rather than its results blanked: the tool version (it carries the commit), the model folders' paths and
+/// the journal keys (hashes over the tool version). Refactors must keep every other byte.
+/// </summary>
+static class DemoGolden
+{
+    static readonly (Regex Pattern, string Replacement)[] RunSpecific =
+    [
+        (new(@"^(    ""version"": "")[^""]*("",?)$", RegexOptions.Multiline), "$1<tool version>$2"),
+        (new(@"^(      ""source"": "")[^""]*("",?)$", RegexOptions.Multiline), "$1<source>$2"),
+        (new(@"^(      ""exported"": "")[^""]*("",?)$", RegexOptions.Multiline), "$1<exported>$2"),
+        (new(@"^(      ""key"": "")[0-9a-f]{64}("",?)$", RegexOptions.Multiline), "$1<journal key>$2"),
+    ];
+
+    public static string Normalise(string results) =>
+        RunSpecific.Aggregate(results.ReplaceLineEndings("\n"), (text, r) => r.Pattern.Replace(text, r.Replacement));
+
+    /// <summary>
+    /// The golden was written on an x86-64 CPU with AVX-512. ONNX Runtime's CPU kernels (MLAS) pick code paths by
+    /// instruction set, so on a CPU without AVX-512 (or not x86) sums may round differently: there every string,
+    /// integer and boolean must still match and every other number agree to 1e-4 (relative, or absolute near 0).
+    /// </summary>
+    static bool SameInstructionSet => System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.X86.Avx2.IsSupported;
+
+    public static void AssertSame(string results)
+    {
+        var golden = File.ReadAllText(Path.Combine(ShippedFamily.RepositoryRoot, "tests/OnnxInterp.Tests/Goldens/demo/results.json"));
+        var actual = Normalise(results);
+        if (actual == golden) return;
+        if (!SameInstructionSet)
+        {
+            TestContext.Out.WriteLine("results.json compared with a tolerance: this CPU's instruction set differs from the golden's (AVX-512)");
+            AssertClose(JsonNode.Parse(golden), JsonNode.Parse(actual), "$");
+            return;
+        }
+        var a = actual.Split('\n');
+        var g = golden.Split('\n');
+        int line = Enumerable.Range(0, Math.Min(a.Length, g.Length)).FirstOrDefault(i => a[i] != g[i], Math.Min(a.Length, g.Length));
+        Assert.Fail($"results.json differs from Goldens/demo/results.json first at line {line + 1}:\n  golden: {(line < g.Length ? g[line] : "<end>")}\n  actual: {(line < a.Length ? a[line] : "<end>")}");
+    }
+
+    static void AssertClose(JsonNode? g, JsonNode? a, string path)
+    {
+        switch (g)
+        {
+            case JsonObject go:
+                var ao = a as JsonObject ?? throw new AssertionException($"{path}: not an object");
+                Assert.That(ao.Select(p => p.Key), Is.EqualTo(go.Select(p => p.Key)), path);
+                foreach (var (k, v) in go) AssertClose(v, ao[k], $"{path}.{k}");
+                break;
+            case JsonArray ga:
+                var aa = a as JsonArray ?? throw new AssertionException($"{path}: not an array");
+                Assert.That(aa, Has.Count.EqualTo(ga.Count), path);
+                for (int i = 0; i < ga.Count; i++) AssertClose(ga[i], aa[i], $"{path}[{i}]");
+                break;
+            case JsonValue gv when gv.GetValueKind() == System.Text.Json.JsonValueKind.Number && gv.ToJsonString().IndexOfAny(['.', 'e', 'E']) >= 0:
+                double x = gv.GetValue<double>(), y = a!.GetValue<double>();
+                Assert.That(y, Is.EqualTo(x).Within(1e-4 * Math.Max(1, Math.Abs(x))), path);
+                break;
+            default:
+                Assert.That(a?.ToJsonString(), Is.EqualTo(g?.ToJsonString()), path);
+                break;
+        }
     }
 }
