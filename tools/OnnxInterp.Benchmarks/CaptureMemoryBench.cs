@@ -18,7 +18,7 @@ static class CaptureMemoryBench
     public const string CaptureChildVerb = "__capture-child";
     public const string BaselineChildVerb = "__capture-baseline-child";
     const string InfoPrefix = "INFO ";
-    static readonly string[] Hooks = ["blocks.*.hook_resid_post"];
+    static readonly HookPattern[] Hooks = ["blocks.*.hook_resid_post"];
     static readonly int[] Positions = [-1];
 
     public sealed record Options(LlamaShape Shape, IReadOnlyList<int> Counts, int MinLen, int MaxLen, int Batch, ulong Seed,
@@ -85,7 +85,7 @@ static class CaptureMemoryBench
             ["hidden"] = c.HiddenSize, ["layers"] = c.NumLayers, ["heads"] = c.NumHeads, ["kv_heads"] = c.NumKvHeads,
             ["head_dim"] = c.HeadDim, ["mlp"] = c.IntermediateSize, ["vocab"] = c.VocabSize, ["tied"] = c.TieWordEmbeddings,
             ["min_len"] = o.MinLen, ["max_len"] = o.MaxLen, ["batch"] = o.Batch, ["seed"] = o.Seed, ["poll_ms"] = o.PollMs,
-            ["hooks"] = new JsonArray(Hooks.Select(h => (JsonNode)h).ToArray()), ["positions"] = new JsonArray(Positions.Select(p => (JsonNode)p).ToArray()),
+            ["hooks"] = new JsonArray(Hooks.Select(h => (JsonNode)h.Text).ToArray()), ["positions"] = new JsonArray(Positions.Select(p => (JsonNode)p).ToArray()),
             ["child_env"] = string.Join(",", o.ChildEnv.Select(kv => kv.Key + "=" + kv.Value)),
         };
         j["baseline"] = new JsonObject { ["vmhwm_bytes"] = baseline.SelfHwmKb * 1024, ["seconds"] = baseline.Seconds, ["polled"] = baseline.Polled.Json() };

@@ -40,13 +40,13 @@ static class RunCommand
                 : parse.GetValue(tokens)!.Select(ParseTokens).ToArray();
             var request = ForwardRequest.FromPrompts(rows, session.Manifest.Config.PadTokenId ?? 0) with
             {
-                Hooks = parse.GetValue(hooks),
+                Hooks = parse.GetValue(hooks)?.Select(h => (HookPattern)h).ToList(),
                 Interventions = parse.GetValue(interventions) is { } file ? Intervention.ReadFile(file) : null,
             };
             var result = session.Run(request);
 
             var entries = new List<SafetensorsEntry> { Entry("logits", result.Logits) };
-            entries.AddRange(result.Cache.Select(kv => Entry(kv.Key, kv.Value)));
+            entries.AddRange(result.Cache.Select(kv => Entry(kv.Key.ToString(), kv.Value)));
             entries.Add(IntEntry("input_ids", request.InputIds));
             entries.Add(IntEntry("attention_mask", request.AttentionMask!));
             var path = parse.GetValue(save)!;

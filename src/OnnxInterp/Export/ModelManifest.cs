@@ -6,7 +6,7 @@ using OnnxInterp.Internals;
 namespace OnnxInterp.Export;
 
 /// <summary>The hook point as the manifest lists it, with the names of its graph I/O.</summary>
-public sealed record ManifestHook(string Name, HookKind Kind, int Layer, int Dim, string? Output, ManifestInjection? Injection);
+public sealed record ManifestHook(HookName Name, HookKind Kind, int Layer, int Dim, string? Output, ManifestInjection? Injection);
 
 /// <summary>Injection input names; <see cref="Proj"/> and <see cref="ProjMask"/> are null where the hook has no projection.</summary>
 public sealed record ManifestInjection(string Scale, string Shift, string? Proj, string? ProjMask);
@@ -80,7 +80,7 @@ public sealed record ModelManifest
         if (m.Format != CurrentFormat) Throw.Unsupported($"manifest format not supported (expected {CurrentFormat})", path, "format", m.Format);
         // JSON null passes the deserializer for required members: every reference the session uses is checked here.
         if (m.Config is null) Throw.InvalidFile("manifest has no config", path, "config");
-        if (m.Hooks is null || m.Hooks.Any(h => h is null || h.Name is null)) Throw.InvalidFile("hooks must be a list of hook objects with names", path, "hooks");
+        if (m.Hooks is null || m.Hooks.Any(h => h is null)) Throw.InvalidFile("hooks must be a list of hook objects with names", path, "hooks");
         if (m.Inputs is null || m.Inputs.Any(i => i is null)) Throw.InvalidFile("inputs must be a list of names", path, "inputs");
         if (m.Outputs is null || m.Outputs.Any(o => o is null)) Throw.InvalidFile("outputs must be a list of names", path, "outputs");
         CheckConfig(m.Config, path);
@@ -93,10 +93,13 @@ public sealed record ModelManifest
         }
         if (m.LayerFiles is { } lf && lf.Count != m.Config.NumLayers)
             Throw.InvalidFile($"layerFiles must list {m.Config.NumLayers} graphs", path, "layerFiles", lf.Count);
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        var names = new HashSet<HookName>();
         foreach (var h in m.Hooks)
         {
             if (!names.Add(h.Name)) Throw.InvalidFile("hook names must be unique", path, "hooks", h.Name);
+            // The manifest spells kind and layer beside the name (older readers use them); they must say the same.
+            if (h.Kind != h.Name.Kind || h.Layer != h.Name.Layer)
+                Throw.InvalidFile($"a hook's kind and layer must be its name's ({h.Name.Kind}, {h.Name.Layer})", path, "hooks." + h.Name, $"{h.Kind}, {h.Layer}");
             if (h.Layer < 0 || h.Layer >= m.Config.NumLayers) Throw.InvalidFile("hook layer out of range", path, "hooks." + h.Name, h.Layer);
             if (h.Dim <= 0) Throw.InvalidFile("hook dimension must be positive", path, "hooks." + h.Name, h.Dim);
             if (h.Injection is { } inj && (inj.Scale is null || inj.Shift is null))

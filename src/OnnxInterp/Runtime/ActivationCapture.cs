@@ -6,7 +6,7 @@ namespace OnnxInterp.Runtime;
 public sealed record CaptureOptions
 {
     /// <summary>Hook names or glob patterns, e.g. "blocks.*.hook_resid_post".</summary>
-    public required IReadOnlyList<string> Hooks { get; init; }
+    public required IReadOnlyList<HookPattern> Hooks { get; init; }
 
     /// <summary>Positions per prompt, counted from the end of each prompt (−1 is its last token). Default: the last token.</summary>
     public int[] Positions { get; init; } = [-1];
@@ -43,7 +43,7 @@ public static class ActivationCapture
         var hooks = model.ResolveHooks(options.Hooks);
         var dims = model.Hooks.ToDictionary(h => h.Name, h => h.Dim);
         using var writer = ActivationStoreWriter.Create(path, options.Format, prompts.Count,
-            hooks.Select(h => (h, options.Positions.Length, dims[h])).ToList(), options.Metadata, options.DType);
+            hooks.Select(h => (h.ToString(), options.Positions.Length, dims[h])).ToList(), options.Metadata, options.DType);
         int pad = model.Manifest.Config.PadTokenId ?? 0;
         for (int start = 0; start < prompts.Count; start += options.BatchSize)
         {
@@ -52,12 +52,12 @@ public static class ActivationCapture
             // Left padding puts every prompt's end at the end of the row, so end-relative positions line up.
             var result = model.Run(ForwardRequest.FromPrompts(batch, pad) with
             {
-                Hooks = hooks,
+                Hooks = hooks.Select(h => (HookPattern)h).ToList(),
                 CapturePositions = options.Positions,
                 LogitPositions = [-1],
                 Interventions = options.Interventions,
             }, cancellation);
-            writer.Append(result.Cache);
+            writer.Append(result.Cache.ToDictionary(e => e.Key.ToString(), e => e.Value, StringComparer.Ordinal));
             progress?.Report(new CaptureProgress(start + batch.Count, prompts.Count));
         }
         writer.Complete();

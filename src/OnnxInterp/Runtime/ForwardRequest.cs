@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Runtime;
@@ -16,7 +15,7 @@ public sealed record ForwardRequest(int[][] InputIds)
     public int[][]? PositionIds { get; init; }
 
     /// <summary>Hook names or glob patterns (* and ?) to capture; null or empty captures none.</summary>
-    public IReadOnlyList<string>? Hooks { get; init; }
+    public IReadOnlyList<HookPattern>? Hooks { get; init; }
 
     public IReadOnlyList<Intervention>? Interventions { get; init; }
 
@@ -85,13 +84,13 @@ public sealed record ForwardRequest(int[][] InputIds)
 /// Logits [B, S, V] and the captured hooks, each [B, S, d], by name. A result of a run with
 /// <see cref="ForwardRequest.DeviceOutputs"/> holds ORT memory: dispose it (or its device tensors) when done.
 /// </summary>
-public sealed record ForwardResult(FloatTensor Logits, IReadOnlyDictionary<string, FloatTensor> Cache) : IDisposable
+public sealed record ForwardResult(FloatTensor Logits, IReadOnlyDictionary<HookName, FloatTensor> Cache) : IDisposable
 {
     /// <summary>Present keys and values when <see cref="ForwardRequest.ReturnPresent"/> was set.</summary>
     public KvCache? Present { get; init; }
 
     /// <summary>The captured hooks in device memory, when <see cref="ForwardRequest.DeviceOutputs"/> was set.</summary>
-    public IReadOnlyDictionary<string, DeviceTensor>? DeviceCache { get; init; }
+    public IReadOnlyDictionary<HookName, DeviceTensor>? DeviceCache { get; init; }
 
     /// <summary>Present keys and values in device memory, when <see cref="ForwardRequest.DeviceOutputs"/> and <see cref="ForwardRequest.ReturnPresent"/> were set.</summary>
     public DeviceKvCache? DevicePresent { get; init; }
@@ -103,20 +102,9 @@ public sealed record ForwardResult(FloatTensor Logits, IReadOnlyDictionary<strin
         DevicePresent?.Dispose();
     }
 
-    /// <summary>The cached activation of a hook kind at a layer, e.g. Get("hook_resid_post", 3).</summary>
-    public FloatTensor Get(string hookSuffix, int layer) =>
-        Cache.TryGetValue($"blocks.{layer}.{hookSuffix}", out var t) ? t
-        : throw new KeyNotFoundException($"blocks.{layer}.{hookSuffix} was not captured");
-}
-
-/// <summary>Matches hook names against glob patterns.</summary>
-public static class HookFilter
-{
-    public static bool Matches(string name, IEnumerable<string> patterns) =>
-        patterns.Any(p => p == name || (p.Contains('*') || p.Contains('?')) && ToRegex(p).IsMatch(name));
-
-    static Regex ToRegex(string glob) =>
-        new("^" + Regex.Escape(glob).Replace(@"\*", ".*").Replace(@"\?", ".") + "$", RegexOptions.CultureInvariant);
+    /// <summary>The captured activation at a hook, e.g. <c>result[HookName.ResidPost(3)]</c> or <c>result["blocks.3.hook_resid_post"]</c>.</summary>
+    public FloatTensor this[HookName hook] =>
+        Cache.TryGetValue(hook, out var t) ? t : throw new KeyNotFoundException($"{hook} was not captured");
 }
 
 /// <summary>Per-layer keys and values, each [B, kvHeads, T, headDim].</summary>

@@ -3,7 +3,7 @@ using OnnxInterp.Internals;
 namespace OnnxInterp.Runtime;
 
 /// <summary>The injection tensors for one hook point; null means "use the graph's no-op default".</summary>
-public sealed record HookInjection(string Hook, FloatTensor? Scale, FloatTensor? Shift, FloatTensor? Proj, FloatTensor? ProjMask);
+public sealed record HookInjection(HookName Hook, FloatTensor? Scale, FloatTensor? Shift, FloatTensor? Proj, FloatTensor? ProjMask);
 
 /// <summary>
 /// Turns interventions (data) into the graph's injection tensors for a batch of shape [B, S]:
@@ -14,7 +14,7 @@ public static class InjectionCompiler
 {
     /// <summary>Compiles for a batch of shape [batch, seq]; <paramref name="hooks"/> gives each hook's dimension and whether it accepts projections.</summary>
     public static IReadOnlyList<HookInjection> Compile(IReadOnlyList<Intervention> interventions,
-        IReadOnlyDictionary<string, (int Dim, bool Projection)> hooks, int batch, int seq)
+        IReadOnlyDictionary<HookName, (int Dim, bool Projection)> hooks, int batch, int seq)
     {
         var result = new List<HookInjection>();
         foreach (var group in interventions.GroupBy(i => i.Hook))
@@ -28,8 +28,9 @@ public static class InjectionCompiler
         return result;
     }
 
-    static HookInjection CompileHook(string hook, List<Intervention> list, int d, int batch, int seq)
+    static HookInjection CompileHook(HookName name, List<Intervention> list, int d, int batch, int seq)
     {
+        string hook = name.ToString();
         FloatTensor? scale = null, shift = null, proj = null, mask = null;
         bool vectorScale = list.Any(i => i.Op == InterventionOp.Scale && i.Vector is not null);
 
@@ -105,7 +106,7 @@ public static class InjectionCompiler
                 }
             }
         }
-        return new HookInjection(hook, scale, shift, proj, mask);
+        return new HookInjection(name, scale, shift, proj, mask);
     }
 
     static FloatTensor EnsureShift(ref FloatTensor? shift, int batch, int seq, int d) => shift ??= FloatTensor.Zeros(batch, seq, d);

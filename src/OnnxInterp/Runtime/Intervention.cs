@@ -25,7 +25,7 @@ public enum InterventionOp
 /// compose in list order.
 /// </summary>
 public sealed record Intervention(
-    string Hook,
+    HookName Hook,
     InterventionOp Op,
     float[]? Vector = null,
     float[][]? Directions = null,
@@ -36,6 +36,8 @@ public sealed record Intervention(
     static readonly System.Text.Json.JsonSerializerOptions FileJson = new()
     {
         UnmappedMemberHandling = System.Text.Json.Serialization.JsonUnmappedMemberHandling.Disallow,
+        // Hook and Op have no default: an entry without them is an error, not layer 0's resid_pre.
+        RespectRequiredConstructorParameters = true,
         MaxDepth = 16,
     };
 
@@ -62,21 +64,20 @@ public sealed record Intervention(
         for (int i = 0; i < list.Count; i++)
         {
             if (list[i] is null) throw new InvalidFileException("an intervention is null", path, $"[{i}]");
-            if (string.IsNullOrEmpty(list[i].Hook)) throw new InvalidFileException("an intervention names no hook", path, $"[{i}].Hook");
             if (!Enum.IsDefined(list[i].Op)) throw new InvalidFileException("unknown operation", path, $"[{i}].Op", list[i].Op.ToString());
         }
         return list;
     }
 
-    public static Intervention Replace(string hook, float[] vector, int[]? rows = null, int[]? positions = null) =>
+    public static Intervention Replace(HookName hook, float[] vector, int[]? rows = null, int[]? positions = null) =>
         new(hook, InterventionOp.Replace, vector, Rows: rows, Positions: positions);
 
-    public static Intervention Add(string hook, float[] vector, float factor = 1f, int[]? rows = null, int[]? positions = null) =>
+    public static Intervention Add(HookName hook, float[] vector, float factor = 1f, int[]? rows = null, int[]? positions = null) =>
         new(hook, InterventionOp.Add, vector, Factor: factor, Rows: rows, Positions: positions);
 
-    public static Intervention ProjectOut(string hook, float[][] directions, int[]? rows = null, int[]? positions = null) =>
+    public static Intervention ProjectOut(HookName hook, float[][] directions, int[]? rows = null, int[]? positions = null) =>
         new(hook, InterventionOp.ProjectOut, Directions: directions, Rows: rows, Positions: positions);
 
-    public static Intervention Scale(string hook, float factor, int[]? rows = null, int[]? positions = null) =>
+    public static Intervention Scale(HookName hook, float factor, int[]? rows = null, int[]? positions = null) =>
         new(hook, InterventionOp.Scale, Factor: factor, Rows: rows, Positions: positions);
 }

@@ -49,8 +49,8 @@ static class ManifestCheck
             if (m.HookOutputs)
             {
                 // Run asks for hooks by name; the manifest's output name must be that name.
-                if (h.Output != h.Name) Throw.Mismatch("a hook's output must carry the hook's name", manifestPath, "hooks." + h.Name, h.Output);
-                Need(outputs, h.Name, "hooks." + h.Name, elem, (-1, h.Dim));
+                if (h.Output != h.Name.ToString()) Throw.Mismatch("a hook's output must carry the hook's name", manifestPath, "hooks." + h.Name, h.Output);
+                Need(outputs, h.Name.ToString(), "hooks." + h.Name, elem, (-1, h.Dim));
             }
             if (m.InjectionInputs)
             {

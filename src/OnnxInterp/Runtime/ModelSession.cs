@@ -17,7 +17,7 @@ public sealed class ModelSession : IDisposable
     readonly SessionConfig _config;
     readonly InferenceSession?[] _parts;
     readonly object _partsLock = new();
-    readonly Dictionary<string, (int Dim, bool Projection)> _hookDims;
+    readonly Dictionary<HookName, (int Dim, bool Projection)> _hookDims;
     readonly bool _fp16;
     readonly bool _cuda;
     readonly bool _logitsToKeep;
@@ -36,7 +36,7 @@ public sealed class ModelSession : IDisposable
         _cuda = cuda;
         _parts = new InferenceSession?[manifest.Config.NumLayers + 1];
         _fp16 = manifest.DType == ExportDType.Fp16;
-        _hookDims = manifest.Hooks.ToDictionary(h => h.Name, h => (h.Dim, h.Injection?.Proj is not null), StringComparer.Ordinal);
+        _hookDims = manifest.Hooks.ToDictionary(h => h.Name, h => (h.Dim, h.Injection?.Proj is not null));
         // Exports before logits_to_keep compute every position's logits; the result is then sliced on the host.
         // An input with a default is an overridable initializer, which ORT lists apart from the required inputs.
         _logitsToKeep = config.LogitsInGraph && (session.OverridableInitializerMetadata.ContainsKey(DecoderGraph.LogitsToKeep)
@@ -121,12 +121,12 @@ public sealed class ModelSession : IDisposable
     }
 
     /// <summary>Hook names matching the patterns, in graph order.</summary>
-    public IReadOnlyList<string> ResolveHooks(IEnumerable<string>? patterns)
+    public IReadOnlyList<HookName> ResolveHooks(IEnumerable<HookPattern>? patterns)
     {
         if (patterns is null) return [];
         var list = patterns.ToList();
         if (list.Count == 0) return [];
-        var names = Manifest.Hooks.Where(h => HookFilter.Matches(h.Name, list)).Select(h => h.Name).ToList();
+        var names = Manifest.Hooks.Where(h => list.Any(p => p.Matches(h.Name))).Select(h => h.Name).ToList();
         if (names.Count == 0) Throw.Argument("no hook point matches", "hooks", string.Join(",", list));
         if (!Manifest.HookOutputs) Throw.Argument("this export has no hook outputs", "hooks", string.Join(",", list));
         return names;
@@ -229,7 +229,7 @@ public sealed class ModelSession : IDisposable
         // Outputs: logits (always to the host), hooks, present keys and values.
         bool device = request.DeviceOutputs;
         var logits = run.Host("logits", [batch, kept, vocab], float32: true, into: logitsBuffer);
-        var hookOut = hooks.Select(h => device ? run.Device(h) : run.Host(h, [batch, seq, _hookDims[h].Dim])).ToArray();
+        var hookOut = hooks.Select(h => device ? run.Device(h.ToString()) : run.Host(h.ToString(), [batch, seq, _hookDims[h].Dim])).ToArray();
         int[] kvShape = [batch, c.NumKvHeads, past + seq, c.HeadDim];
         var presentOut = new List<BoundRun.Output>();
         for (int l = 0; l < c.NumLayers && request.ReturnPresent; l++)
@@ -244,8 +244,8 @@ public sealed class ModelSession : IDisposable
             var pick = logitRows.Select(r => r - keepFrom).ToArray();
             if (!pick.SequenceEqual(Enumerable.Range(0, kept))) logitsTensor = SliceRows(logitsTensor, pick);
         }
-        var cache = new Dictionary<string, FloatTensor>(StringComparer.Ordinal);
-        Dictionary<string, DeviceTensor>? deviceCache = device ? new(StringComparer.Ordinal) : null;
+        var cache = new Dictionary<HookName, FloatTensor>();
+        Dictionary<HookName, DeviceTensor>? deviceCache = device ? new() : null;
         for (int i = 0; i < hooks.Count; i++)
         {
             if (device) deviceCache![hooks[i]] = new DeviceTensor(this, run.Take(hookOut[i]), hookRows);
@@ -369,11 +369,11 @@ public sealed class ModelSession : IDisposable
         run.Input(DecoderGraph.PastValue(layer), ToOrt(pastValue));
         if (interventions is { Count: > 0 })
         {
-            var mine = interventions.Where(i => i.Hook.StartsWith($"blocks.{layer}.", StringComparison.Ordinal)).ToList();
+            var mine = interventions.Where(i => i.Hook.Layer == layer).ToList();
             if (mine.Count != interventions.Count) Throw.Argument($"interventions must target layer {layer}'s hooks", "intervention.hook", interventions.First(i => !mine.Contains(i)).Hook);
             BindInjections(run, InjectionCompiler.Compile(mine, _hookDims, batch, seq));
         }
-        var output = run.Host(HookPoint.NameOf(HookKind.ResidPost, layer), [batch, seq, c.HiddenSize]);
+        var output = run.Host(HookName.ResidPost(layer).ToString(), [batch, seq, c.HiddenSize]);
         run.Run(Path.Combine(Directory, Manifest.LayerFiles![layer]), cancellation);
         return run.ToHost(output);
     }

@@ -30,7 +30,7 @@ static class RowByRow
             };
             parts.Add(runOne(one));
         }
-        var cache = parts[0].Cache.Keys.ToDictionary(k => k, k => Stack(parts.Select(p => p.Cache[k]).ToList()), StringComparer.Ordinal);
+        var cache = parts[0].Cache.Keys.ToDictionary(k => k, k => Stack(parts.Select(p => p.Cache[k]).ToList()));
         KvCache? present = parts[0].Present is { } first
             ? new KvCache(
                 Enumerable.Range(0, first.Keys.Count).Select(l => Stack(parts.Select(p => p.Present!.Keys[l]).ToList())).ToList(),

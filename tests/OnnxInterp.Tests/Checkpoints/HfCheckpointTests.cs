@@ -101,7 +101,7 @@ public class HfCheckpointTests
         var r = ModelExporter.Export(dir, tmp.Sub("onnx"));
         var m = ModelManifest.Read(r.Directory);
         Assert.That(m.Hooks, Has.Count.EqualTo(2 * 4));
-        Assert.That(m.Hooks.Select(h => h.Name).Take(4), Is.EqualTo(new[] { "blocks.0.hook_resid_pre", "blocks.0.hook_resid_mid", "blocks.0.mlp.hook_post", "blocks.0.hook_resid_post" }));
+        Assert.That(m.Hooks.Select(h => h.Name.ToString()).Take(4), Is.EqualTo(new[] { "blocks.0.hook_resid_pre", "blocks.0.hook_resid_mid", "blocks.0.mlp.hook_post", "blocks.0.hook_resid_post" }));
         Assert.That(m.SourceHash, Does.Match("^sha256:[0-9a-f]{64}$"));
         using (var hf = HfCheckpoint.Open(dir)) Assert.That(m.SourceHash, Is.EqualTo("sha256:" + hf.ComputeHash()));
         Assert.That(m.Inputs, Does.Contain("past_key_values.1.value").And.Contain("blocks.1.hook_resid_post.shift"));

@@ -50,7 +50,7 @@ public class ReadmeExampleTests
         // README:end 2
 
         Assert.That(h.Shape, Is.EqualTo(new[] { 1, ids.Length, 64 }));
-        Assert.That(clean.Cache.Keys, Is.EquivalentTo(Enumerable.Range(0, 4).Select(l => $"blocks.{l}.hook_resid_post")));
+        Assert.That(clean.Cache.Keys.Select(k => k.ToString()), Is.EquivalentTo(Enumerable.Range(0, 4).Select(l => $"blocks.{l}.hook_resid_post")));
         Assert.That(clean.Logits.Shape, Is.EqualTo(new[] { 1, ids.Length, 258 }));
 
         // README:begin 3

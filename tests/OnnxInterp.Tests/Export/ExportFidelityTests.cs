@@ -42,7 +42,7 @@ public class ExportFidelityTests
         var reference = new ReferenceTransformer(ckpt.Config, TestCheckpoints.Rounded(ckpt, dtype));
         var expected = reference.Forward(request.InputIds, mask, positions);
 
-        Assert.That(actual.Cache.Keys, Is.EquivalentTo(expected.Hooks.Keys), "hook names");
+        Assert.That(actual.Cache.Keys.Select(k => k.ToString()), Is.EquivalentTo(expected.Hooks.Keys), "hook names");
         double logitError = Compare.MaxRelativeError(actual.Logits, expected.Logits, mask);
         TestContext.Out.WriteLine($"max relative error: logits {logitError:E2}, hooks {expected.Hooks.Max(kv => Compare.MaxRelativeError(actual.Cache[kv.Key], kv.Value, mask)):E2}");
         Assert.That(logitError, Is.LessThanOrEqualTo(Tolerance), "logits");

@@ -42,7 +42,7 @@ public class FusedExportTests
         var mask = request.AttentionMask!;
         var expected = new ReferenceTransformer(ckpt.Config, ckpt.Weights).Forward(request.InputIds, mask, ExportFidelityTests.ForwardRequestPositions(mask));
 
-        Assert.That(actual.Cache.Keys, Is.EquivalentTo(expected.Hooks.Keys), "hook names");
+        Assert.That(actual.Cache.Keys.Select(k => k.ToString()), Is.EquivalentTo(expected.Hooks.Keys), "hook names");
         double logitError = Compare.MaxRelativeError(actual.Logits, expected.Logits, mask);
         TestContext.Out.WriteLine($"fused: max relative error logits {logitError:E2}, hooks {expected.Hooks.Max(kv => Compare.MaxRelativeError(actual.Cache[kv.Key], kv.Value, mask)):E2}");
         Assert.That(logitError, Is.LessThanOrEqualTo(Tolerance), "logits");
@@ -111,7 +111,7 @@ public class FusedExportTests
         var b = fused.Run(Rest(fused.Run(prefix).Present!));
         var restMask = Enumerable.Range(0, 2).Select(_ => Enumerable.Repeat(1, 4).ToArray()).ToArray();
         Assert.That(QuantizedExportTests.RelativeError(b.Logits, a.Logits, restMask), Is.LessThanOrEqualTo(Tolerance));
-        foreach (var k in a.Cache.Keys) Assert.That(QuantizedExportTests.RelativeError(b.Cache[k], a.Cache[k], restMask), Is.LessThanOrEqualTo(Tolerance), k);
+        foreach (var k in a.Cache.Keys) Assert.That(QuantizedExportTests.RelativeError(b.Cache[k], a.Cache[k], restMask), Is.LessThanOrEqualTo(Tolerance), k.ToString());
         // Keys at padded positions come from fully masked attention rows, which the two attention forms fill differently; nothing reads them.
         for (int l = 0; l < ckpt.Config.NumLayers; l++)
             for (int row = 0; row < 2; row++)
@@ -176,19 +176,19 @@ public class FusedExportTests
         int[] tokens = [3, 14, 15, 92, 65, 35, 89, 79];
         int kv = ckpt.Config.NumKvHeads, hd = ckpt.Config.HeadDim;
         var full = model.Run(new ForwardRequest([tokens]) { Hooks = ["*"], ReturnPresent = true });
-        var h = full.Get("hook_resid_pre", 0);
+        var h = full[HookName.ResidPre(0)];
         int[][] mask = [Enumerable.Repeat(1, 8).ToArray()], pos = [Enumerable.Range(0, 8).ToArray()];
         for (int l = 0; l < ckpt.Config.NumLayers; l++)
         {
             h = model.RunLayer(l, h, FloatTensor.Zeros(1, kv, 0, hd), FloatTensor.Zeros(1, kv, 0, hd), mask, pos);
-            Assert.That(Compare.MaxAbsDiff(h.Data, full.Get("hook_resid_post", l).Data), Is.LessThanOrEqualTo(1e-5), $"layer {l}");
+            Assert.That(Compare.MaxAbsDiff(h.Data, full[HookName.ResidPost(l)].Data), Is.LessThanOrEqualTo(1e-5), $"layer {l}");
         }
         Assert.That(Compare.MaxAbsDiff(model.RunHead(h).Data, full.Logits.Data), Is.LessThanOrEqualTo(1e-5));
         var start = FloatTensor.Zeros(1, 3, ckpt.Config.HiddenSize);
-        for (int j = 0; j < 3; j++) full.Get("hook_resid_post", 1).Vector(0, 5 + j).CopyTo(start.Vector(0, j));
+        for (int j = 0; j < 3; j++) full[HookName.ResidPost(1)].Vector(0, 5 + j).CopyTo(start.Vector(0, j));
         var top = model.RunLayer(2, start, KvCache.Slice(full.Present!.Keys[2], 0, 5, 1), KvCache.Slice(full.Present!.Values[2], 0, 5, 1), mask, [[5, 6, 7]]);
         for (int j = 0; j < 3; j++)
-            Assert.That(Compare.MaxAbsDiff(top.Vector(0, j), full.Get("hook_resid_post", 2).Vector(0, 5 + j)), Is.LessThanOrEqualTo(1e-5));
+            Assert.That(Compare.MaxAbsDiff(top.Vector(0, j), full[HookName.ResidPost(2)].Vector(0, 5 + j)), Is.LessThanOrEqualTo(1e-5));
     }
 
     /// <summary>Fused and quantized together: the reference on the dequantized weights, at fp32 compute.</summary>

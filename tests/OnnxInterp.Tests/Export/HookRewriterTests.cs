@@ -59,7 +59,7 @@ public class HookRewriterTests
             var a = exported.Run(r);
             var b = hooked.Run(r);
             Assert.That(Compare.MaxAbsDiff(b.Logits.Data, a.Logits.Data), Is.LessThanOrEqualTo(1e-5), "logits");
-            foreach (var (name, t) in a.Cache) Assert.That(Compare.MaxAbsDiff(b.Cache[name].Data, t.Data), Is.LessThanOrEqualTo(1e-5), name);
+            foreach (var (name, t) in a.Cache) Assert.That(Compare.MaxAbsDiff(b.Cache[name].Data, t.Data), Is.LessThanOrEqualTo(1e-5), name.ToString());
         }
     }
 
@@ -119,7 +119,7 @@ public class HookRewriterTests
         Assert.That(m.Config.IntermediateSize, Is.EqualTo(spec.IntermediateSize));
         Assert.That(m.Config.RopeTheta, Is.EqualTo(spec.RopeTheta).Within(1e-3 * spec.RopeTheta));
         Assert.That(m.Config.SlidingWindow, Is.EqualTo(spec.Family == "mistral" ? spec.SlidingWindow : null));
-        Assert.That(m.Hooks.Select(h => h.Name), Is.EqualTo(new[] { 0, 1, 2 }.SelectMany(l => new[]
+        Assert.That(m.Hooks.Select(h => h.Name.ToString()), Is.EqualTo(new[] { 0, 1, 2 }.SelectMany(l => new[]
             { $"blocks.{l}.hook_resid_pre", $"blocks.{l}.hook_resid_mid", $"blocks.{l}.mlp.hook_post", $"blocks.{l}.hook_resid_post" })));
         var ops = FusedExportTests.OpTypes(tmp.Sub("hooked"));
         Assert.That(ops, Does.Contain("GroupQueryAttention").And.Contain("RotaryEmbedding"));
@@ -160,7 +160,7 @@ public class HookRewriterTests
         var b = hooked.Run(request);
         var mask = request.AttentionMask!;
         Assert.That(QuantizedExportTests.RelativeError(b.Logits, a.Logits, mask), Is.LessThanOrEqualTo(Tolerance));
-        foreach (var k in a.Cache.Keys) Assert.That(QuantizedExportTests.RelativeError(b.Cache[k], a.Cache[k], mask), Is.LessThanOrEqualTo(Tolerance), k);
+        foreach (var k in a.Cache.Keys) Assert.That(QuantizedExportTests.RelativeError(b.Cache[k], a.Cache[k], mask), Is.LessThanOrEqualTo(Tolerance), k.ToString());
     }
 
     [Test]

@@ -72,7 +72,7 @@ public class TransformersGoldenTests
 
         var actual = session.Run(request);
         var hookNames = expected.Tensors.Select(t => t.Name).Where(n => n.StartsWith("blocks.", StringComparison.Ordinal)).ToList();
-        Assert.That(actual.Cache.Keys, Is.EquivalentTo(hookNames), "hook names");
+        Assert.That(actual.Cache.Keys.Select(k => k.ToString()), Is.EquivalentTo(hookNames), "hook names");
         Assert.That(hookNames, Has.Count.EqualTo(4 * session.Manifest.Config.NumLayers), "four hooks per layer");
 
         var errors = new SortedDictionary<string, double>(StringComparer.Ordinal)

@@ -68,7 +68,7 @@ public class DeterminismTests
         var rb = b.Run(request);
         static double MaxDiff(float[] x, float[] y) => x.Zip(y).Max(p => Math.Abs((double)p.First - p.Second));
         static double MaxAbs(float[] x) => x.Max(v => Math.Abs((double)v));
-        double Hooks(string suffix, bool scale = false) => ra.Cache.Keys.Where(k => k.EndsWith(suffix, StringComparison.Ordinal))
+        double Hooks(string suffix, bool scale = false) => ra.Cache.Keys.Where(k => k.ToString().EndsWith(suffix, StringComparison.Ordinal))
             .Max(k => scale ? MaxAbs(ra.Cache[k].Data) : MaxDiff(ra.Cache[k].Data, rb.Cache[k].Data));
         int vocab = a.Manifest.Config.VocabSize, rows = ra.Logits.Data.Length / vocab, agree = 0;
         for (int r = 0; r < rows; r++)

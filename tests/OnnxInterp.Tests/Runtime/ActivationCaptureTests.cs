@@ -47,7 +47,7 @@ public class ActivationCaptureTests
         Assert.That(store.Rows, Is.EqualTo(23));
         foreach (int i in new[] { 0, 4, 5, 13, 22 })
         {
-            var alone = _model.Run(new ForwardRequest([prompts[i]]) { Hooks = ["blocks.1.hook_resid_post"] }).Get("hook_resid_post", 1);
+            var alone = _model.Run(new ForwardRequest([prompts[i]]) { Hooks = ["blocks.1.hook_resid_post"] })[HookName.ResidPost(1)];
             var row = store.ReadRows("blocks.1.hook_resid_post", i, 1);
             int len = prompts[i].Length;
             Assert.That(Compare.MaxAbsDiff(row.Vector(0, 0), alone.Vector(0, len - 2)), Is.LessThanOrEqualTo(1e-5), $"prompt {i}, −2");

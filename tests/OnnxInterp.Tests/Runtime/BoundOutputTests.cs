@@ -82,8 +82,8 @@ public class BoundOutputTests
         foreach (var (name, t) in host.Cache)
         {
             var back = dev.DeviceCache[name].ToHost();
-            Assert.That(back.Shape, Is.EqualTo(t.Shape), name);
-            Assert.That(back.Data, Is.EqualTo(t.Data), name);
+            Assert.That(back.Shape, Is.EqualTo(t.Shape), name.ToString());
+            Assert.That(back.Data, Is.EqualTo(t.Data), name.ToString());
         }
         Assert.That(dev.DeviceCache["blocks.0.hook_resid_post"].Shape[1], Is.EqualTo(9), "every position stays on the device; ToHost keeps the requested ones");
         var present = dev.DevicePresent!.ToHost();
@@ -100,7 +100,7 @@ public class BoundOutputTests
         var onHost = _model.Run(new ForwardRequest(next) { AttentionMask = mask, PositionIds = positions, Past = host.Present, Hooks = ["blocks.1.*"] });
         using var onDevice = _model.Run(new ForwardRequest(next) { AttentionMask = mask, PositionIds = positions, DevicePast = dev.DevicePresent, Hooks = ["blocks.1.*"] });
         Assert.That(onDevice.Logits.Data, Is.EqualTo(onHost.Logits.Data));
-        foreach (var (name, t) in onHost.Cache) Assert.That(onDevice.Cache[name].Data, Is.EqualTo(t.Data), name);
+        foreach (var (name, t) in onHost.Cache) Assert.That(onDevice.Cache[name].Data, Is.EqualTo(t.Data), name.ToString());
     }
 
     [Test]
@@ -234,7 +234,7 @@ public class DecodeGraphAndSharedWeightsTests
         var x = shared.Run(request);
         var y = own.Run(request);
         Assert.That(x.Logits.Data, Is.EqualTo(y.Logits.Data));
-        foreach (var (name, t) in y.Cache) Assert.That(x.Cache[name].Data, Is.EqualTo(t.Data), name);
+        foreach (var (name, t) in y.Cache) Assert.That(x.Cache[name].Data, Is.EqualTo(t.Data), name.ToString());
         // The per-layer and head graphs read the same mapping.
         var h0 = y.Cache["blocks.0.hook_resid_pre"];
         var empty = FloatTensor.Zeros(2, shared.Manifest.Config.NumKvHeads, 0, shared.Manifest.Config.HeadDim);

@@ -20,22 +20,22 @@ public class LayerGraphTests
         var full = model.Run(new ForwardRequest([tokens]) { Hooks = ["*"], ReturnPresent = true });
 
         // From the embeddings through every layer graph and the head.
-        var h = full.Get("hook_resid_pre", 0);
+        var h = full[HookName.ResidPre(0)];
         int[][] mask = [Enumerable.Repeat(1, 8).ToArray()], pos = [Enumerable.Range(0, 8).ToArray()];
         for (int l = 0; l < L; l++)
         {
             h = model.RunLayer(l, h, FloatTensor.Zeros(1, kv, 0, hd), FloatTensor.Zeros(1, kv, 0, hd), mask, pos);
-            Assert.That(Compare.MaxAbsDiff(h.Data, full.Get("hook_resid_post", l).Data), Is.LessThanOrEqualTo(1e-5), $"layer {l}");
+            Assert.That(Compare.MaxAbsDiff(h.Data, full[HookName.ResidPost(l)].Data), Is.LessThanOrEqualTo(1e-5), $"layer {l}");
         }
         Assert.That(Compare.MaxAbsDiff(model.RunHead(h).Data, full.Logits.Data), Is.LessThanOrEqualTo(1e-5));
 
         // Restarting at layer 2 for the last 3 tokens, on the full run's cache of the first 5.
         var start = FloatTensor.Zeros(1, 3, ckpt.Config.HiddenSize);
-        for (int j = 0; j < 3; j++) full.Get("hook_resid_post", 1).Vector(0, 5 + j).CopyTo(start.Vector(0, j));
+        for (int j = 0; j < 3; j++) full[HookName.ResidPost(1)].Vector(0, 5 + j).CopyTo(start.Vector(0, j));
         var top = model.RunLayer(2, start, KvCache.Slice(full.Present!.Keys[2], 0, 5, 1), KvCache.Slice(full.Present!.Values[2], 0, 5, 1),
             mask, [[5, 6, 7]]);
         for (int j = 0; j < 3; j++)
-            Assert.That(Compare.MaxAbsDiff(top.Vector(0, j), full.Get("hook_resid_post", 2).Vector(0, 5 + j)), Is.LessThanOrEqualTo(1e-5));
+            Assert.That(Compare.MaxAbsDiff(top.Vector(0, j), full[HookName.ResidPost(2)].Vector(0, 5 + j)), Is.LessThanOrEqualTo(1e-5));
 
         // Interventions reach the layer graph's own hooks; other layers' hooks are refused.
         var d = ckpt.Config.HiddenSize;

@@ -43,7 +43,7 @@ public class SessionTests
             {
                 Assert.That(Compare.MaxAbsDiff(batched.Logits.Vector(b, pad + s), alone.Logits.Vector(0, s)), Is.LessThanOrEqualTo(1e-5));
                 foreach (var (name, t) in alone.Cache)
-                    Assert.That(Compare.MaxAbsDiff(batched.Cache[name].Vector(b, pad + s), t.Vector(0, s)), Is.LessThanOrEqualTo(1e-5), name);
+                    Assert.That(Compare.MaxAbsDiff(batched.Cache[name].Vector(b, pad + s), t.Vector(0, s)), Is.LessThanOrEqualTo(1e-5), name.ToString());
             }
         }
     }
@@ -53,16 +53,16 @@ public class SessionTests
     {
         var full = _model.Run(ForwardRequest.FromPrompts(Prompts) with { Hooks = ["blocks.1.*"] });
         var last = _model.Run(ForwardRequest.FromPrompts(Prompts) with { Hooks = ["blocks.1.*"], CapturePositions = [-1, 0], LogitPositions = [-1] });
-        Assert.That(last.Cache.Keys, Is.EquivalentTo(new[] { "blocks.1.hook_resid_pre", "blocks.1.hook_resid_mid", "blocks.1.mlp.hook_post", "blocks.1.hook_resid_post" }));
-        Assert.That(last.Get("hook_resid_post", 1).Shape, Is.EqualTo(new[] { 3, 2, 64 }));
+        Assert.That(last.Cache.Keys.Select(k => k.ToString()), Is.EquivalentTo(new[] { "blocks.1.hook_resid_pre", "blocks.1.hook_resid_mid", "blocks.1.mlp.hook_post", "blocks.1.hook_resid_post" }));
+        Assert.That(last[HookName.ResidPost(1)].Shape, Is.EqualTo(new[] { 3, 2, 64 }));
         Assert.That(last.Logits.Shape, Is.EqualTo(new[] { 3, 1, 258 }));
         for (int b = 0; b < 3; b++)
         {
-            Assert.That(last.Get("hook_resid_post", 1).Vector(b, 0).ToArray(), Is.EqualTo(full.Get("hook_resid_post", 1).Vector(b, 8).ToArray()));
-            Assert.That(last.Get("hook_resid_post", 1).Vector(b, 1).ToArray(), Is.EqualTo(full.Get("hook_resid_post", 1).Vector(b, 0).ToArray()));
+            Assert.That(last[HookName.ResidPost(1)].Vector(b, 0).ToArray(), Is.EqualTo(full[HookName.ResidPost(1)].Vector(b, 8).ToArray()));
+            Assert.That(last[HookName.ResidPost(1)].Vector(b, 1).ToArray(), Is.EqualTo(full[HookName.ResidPost(1)].Vector(b, 0).ToArray()));
             Assert.That(last.Logits.Vector(b, 0).ToArray(), Is.EqualTo(full.Logits.Vector(b, 8).ToArray()));
         }
-        Assert.Throws<KeyNotFoundException>(() => last.Get("hook_resid_post", 2));
+        Assert.Throws<KeyNotFoundException>(() => _ = last[HookName.ResidPost(2)]);
     }
 
     [Test]
@@ -87,14 +87,14 @@ public class SessionTests
         using var pair = ModelPair.Open(_tmp.Sub("base"), _tmp.Sub("post"));
         // The pair's tokenizer is the base folder's: BOS then one token per byte.
         Assert.That(pair.Tokenizer!.Encode("Hi"), Is.EqualTo(new[] { 256, 72, 105 }));
-        var fromBase = pair.Base.Run(new ForwardRequest([Prompts[0]]) { Hooks = ["blocks.1.hook_resid_post"] }).Get("hook_resid_post", 1);
+        var fromBase = pair.Base.Run(new ForwardRequest([Prompts[0]]) { Hooks = ["blocks.1.hook_resid_post"] })[HookName.ResidPost(1)];
         var post = pair.Post.Run(new ForwardRequest([Prompts[0]]) { Hooks = ["blocks.1.hook_resid_post"] });
         var patched = pair.Post.Run(new ForwardRequest([Prompts[0]])
         {
             Hooks = ["blocks.1.hook_resid_post"],
             Interventions = [Intervention.Replace("blocks.1.hook_resid_post", fromBase.Vector(0, 4).ToArray(), positions: [4])],
         });
-        Assert.That(patched.Get("hook_resid_post", 1).Vector(0, 4).ToArray(), Is.EqualTo(fromBase.Vector(0, 4).ToArray()));
+        Assert.That(patched[HookName.ResidPost(1)].Vector(0, 4).ToArray(), Is.EqualTo(fromBase.Vector(0, 4).ToArray()));
         Assert.That(Compare.MaxAbsDiff(patched.Logits.Vector(0, 8), post.Logits.Vector(0, 8)), Is.GreaterThan(1e-4));
     }
 

@@ -91,7 +91,7 @@ public static class EntropySignatures
         var gU = ScaledUnembed(weights);
         var sums = new double[n];
         long tokens = 0;
-        string mlp = NeuronAblation.MlpHook(layer), resid = NeuronAblation.ResidHook(layer);
+        HookName mlp = HookName.MlpPost(layer), resid = HookName.ResidPost(layer);
         int per = Math.Max(1, a.BatchRows);
         for (int first = 0; first < used.Count; first += per)
         {

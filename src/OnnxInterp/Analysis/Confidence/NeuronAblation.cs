@@ -58,15 +58,11 @@ public sealed record ModelAblation(
 /// </summary>
 public static class NeuronAblation
 {
-    public static string MlpHook(int layer) => HookPoint.NameOf(HookKind.MlpPost, layer);
-
-    public static string ResidHook(int layer) => HookPoint.NameOf(HookKind.ResidPost, layer);
-
     /// <summary>
     /// Sets <paramref name="neurons"/> of an MLP hook to <paramref name="values"/> and leaves the others: an elementwise
     /// scale (0 on those neurons, 1 elsewhere) followed by an add of the values there.
     /// </summary>
-    public static IReadOnlyList<Intervention> Replace(string hook, int dim, IReadOnlyList<int> neurons, IReadOnlyList<float> values,
+    public static IReadOnlyList<Intervention> Replace(HookName hook, int dim, IReadOnlyList<int> neurons, IReadOnlyList<float> values,
         int[]? rows = null, int[]? positions = null)
     {
         if (neurons.Count == 0 || neurons.Count != values.Count) Throw.Argument("one value per neuron is needed", "values", values.Count);
@@ -88,7 +84,7 @@ public static class NeuronAblation
     {
         var o = options ?? new AblationOptions();
         int layer = session.Manifest.Config.NumLayers - 1;
-        string hook = MlpHook(layer);
+        var hook = HookName.MlpPost(layer);
         var sums = new double[neurons.Count];
         long tokens = 0;
         int per = Math.Max(1, o.BatchRows);
@@ -126,7 +122,7 @@ public static class NeuronAblation
         foreach (var t in new[] { trueToken, falseToken })
             if ((uint)t >= (uint)c.VocabSize) Throw.Argument($"answer token outside the vocabulary of {c.VocabSize}", "answer", t);
         int layer = c.NumLayers - 1, d = c.HiddenSize, vocab = c.VocabSize, width = c.IntermediateSize;
-        string mlpHook = MlpHook(layer);
+        var mlpHook = HookName.MlpPost(layer);
 
         var tokensOf = prompts.Select(p => p.Tokens).ToList();
         var means = MeanActivations(session, tokensOf, neurons, o, cancellation);
@@ -225,7 +221,7 @@ public static class NeuronAblation
     {
         var c = session.Manifest.Config;
         int layer = c.NumLayers - 1;
-        string mlpHook = MlpHook(layer), residHook = ResidHook(layer), preHook = HookPoint.NameOf(HookKind.ResidPre, layer);
+        HookName mlpHook = HookName.MlpPost(layer), residHook = HookName.ResidPost(layer), preHook = HookName.ResidPre(layer);
         var rows = ForwardRequest.FromPrompts(batch.SelectMany(p => Enumerable.Repeat(p.Tokens, rowsPer)).ToList());
         if (!session.HasLayerGraphs)
         {

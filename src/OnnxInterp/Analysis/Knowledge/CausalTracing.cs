@@ -24,7 +24,7 @@ public sealed record TracingOptions
     public required int FalseToken { get; init; }
 
     /// <summary>The hook patched at each layer; the block output, as the paper patches layer outputs.</summary>
-    public string HookKind { get; init; } = "hook_resid_post";
+    public HookKind Hook { get; init; } = HookKind.ResidPost;
 
     /// <summary>
     /// Reuse the shared prefix through the KV cache and recompute only positions from the patched one on, one batch
@@ -84,8 +84,8 @@ public static class CausalTracing
             throw new IncompatibleModelsException("source and target differ in layers or hidden size", target.Directory, "num_hidden_layers");
         if (!prompt.TrueTokens.AsSpan(0, prefix).SequenceEqual(prompt.FalseTokens.AsSpan(0, prefix)))
             Throw.Argument("the true and false prompts must share their prefix", "prompt", prompt.Pair.True);
-        string Hook(int l) => $"blocks.{l}.{o.HookKind}";
-        var hooks = Enumerable.Range(0, layers).Select(Hook).ToList();
+        HookName Hook(int l) => new(o.Hook, l);
+        var hooks = Enumerable.Range(0, layers).Select(l => (HookPattern)Hook(l)).ToList();
         var values = new double[layers, n];
 
         if (!o.Fast)
@@ -104,7 +104,7 @@ public static class CausalTracing
                     var r = target.Run(new ForwardRequest([prompt.FalseTokens])
                     {
                         LogitPositions = [-1],
-                        Interventions = [Intervention.Replace(Hook(l), trueRun.Get(o.HookKind, l).Vector(0, p).ToArray(), positions: [prefix + p])],
+                        Interventions = [Intervention.Replace(Hook(l), trueRun[Hook(l)].Vector(0, p).ToArray(), positions: [prefix + p])],
                     }, cancellation);
                     values[l, p] = Score(r.Logits.Vector(0, 0), reference, o);
                 }
@@ -119,7 +119,7 @@ public static class CausalTracing
         var prefixTokens = prompt.TrueTokens[..prefix];
         var mask = new[] { Ones(prefix + n) };
         var positions = new[] { Enumerable.Range(prefix, n).ToArray() };
-        ForwardResult Suffix(ModelSession m, int[] suffix, bool present, IReadOnlyList<string>? capture) => m.Run(new ForwardRequest([suffix])
+        ForwardResult Suffix(ModelSession m, int[] suffix, bool present, IReadOnlyList<HookPattern>? capture) => m.Run(new ForwardRequest([suffix])
         {
             Past = prefixes.Get(m, prefixTokens, cancellation), AttentionMask = mask, PositionIds = positions,
             ReturnPresent = present, LogitPositions = [-1], Hooks = capture,
@@ -130,7 +130,7 @@ public static class CausalTracing
         var sourceTrue = Suffix(source, trueSuffix, false, hooks);
         var refRun = ReferenceEquals(source, target) ? sourceTrue : Suffix(target, trueSuffix, false, null);
         var refLogits = refRun.Logits.Vector(0, 0).ToArray();
-        bool layered = o.SkipLayersBelow && target.HasLayerGraphs && o.HookKind == "hook_resid_post";
+        bool layered = o.SkipLayersBelow && target.HasLayerGraphs && o.Hook == HookKind.ResidPost;
         var falseRun = Suffix(target, falseSuffix, true, layered ? hooks : null);
         if (layered)
         {
@@ -138,7 +138,7 @@ public static class CausalTracing
             for (int p0 = 0; p0 < n; p0 += chunk)
             {
                 int p1 = Math.Min(n, p0 + chunk);
-                var logits = PatchesFromLayerAbove(target, falseRun, sourceTrue, o.HookKind, layers, prefix, n, p0, p1, cancellation);
+                var logits = PatchesFromLayerAbove(target, falseRun, sourceTrue, layers, prefix, n, p0, p1, cancellation);
                 for (int l = 0; l < layers; l++)
                     for (int p = p0; p < p1; p++) values[l, p] = Score(logits.Vector(l * (p1 - p0) + p - p0, 0), refLogits, o);
             }
@@ -155,7 +155,7 @@ public static class CausalTracing
                 PositionIds = Enumerable.Range(0, layers).Select(_ => Enumerable.Range(prefix + p, len).ToArray()).ToArray(),
                 LogitPositions = [-1],
                 Interventions = Enumerable.Range(0, layers).Select(l =>
-                    Intervention.Replace(Hook(l), sourceTrue.Get(o.HookKind, l).Vector(0, p).ToArray(), rows: [l], positions: [0])).ToList(),
+                    Intervention.Replace(Hook(l), sourceTrue[Hook(l)].Vector(0, p).ToArray(), rows: [l], positions: [0])).ToList(),
             }, cancellation);
             for (int l = 0; l < layers; l++) values[l, p] = Score(r.Logits.Vector(l, 0), refLogits, o);
         }
@@ -169,16 +169,16 @@ public static class CausalTracing
     /// batch at its start layer, so layer k runs k·(p1 − p0) rows; only the last position goes through the head.
     /// Returns last-position logits [layers·(p1 − p0), 1, V].
     /// </summary>
-    static FloatTensor PatchesFromLayerAbove(ModelSession target, ForwardResult falseRun, ForwardResult sourceTrue, string hookKind,
+    static FloatTensor PatchesFromLayerAbove(ModelSession target, ForwardResult falseRun, ForwardResult sourceTrue,
         int layers, int prefix, int n, int p0, int p1, CancellationToken cancellation)
     {
         int d = target.Manifest.Config.HiddenSize, total = prefix + n, len = n - p0, c = p1 - p0;
         void Start(int l, int p, Span<float> rows /* len × d */)
         {
-            var states = falseRun.Get(hookKind, l);
+            var states = falseRun[HookName.ResidPost(l)];
             rows.Clear();
             for (int j = p; j < n; j++) states.Vector(0, j).CopyTo(rows.Slice((j - p0) * d, d));
-            sourceTrue.Get(hookKind, l).Vector(0, p).CopyTo(rows.Slice((p - p0) * d, d));
+            sourceTrue[HookName.ResidPost(l)].Vector(0, p).CopyTo(rows.Slice((p - p0) * d, d));
         }
         // Past: the false run's cache of all prefix + n positions; chunk token j stands for suffix position p0 + j.
         int[] Mask(int p) => Enumerable.Range(0, total + len).Select(j => j < prefix + p || (j >= total && p0 + j - total >= p) ? 1 : 0).ToArray();

@@ -71,7 +71,7 @@ public sealed record RefusalDirection(string Model, int Layer, int Position, flo
         var list = new List<Intervention>(3 * layers);
         for (int l = 0; l < layers; l++)
             foreach (var kind in new[] { HookKind.ResidPre, HookKind.ResidMid, HookKind.ResidPost })
-                list.Add(Intervention.ProjectOut(HookPoint.NameOf(kind, l), r));
+                list.Add(Intervention.ProjectOut(new HookName(kind, l), r));
         return list;
     }
 
@@ -93,7 +93,7 @@ public sealed record RefusalDirection(string Model, int Layer, int Position, flo
         if (layer < 0) Throw.Argument("must be 0 or more", "layer", layer);
         var vector = scale == AdditionScale.MeanDifference ? MeanDifference : Unit;
         HookKind[] kinds = hooks == AdditionHooks.ResidPre ? [HookKind.ResidPre] : [HookKind.ResidPre, HookKind.ResidMid, HookKind.ResidPost];
-        return kinds.Select(k => Intervention.Add(HookPoint.NameOf(k, layer), vector, coefficient)).ToList();
+        return kinds.Select(k => Intervention.Add(new HookName(k, layer), vector, coefficient)).ToList();
     }
 }
 
@@ -146,13 +146,13 @@ public static class RefusalDirections
             if (p >= 0 || -p > shortest) Throw.Argument($"position must lie in -{shortest}..-1 (counted from the end of the shortest prompt)", "position", p);
         int d = c.HiddenSize;
         var sums = positions.Select(_ => layers.Select(_ => new double[d]).ToArray()).ToArray();
-        var hooks = layers.Select(l => HookPoint.NameOf(HookKind.ResidPre, l)).ToList();
+        var hooks = layers.Select(l => HookName.ResidPre(l)).ToList();
         for (int start = 0; start < prompts.Count; start += batchSize)
         {
             var batch = prompts.Skip(start).Take(batchSize).ToList();
             var r = session.Run(ForwardRequest.FromPrompts(batch, padTokenId) with
             {
-                Hooks = hooks,
+                Hooks = [.. hooks],
                 CapturePositions = positions.ToArray(),
                 LogitPositions = [-1],
             }, cancellation);

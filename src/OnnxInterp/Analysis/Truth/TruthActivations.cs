@@ -29,7 +29,7 @@ public static class TruthActivations
         int numLayers = session.Manifest.Config.NumLayers, dim = session.Manifest.Config.HiddenSize;
         foreach (int l in layers)
             if ((uint)l >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "layers", l);
-        var hooks = layers.Select(l => HookPoint.NameOf(HookKind.ResidPost, l)).ToList();
+        var hooks = layers.Select(l => HookName.ResidPost(l)).ToList();
         var data = layers.Select(_ => datasets.Select(d => new float[d.Tokens.Length * dim]).ToArray()).ToArray();
 
         // Similar lengths share a batch, so little padding is computed.
@@ -50,7 +50,7 @@ public static class TruthActivations
             var positions = batch.Select(r => r.Position).Distinct().Order().ToArray();
             var result = session.Run(ForwardRequest.FromPrompts(batch.Select(r => r.Tokens).ToList(), pad) with
             {
-                Hooks = hooks,
+                Hooks = [.. hooks],
                 CapturePositions = positions,
                 LogitPositions = [-1],
             }, cancellation);

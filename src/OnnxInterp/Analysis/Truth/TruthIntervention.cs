@@ -62,7 +62,7 @@ public static class TruthIntervention
         var groups = Enumerable.Range(0, batch.Count).GroupBy(b => (batch[b].Positions[0], batch[b].Positions[1])).ToList();
         foreach (int l in layers)
             foreach (var g in groups)
-                result.Add(Intervention.Add(HookPoint.NameOf(HookKind.ResidPost, l), vector, factor, [.. g], [g.Key.Item1, g.Key.Item2]));
+                result.Add(Intervention.Add(HookName.ResidPost(l), vector, factor, [.. g], [g.Key.Item1, g.Key.Item2]));
         return result;
     }
 

@@ -40,7 +40,7 @@ public class RefusalDirectionTests
             {
                 float[] One(int[] prompt)
                 {
-                    var t = model.Run(new ForwardRequest([prompt]) { Hooks = [$"blocks.{layers[li]}.hook_resid_pre"] }).Get("hook_resid_pre", layers[li]);
+                    var t = model.Run(new ForwardRequest([prompt]) { Hooks = [$"blocks.{layers[li]}.hook_resid_pre"] })[HookName.ResidPre(layers[li])];
                     return t.Vector(0, prompt.Length + positions[pi]).ToArray();
                 }
                 var expected = RefusalDirections.MeanDifference(harmful.Select(One).ToList(), harmless.Select(One).ToList());

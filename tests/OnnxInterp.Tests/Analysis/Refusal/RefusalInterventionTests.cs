@@ -39,7 +39,7 @@ public class RefusalInterventionTests
     static ForwardResult Run(IReadOnlyList<Intervention>? interventions) =>
         _model.Run(ForwardRequest.FromPrompts(Prompts) with { Hooks = ["blocks.*.hook_resid_*"], Interventions = interventions });
 
-    static IEnumerable<(string Hook, int Row, int Pos)> RealPositions(ForwardResult r)
+    static IEnumerable<(HookName Hook, int Row, int Pos)> RealPositions(ForwardResult r)
     {
         var mask = ForwardRequest.FromPrompts(Prompts).AttentionMask!;
         foreach (var hook in r.Cache.Keys)
@@ -55,7 +55,7 @@ public class RefusalInterventionTests
         var r = direction.Unit;
         var plain = Run(null);
         var ablated = Run(direction.Ablation(Layers));
-        Assert.That(ablated.Cache.Keys.Count(k => k.Contains("hook_resid_")), Is.EqualTo(3 * Layers));
+        Assert.That(ablated.Cache.Keys.Count(k => k.IsResidual), Is.EqualTo(3 * Layers));
 
         double before = 0, after = 0;
         foreach (var (hook, b, s) in RealPositions(ablated))
@@ -117,9 +117,9 @@ public class RefusalInterventionTests
         var steered = Run([direction.Addition(coefficient, scale)]);
         foreach (var hook in plain.Cache.Keys)
         {
-            int l = int.Parse(hook.Split('.')[1]);
+            int l = hook.Layer;
             if (l < layer)
-                Assert.That(steered.Cache[hook].Data, Is.EqualTo(plain.Cache[hook].Data), hook);
+                Assert.That(steered.Cache[hook].Data, Is.EqualTo(plain.Cache[hook].Data), hook.ToString());
         }
         var pre = $"blocks.{layer}.hook_resid_pre";
         foreach (var (_, b, s) in RealPositions(plain).Where(x => x.Hook == pre))

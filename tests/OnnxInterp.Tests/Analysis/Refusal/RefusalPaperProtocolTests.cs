@@ -41,7 +41,7 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
         var direction = new RefusalDirection("m", 2, -1, diff);
         // The paper steers at its own layer, not necessarily the direction's (Llama-2: taken at 14, applied at 13).
         var ivs = direction.Addition(c, AdditionScale.UnitDirection, layer, AdditionHooks.ResidPreMidPost);
-        Assert.That(ivs.Select(i => i.Hook), Is.EqualTo(new[] { "blocks.1.hook_resid_pre", "blocks.1.hook_resid_mid", "blocks.1.hook_resid_post" }));
+        Assert.That(ivs.Select(i => i.Hook.ToString()), Is.EqualTo(new[] { "blocks.1.hook_resid_pre", "blocks.1.hook_resid_mid", "blocks.1.hook_resid_post" }));
 
         // Naive: r = d / |d| in double, c·r added at the three hooks at every position (act_add_hook, apply_refusal_dir.py:19-26).
         double norm = Math.Sqrt(diff.Sum(x => (double)x * x));
@@ -56,7 +56,7 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
         var ones = new[] { ReferenceTestUtil.Ones(prompt.Length) };
         Assert.That(Compare.MaxRelativeError(actual.Logits, expected.Logits, ones), Is.LessThanOrEqualTo(1e-4));
         foreach (var name in actual.Cache.Keys)
-            Assert.That(Compare.MaxRelativeError(actual.Cache[name], expected.Hooks[name], ones), Is.LessThanOrEqualTo(1e-4), name);
+            Assert.That(Compare.MaxRelativeError(actual.Cache[name], expected.Hooks[name.ToString()], ones), Is.LessThanOrEqualTo(1e-4), name.ToString());
 
         // All three adds act: resid_post of the layer differs from adding once at resid_pre.
         var once = session.Run(new ForwardRequest([prompt]) { Hooks = ["blocks.1.hook_resid_post"], Interventions = [direction.Addition(c, AdditionScale.UnitDirection)] });

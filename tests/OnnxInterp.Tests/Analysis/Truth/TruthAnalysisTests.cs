@@ -56,7 +56,7 @@ public class TruthAnalysisTests : TruthModelsFixture
         {
             var r = _base.Run(new ForwardRequest([tokens[i]]) { Hooks = ["blocks.*.hook_resid_post"] });
             for (int l = 0; l < 2; l++)
-                Assert.That(sets[l][0].Row(i).ToArray(), Is.EqualTo(r.Get("hook_resid_post", l).Vector(0, tokens[i].Length + positions[i]).ToArray()).Within(1e-4),
+                Assert.That(sets[l][0].Row(i).ToArray(), Is.EqualTo(r[HookName.ResidPost(l)].Vector(0, tokens[i].Length + positions[i]).ToArray()).Within(1e-4),
                     $"statement {i}, layer {l}");
         }
         Assert.That(sets[0][0].Labels, Is.EqualTo(labels));

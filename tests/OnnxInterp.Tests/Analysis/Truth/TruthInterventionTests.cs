@@ -49,7 +49,7 @@ public class TruthInterventionTests
         const float factor = -0.75f;
         var ivs = TruthIntervention.Build(prompts, vector, [1, 2], factor);
         // 2 layers × 2 position groups.
-        Assert.That(ivs.Select(i => (i.Hook, string.Join(",", i.Rows!), string.Join(",", i.Positions!))), Is.EquivalentTo(new[]
+        Assert.That(ivs.Select(i => (i.Hook.ToString(), string.Join(",", i.Rows!), string.Join(",", i.Positions!))), Is.EquivalentTo(new[]
         {
             ("blocks.1.hook_resid_post", "0,2", "-6,-5"), ("blocks.1.hook_resid_post", "1", "-4,-3"),
             ("blocks.2.hook_resid_post", "0,2", "-6,-5"), ("blocks.2.hook_resid_post", "1", "-4,-3"),
@@ -67,17 +67,17 @@ public class TruthInterventionTests
             for (int s = 0; s < seq; s++)
             {
                 // Layer 0 is below the range: untouched everywhere.
-                Assert.That(steered.Get("hook_resid_post", 0).Vector(b, s).ToArray(), Is.EqualTo(clean.Get("hook_resid_post", 0).Vector(b, s).ToArray()).Within(1e-6));
+                Assert.That(steered[HookName.ResidPost(0)].Vector(b, s).ToArray(), Is.EqualTo(clean[HookName.ResidPost(0)].Vector(b, s).ToArray()).Within(1e-6));
                 // Layer 1's output: exactly factor · vector at the two positions, nothing elsewhere (its input is clean).
-                var d1 = Diff(steered.Get("hook_resid_post", 1).Vector(b, s), clean.Get("hook_resid_post", 1).Vector(b, s));
+                var d1 = Diff(steered[HookName.ResidPost(1)].Vector(b, s), clean[HookName.ResidPost(1)].Vector(b, s));
                 var expected = touched.Contains(s) ? vector.Select(v => factor * v).ToArray() : new float[64];
                 Assert.That(d1, Is.EqualTo(expected).Within(1e-4), $"row {b}, position {s}");
                 // Layer 2: real positions before the first touched one cannot see the change (causal attention).
                 if (s >= seq - prompts[b].Tokens.Length && s < first)
-                    Assert.That(Diff(steered.Get("hook_resid_post", 2).Vector(b, s), clean.Get("hook_resid_post", 2).Vector(b, s)), Is.All.EqualTo(0f).Within(1e-5));
+                    Assert.That(Diff(steered[HookName.ResidPost(2)].Vector(b, s), clean[HookName.ResidPost(2)].Vector(b, s)), Is.All.EqualTo(0f).Within(1e-5));
             }
             // At layer 2 the touched positions carry at least the added vector's size of change.
-            var d2 = Diff(steered.Get("hook_resid_post", 2).Vector(b, seq + prompts[b].Positions[1]), clean.Get("hook_resid_post", 2).Vector(b, seq + prompts[b].Positions[1]));
+            var d2 = Diff(steered[HookName.ResidPost(2)].Vector(b, seq + prompts[b].Positions[1]), clean[HookName.ResidPost(2)].Vector(b, seq + prompts[b].Positions[1]));
             Assert.That(d2.Max(Math.Abs), Is.GreaterThan(0.01f));
         }
     }

@@ -63,7 +63,7 @@ public abstract class TruthModelsFixture
             {
                 var t = _tokenizer.Encode(s.Text);
                 var r = session.Run(new ForwardRequest([t]) { Hooks = [$"blocks.{layer}.hook_resid_post"] });
-                return r.Get("hook_resid_post", layer).Vector(0, t.Length - 1).ToArray().Select(v => (double)v).ToArray();
+                return r[HookName.ResidPost(layer)].Vector(0, t.Length - 1).ToArray().Select(v => (double)v).ToArray();
             }).ToList();
             var mean = Enumerable.Range(0, acts[0].Length).Select(j => acts.Average(a => a[j])).ToArray();
             rows.AddRange(acts.Select((a, i) => (a.Select((v, j) => v - mean[j]).ToArray(), statements[i].Label)));
