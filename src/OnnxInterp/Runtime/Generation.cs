@@ -59,7 +59,7 @@ static class GenerationLoop
         // The KV cache stays in ONNX Runtime's memory between steps (GPU memory under CUDA): each step's present keys and
         // values are bound as the next step's past, never copied to managed arrays; only the last position's logits come back.
         // Without interventions, the graph without hook I/O runs (decode.onnx, same weights): no injection sub-graphs per step.
-        bool plain = all.Count == 0 && session.HasDecodeGraph && session.Config.PlainWhenUnhooked;
+        bool plain = all.Count == 0 && session.HasDecodeGraph && session.SessionConfig.PlainWhenUnhooked;
         var result = session.Run(request with
         {
             Interventions = o.InterventionsFromStep == 0 ? all : null,

@@ -1,7 +1,9 @@
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 using OnnxInterp.Export;
+using OnnxInterp.Checkpoints;
 using OnnxInterp.Internals;
+using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Runtime;
 
@@ -11,7 +13,7 @@ namespace OnnxInterp.Runtime;
 /// the per-layer graphs, opened on first use over one shared copy of the weights); dispose it to free native memory.
 /// Thread-safe for concurrent <see cref="Run(ForwardRequest, CancellationToken)"/> calls (ORT sessions are).
 /// </summary>
-public sealed class ModelSession : IDisposable
+public sealed class ModelSession : IHookedModel, ILayerRunner, IDisposable
 {
     readonly InferenceSession _session;
     readonly SessionConfig _config;
@@ -54,14 +56,42 @@ public sealed class ModelSession : IDisposable
     public bool HeadOnKeptPositions => _logitsToKeep;
 
     /// <summary>How the session was opened.</summary>
-    public SessionConfig Config => _config;
+    public SessionConfig SessionConfig => _config;
 
     /// <summary>True when the session runs on the CUDA provider (device outputs then live in GPU memory).</summary>
     public bool OnCuda => _cuda;
 
     public string Directory { get; }
     public ModelManifest Manifest { get; }
-    public IReadOnlyList<ManifestHook> Hooks => Manifest.Hooks;
+
+    /// <summary>The exported folder.</summary>
+    public string Source => Directory;
+
+    public ModelConfig Config => Manifest.Config;
+
+    public IReadOnlyList<HookInfo> Hooks => _hooks ??= Manifest.Hooks
+        .Select(h => new HookInfo(h.Name, h.Dim, Manifest.InjectionInputs && h.Injection is not null, Manifest.InjectionInputs && h.Injection?.Proj is not null))
+        .ToList();
+
+    IReadOnlyList<HookInfo>? _hooks;
+
+    /// <summary>The tokenizer of the folder's tokenizer.json (read on first use, then shared).</summary>
+    public HfTokenizer Tokenizer => _tokenizer ??= HfTokenizer.FromDirectory(Directory);
+
+    HfTokenizer? _tokenizer;
+
+    /// <summary>The folder's own chat template (<see cref="ModelChatTemplate.Of"/>; read on first use).</summary>
+    public ChatTemplate ChatTemplate => _chatTemplate ??= ModelChatTemplate.Of(Directory);
+
+    ChatTemplate? _chatTemplate;
+
+    /// <summary>The export's weights, read from its initializers on request.</summary>
+    public IModelWeights Weights => _modelWeights ??= new ExportWeights(Directory);
+
+    IModelWeights? _modelWeights;
+
+    /// <summary>This session's per-layer and head graphs, when the export has them (<see cref="HasLayerGraphs"/>).</summary>
+    public ILayerRunner? Layers => HasLayerGraphs ? this : null;
 
     static SessionOptions CreateOptions(SessionConfig cfg, Action<string>? warn, out bool cuda)
     {

@@ -3,7 +3,7 @@ using Onnx;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Internals;
 
-namespace OnnxInterp.Analysis.Confidence;
+namespace OnnxInterp.Runtime;
 
 /// <summary>
 /// Reads float initializers of an ONNX file as fp32: inline (float_data or raw_data) or in an external data file
