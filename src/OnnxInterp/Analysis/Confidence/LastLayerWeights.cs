@@ -35,14 +35,15 @@ public sealed record LastLayerWeights(
     public static LastLayerWeights FromCheckpoint(HfCheckpoint ckpt)
     {
         var c = ckpt.Config;
+        var names = c.Family.Tensors;
         int layer = c.NumLayers - 1, d = c.HiddenSize, n = c.IntermediateSize;
-        var down = ckpt.ReadFloat32(WeightNames.Layer(layer, "mlp.down_proj.weight"));  // [hidden, neurons]
+        var down = ckpt.ReadFloat32(names.Weight(layer, names.DownProj));  // [hidden, neurons]
         var wOut = new float[(long)n * d];
         for (int r = 0; r < d; r++)
             for (int i = 0; i < n; i++)
                 wOut[(long)i * d + r] = down[(long)r * n + i];
-        var head = ckpt.ReadFloat32(c.TieWordEmbeddings ? WeightNames.Embed : WeightNames.LmHead);
-        return new LastLayerWeights(ckpt.Directory, layer, n, d, c.VocabSize, wOut, ckpt.ReadFloat32(WeightNames.FinalNorm), head,
+        var head = ckpt.ReadFloat32(c.TieWordEmbeddings ? names.Embed : names.LmHead);
+        return new LastLayerWeights(ckpt.Directory, layer, n, d, c.VocabSize, wOut, ckpt.ReadFloat32(names.FinalNorm), head,
             c.TieWordEmbeddings, c.RmsNormEps);
     }
 
