@@ -9,7 +9,7 @@ static class SampleCommand
     public static Command Create(CliContext ctx)
     {
         var output = new Option<string>("--out", "-o") { Description = "Folder to write the checkpoint to.", Required = true };
-        var family = new Option<string>("--family") { Description = ModelFamilies.ModelTypesText() + ".", DefaultValueFactory = _ => ModelFamilies.Llama.ModelType };
+        var family = new Option<string>("--family") { Description = ModelFamilies.ModelTypesText() + ".", DefaultValueFactory = _ => ModelFamilies.Default.ModelType };
         family.AcceptOnlyFromAmong([.. ModelFamilies.All.Select(f => f.ModelType)]);
         var layers = new Option<int>("--layers") { Description = "Number of layers.", DefaultValueFactory = _ => 4 };
         var hidden = new Option<int>("--hidden") { Description = "Hidden size (a multiple of 8).", DefaultValueFactory = _ => 64 };

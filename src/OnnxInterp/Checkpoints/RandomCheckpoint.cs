@@ -10,8 +10,8 @@ public readonly record struct RandomCheckpointSpec()
 {
     readonly ModelFamily? _family;
 
-    /// <summary>Llama unless set (also for <c>default</c>).</summary>
-    public ModelFamily Family { get => _family ?? ModelFamilies.Llama; init => _family = value; }
+    /// <summary><see cref="ModelFamilies.Default"/> unless set (also for <c>default</c>).</summary>
+    public ModelFamily Family { get => _family ?? ModelFamilies.Default; init => _family = value; }
 
     public int HiddenSize { get; init; } = 64;
     public int IntermediateSize { get; init; } = 128;

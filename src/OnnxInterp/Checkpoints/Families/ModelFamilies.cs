@@ -17,6 +17,9 @@ public static class ModelFamilies
     public static ModelFamily Mistral => MistralFamily.Family;
     public static ModelFamily Qwen2 => Qwen2Family.Family;
 
+    /// <summary>The family made when none is asked for (random checkpoints, `sample`): Llama, whose block every family shares.</summary>
+    public static ModelFamily Default => Llama;
+
     /// <summary>Every registered family, the built-in ones first, in registration order.</summary>
     public static IReadOnlyList<ModelFamily> All => s_all;
 
