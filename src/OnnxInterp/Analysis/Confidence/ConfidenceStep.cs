@@ -1,11 +1,8 @@
-using System.Text.Json.Nodes;
-using OnnxInterp.Analysis;
-using OnnxInterp.Analysis.Confidence;
+using System.Globalization;
 using OnnxInterp.Data;
 using OnnxInterp.Export;
-using OnnxInterp.Reports;
 
-namespace OnnxInterp.Comparison.Steps;
+namespace OnnxInterp.Analysis.Confidence;
 
 /// <summary>The confidence analysis's options plus the statements its ablation and calibration run on.</summary>
 public sealed record ConfidenceStepOptions : ConfidenceOptions
@@ -23,11 +20,10 @@ public sealed record ConfidenceStepOptions : ConfidenceOptions
 /// <summary>
 /// Confidence (the paper's §confidence): entropy neurons of each model's last layer from its weights, compared across
 /// models (Table 14: overlap, IoU, average ratio difference), then each model's own entropy neurons mean-ablated over
-/// judging prompts, beside the calibration (ECE) of its TRUE/FALSE answers. results.json: entropy = { protocol, ratio,
-/// dataset, statements, models[] (with paperModel), overlaps[] (with paper: the authors' numbers when known),
-/// ablations[] } (docs/results-schema.md).
+/// judging prompts, beside the calibration (ECE) of its TRUE/FALSE answers. results.json: entropy =
+/// <see cref="ConfidenceSection"/> (docs/results-schema.md).
 /// </summary>
-public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
+public sealed class ConfidenceStep : AnalysisStep<ConfidenceStepOptions, ConfidenceSection>
 {
     /// <summary>The section key is the CLI verb's name.</summary>
     public override string Name => "entropy";
@@ -51,10 +47,8 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
         Ablate = false,
     };
 
-    public override IReadOnlyList<StepPart> Parts(ComparisonConfig config, ConfidenceStepOptions options) =>
-        [new StepPart("", options.Ablate ? DatasetOf(config, options) : null)];
-
-    static string DatasetOf(ComparisonConfig config, ConfidenceStepOptions o) => o.Dataset ?? config.Datasets[0];
+    public override IReadOnlyList<StepPart> Parts(IReadOnlyList<string> datasets, ConfidenceStepOptions options) =>
+        [new StepPart("", options.Ablate ? options.Dataset ?? datasets[0] : null)];
 
     protected override void Validate(ConfidenceStepOptions o)
     {
@@ -74,7 +68,7 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
         if (o.Signature.Prompts < 1) Bad("must be at least 1", "signature.prompts", o.Signature.Prompts);
         if (o.Dataset is { } d)
         {
-            try { ComparisonSession.CheckDatasetSpec(d); }
+            try { DatasetSpec.Check(d); }
             catch (InvalidArgumentException e) { Bad(e.Message, "dataset", d); }
         }
     }
@@ -82,7 +76,7 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
     static void Bad(string message, string option, object? value) =>
         throw new InvalidArgumentException(message, $"entropy.{option}", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture));
 
-    public override StepOutput Run(StepContext context, ConfidenceStepOptions options, StepPart part)
+    public override StepResult<ConfidenceSection> Run(StepContext context, ConfidenceStepOptions options, StepPart part)
     {
         // Weights only: no session opens (the analysis checks the weights' shapes); else the tokenizer checks the models first.
         ConfidenceData? data = null;
@@ -92,7 +86,7 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
             var (dataset, fewShot) = Statements(context, spec);
             data = new ConfidenceData(dataset, fewShot, tokenizer);
         }
-        // The paper's identity from the manifest's config (ComparisonModel.Paper would open a session the weights-only run does not need).
+        // The paper's identity from the manifest's config (AnalysisModel.Paper would open a session the weights-only run does not need).
         var models = context.Models.Select(m => new ConfidenceModel(m.Name, LastLayerWeights.Read(m.Directory), data is null ? null : m.Session)
         {
             Paper = PaperModels.Identify(ModelManifest.Read(m.Directory).Config, m.Role),
@@ -113,19 +107,57 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
         var result = ConfidenceAnalysis.Run(models, data, options, progress, context.Cancellation);
         ConfidenceReport.Write(context.OutputDirectory, result);
 
+        return new StepResult<ConfidenceSection>(ConfidenceSection.From(result), ConfidenceReport.Markdown(result));
+    }
+
+    /// <summary>Each pair's IoU (and under the paper protocol its ratio difference), each model's ECE and selected neurons with the signature.</summary>
+    public override IReadOnlyList<SummaryItem> Headlines(ConfidenceSection section, StepPart part)
+    {
         var summary = new List<SummaryItem>();
-        foreach (var o in result.Overlaps)
+        foreach (var o in section.Overlaps)
         {
             summary.Add(new SummaryItem($"entropy neuron IoU, {o.A} vs {o.B}", o.Iou, $"entropy.overlaps[a={o.A},b={o.B}].iou"));
-            if (options.Protocol == AnalysisProtocol.Paper && o.MeanAbsRatioDiff is { } d)
+            if (section.Protocol == AnalysisProtocol.Paper && o.MeanAbsRatioDiff is { } d)
                 summary.Add(new SummaryItem($"entropy neuron avg. ratio difference, {o.A} vs {o.B}", d, $"entropy.overlaps[a={o.A},b={o.B}].meanAbsRatioDiff"));
         }
-        foreach (var a in result.Ablations ?? [])
-            summary.Add(new SummaryItem($"ECE of TRUE/FALSE answers, {a.Model}", a.Calibration.Ece, $"entropy.ablations[model={a.Model}].ece"));
-        foreach (var sg in result.Signatures ?? [])
+        foreach (var a in section.Ablations ?? [])
+            summary.Add(new SummaryItem($"ECE of TRUE/FALSE answers, {a.Model}", a.Ece, $"entropy.ablations[model={a.Model}].ece"));
+        foreach (var sg in section.Signatures ?? [])
             summary.Add(new SummaryItem($"selected entropy neurons with the signature, {sg.Model}", sg.SelectedWithSignature,
                 $"entropy.signatures[model={sg.Model}].selectedWithSignature"));
-        return new StepOutput(Section(result), ConfidenceReport.Markdown(result)) { Summary = summary };
+        return summary;
+    }
+
+    /// <summary>Each model's entropy neurons, the overlaps and the ablation's headline effects.</summary>
+    public override IEnumerable<string> Describe(ConfidenceSection section, ConfidenceStepOptions options)
+    {
+        static string F(double v, string f = "0.000") => v.ToString(f, CultureInfo.InvariantCulture);
+        // norm / LogitVar ratios run to thousands, norm / ln LogitVar ones below 1.
+        static string R(double v) => F(v, Math.Abs(v) >= 100 ? "0.0" : "0.0000");
+        yield return $"protocol {section.Protocol}, ratio {section.Ratio}";
+        foreach (var m in section.Models)
+            yield return $"{m.Model}: entropy neurons {string.Join(" ", m.EntropyNeurons.Select(n => n.Index))} (of {m.Candidates} with norm > {F(m.NormThreshold)})";
+        foreach (var x in section.Overlaps)
+        {
+            yield return $"  {x.A} vs {x.B}: overlap {x.Overlap}, IoU {F(x.Iou)}, avg |ratio| diff {(x.MeanAbsRatioDiff is { } d ? R(d) : "-")} (avg |ratio| {R(x.MeanAbsRatio)})";
+            if (x.Paper is { } p)
+                yield return $"    the authors' results ({p.Ratio}): overlap {p.Overlap}, IoU {F(p.Iou)}, avg |ratio| diff {(p.MeanAbsRatioDiff is { } pd ? R(pd) : "-")} ({p.Source})";
+        }
+        foreach (var a in section.Ablations ?? [])
+        {
+            var all = a.AllAblated;
+            yield return $"{a.Model}: ECE {F(a.Ece)} (accuracy {F(a.Accuracy)}); ablating all: dH {F(all.EntropyChange, "+0.0000;-0.0000")} " +
+                $"(direct {F(all.DirectEntropyChange, "+0.0000;-0.0000")}), d|resid| {F(all.ResidNormChange, "+0.000;-0.000")}, ECE {F(all.Ece)}";
+        }
+        foreach (var g in section.Signatures ?? [])
+        {
+            var st = g.Strongest;
+            yield return $"{g.Model}: {g.SelectedWithSignature}/{g.Selected.Count} selected neurons with the entropy-neuron signature, " +
+                $"{g.LayerWithSignature} in the layer; median |dH| {F(g.MedianAbsEntropyChange, "0.00e+0")}, strongest neuron {st.Index} " +
+                $"({F(st.EntropyFactor, "0.0")}x the median, norm z {F(st.NormZ, "+0.00;-0.00")}, ln LogitVar z {F(st.LogitVarZ, "+0.00;-0.00")})";
+        }
+        if (section.NoSelectedNeuronHasSignature == true)
+            yield return "no selected neuron has the entropy-neuron signature: the overlaps compare noise";
     }
 
     /// <summary>
@@ -134,137 +166,14 @@ public sealed class ConfidenceStep : ComparisonStep<ConfidenceStepOptions>
     /// </summary>
     static (StatementDataset Data, IReadOnlyList<(string, bool)> FewShot) Statements(StepContext context, string spec)
     {
-        if (spec.StartsWith(ComparisonSession.SyntheticPrefix, StringComparison.Ordinal))
+        if (DatasetSpec.IsSynthetic(spec))
         {
-            var name = spec[ComparisonSession.SyntheticPrefix.Length..];
+            var name = DatasetSpec.Id(spec);
             return (context.World.ToDataset(name, heldOutOnly: true), context.World.FewShot(name));
         }
         var d = context.Dataset(spec);
         if (d.FewShot is null)
-            throw new InvalidArgumentException($"no few-shot examples for this dataset; known: {string.Join(", ", Analysis.Knowledge.TracingPrompts.PaperExamples.Keys)}", "entropy.dataset", spec);
+            throw new InvalidArgumentException($"no few-shot examples for this dataset; known: {string.Join(", ", Knowledge.TracingPrompts.PaperExamples.Keys)}", "entropy.dataset", spec);
         return (d.Data, d.FewShot);
-    }
-
-    /// <summary>The authors' numbers for a pair: their IoU as recorded and the overlap and ratio aggregates of their neurons.</summary>
-    static JsonObject PublishedNode(PublishedEntropyPair p)
-    {
-        var o = p.Overlap;
-        return new JsonObject
-        {
-            ["source"] = p.Source,
-            ["ratio"] = p.Ratio.ToString(),
-            ["iou"] = p.Iou,
-            ["overlap"] = o.Overlap,
-            ["shared"] = ComparisonJson.ToNode(o.Shared),
-            ["meanAbsRatioDiff"] = o.MeanAbsRatioDiff,
-            ["meanAbsRatio"] = o.MeanAbsRatio,
-        };
-    }
-
-    /// <summary>The results.json section: the neurons, the Table 14 rows, and per model its calibration and ablation effects.</summary>
-    public static JsonObject Section(ConfidenceResult r)
-    {
-        var models = new JsonArray(r.Models.Select(m => (JsonNode)new JsonObject
-        {
-            ["model"] = m.Model,
-            ["paperModel"] = m.Paper is { InTable: true } p ? p.Key : null,
-            ["layer"] = m.Layer,
-            ["neurons"] = m.Norms.Length,
-            ["normThreshold"] = m.NormThreshold,
-            ["candidates"] = m.Candidates,
-            ["entropyNeurons"] = new JsonArray(m.Neurons.Select(x => (JsonNode)new JsonObject
-            {
-                ["index"] = x.Index, ["norm"] = x.Norm, ["logitVar"] = x.LogitVar, ["ratio"] = x.Ratio,
-            }).ToArray()),
-        }).ToArray());
-        var overlaps = new JsonArray(r.Overlaps.Select(o => (JsonNode)new JsonObject
-        {
-            ["a"] = o.A,
-            ["b"] = o.B,
-            ["overlap"] = o.Overlap,
-            ["shared"] = ComparisonJson.ToNode(o.Shared),
-            ["iou"] = o.Iou,
-            ["meanAbsRatioDiff"] = o.MeanAbsRatioDiff,
-            ["meanAbsRatio"] = o.MeanAbsRatio,
-            ["meanAbsRatioA"] = o.MeanAbsRatioA,
-            ["meanAbsRatioB"] = o.MeanAbsRatioB,
-            ["paper"] = o.Published is { } p ? PublishedNode(p) : null,
-            // Neither model's selection has a neuron with the entropy-neuron signature: this overlap compares noise (null: not measured).
-            ["noSignature"] = r.SignatureOf(o.A) is { } sa && r.SignatureOf(o.B) is { } sb ? sa.NoneSelectedHasSignature && sb.NoneSelectedHasSignature : null,
-        }).ToArray());
-        JsonObject Neuron(NeuronSignature x) => new()
-        {
-            ["index"] = x.Index, ["normZ"] = x.NormZ, ["logitVarZ"] = x.LogitVarZ, ["absEntropyChange"] = x.AbsEntropyChange,
-            ["entropyFactor"] = x.EntropyFactor, ["hasSignature"] = x.HasSignature,
-        };
-        JsonNode? signatures = r.Signatures is null ? null : new JsonArray(r.Signatures.Select(x => (JsonNode)new JsonObject
-        {
-            ["model"] = x.Model,
-            ["prompts"] = x.Prompts,
-            ["tokens"] = x.Tokens,
-            ["medianAbsEntropyChange"] = x.MedianAbsEntropyChange,
-            ["normCv"] = x.NormCv,
-            ["minLogitVar"] = x.MinLogitVar,
-            ["maxLogitVar"] = x.MaxLogitVar,
-            ["selectedWithSignature"] = x.SelectedWithSignature,
-            ["layerWithSignature"] = x.LayerWithSignature,
-            ["selected"] = new JsonArray(x.Selected.Select(n => (JsonNode)Neuron(n)).ToArray()),
-            ["strongest"] = Neuron(x.Strongest),
-        }).ToArray());
-        JsonObject Effects(NeuronAblationRow row) => new()
-        {
-            ["entropyChange"] = row.EntropyChange,
-            ["absEntropyChange"] = row.AbsEntropyChange,
-            ["directEntropyChange"] = row.DirectEntropyChange,
-            ["residNormChange"] = row.ResidNormChange,
-            ["answerEntropyChange"] = row.AnswerEntropyChange,
-            ["confidenceChange"] = row.ConfidenceChange,
-            ["accuracy"] = row.Calibration.Accuracy,
-            ["meanConfidence"] = row.Calibration.MeanConfidence,
-            ["ece"] = row.Calibration.Ece,
-        };
-        JsonNode? ablations = r.Ablations is null ? null : new JsonArray(r.Ablations.Select(a =>
-        {
-            // The last row ablates every entropy neuron together (with a single neuron, it is that neuron's row).
-            var all = a.Rows[^1];
-            var neurons = new JsonArray(a.Rows.Where(x => x.Neurons.Length == 1).Select(x =>
-            {
-                var o = Effects(x);
-                o.Insert(0, "neuron", x.Neurons[0]);
-                o.Insert(1, "mean", x.Means[0]);
-                return (JsonNode)o;
-            }).ToArray());
-            return (JsonNode)new JsonObject
-            {
-                ["model"] = a.Model,
-                ["prompts"] = a.Prompts,
-                ["tokens"] = a.Tokens,
-                ["cleanEntropy"] = a.CleanEntropy,
-                ["cleanResidNorm"] = a.CleanResidNorm,
-                ["cleanAnswerEntropy"] = a.CleanAnswerEntropy,
-                ["accuracy"] = a.Calibration.Accuracy,
-                ["meanConfidence"] = a.Calibration.MeanConfidence,
-                ["ece"] = a.Calibration.Ece,
-                ["allAblated"] = Effects(all),
-                ["neurons"] = neurons,
-            };
-        }).ToArray());
-        return new JsonObject
-        {
-            ["protocol"] = r.Options.Protocol.ToString(),
-            ["ratio"] = r.Options.Selection.Ratio.ToString(),
-            ["dataset"] = r.Dataset,
-            ["statements"] = r.Ablations?.FirstOrDefault()?.Prompts,
-            ["models"] = models,
-            ["overlaps"] = overlaps,
-            ["ablations"] = ablations,
-            // The signature: factor and z thresholds, then per model; the flag is null when the ablation did not run.
-            ["signature"] = r.Signatures is null ? null : new JsonObject
-            {
-                ["entropyFactor"] = r.Options.Signature.EntropyFactor, ["normZ"] = r.Options.Signature.NormZ, ["logitVarZ"] = r.Options.Signature.LogitVarZ,
-            },
-            ["noSelectedNeuronHasSignature"] = r.Signatures is null ? null : r.NoSelectedNeuronHasSignature,
-            ["signatures"] = signatures,
-        };
     }
 }
