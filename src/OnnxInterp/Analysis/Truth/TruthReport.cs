@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using OnnxInterp.Analysis;
 using OnnxInterp.Internals;
 using OnnxInterp.Reports;
 using ScottPlot;
