@@ -5,7 +5,6 @@ using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Cli;
 using OnnxInterp.Comparison;
-using OnnxInterp.Comparison.Steps;
 using OnnxInterp.Reports;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tests.Reference;
@@ -204,7 +203,7 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
         Assert.That(Field(new JsonObject { ["advBench"] = tmp.Sub("h.csv"), ["alpaca"] = tmp.Sub("a.json"), ["instructions"] = tmp.Sub("h.csv") }), Is.EqualTo("refusal.instructions"));
         Assert.That(Field(new JsonObject { ["seed"] = -1 }, "default"), Is.EqualTo("refusal.seed"));
         var both = step.Options(new JsonObject { ["advBench"] = tmp.Sub("h.csv"), ["alpaca"] = tmp.Sub("a.json") }, "paper");
-        Assert.That(step.Parts(new ComparisonConfig(), both).Single().Dataset, Is.EqualTo(tmp.Sub("h.csv")), "the journal hashes the AdvBench file");
+        Assert.That(step.Parts(new ComparisonConfig().Datasets, both).Single().Dataset, Is.EqualTo(tmp.Sub("h.csv")), "the journal hashes the AdvBench file");
     }
 
     [Test]
