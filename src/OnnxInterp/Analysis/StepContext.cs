@@ -62,15 +62,16 @@ public sealed record AnalysisDataset(string Id, string Spec, StatementDataset Da
 /// <summary>A model in the comparison: its name, folder and chat template, and its session (opened on first use, disposed by the run).</summary>
 public sealed class AnalysisModel
 {
-    readonly Func<ModelSession> _open;
+    readonly Func<IHookedModel> _open;
     readonly string? _chatTemplate, _templateOverride;
-    ModelSession? _session;
+    IHookedModel? _model;
+    IModelWeights? _weights;
     ChatTemplate? _template;
 
     /// <summary>A model named <paramref name="name"/> at <paramref name="index"/> (0: the base), exported in <paramref name="directory"/>,
     /// declaring <paramref name="chatTemplate"/>; <paramref name="templateOverride"/>: a template name given over the folder's
-    /// (null: its own); <paramref name="open"/> opens its session on first use.</summary>
-    internal AnalysisModel(string name, int index, string directory, string? chatTemplate, string? templateOverride, Func<ModelSession> open)
+    /// (null: its own); <paramref name="open"/> opens the model on first use (the run disposes it if it is disposable).</summary>
+    internal AnalysisModel(string name, int index, string directory, string? chatTemplate, string? templateOverride, Func<IHookedModel> open)
     {
         Name = name;
         Index = index;
@@ -85,14 +86,17 @@ public sealed class AnalysisModel
     /// <summary>Its place in the comparison: 0 is the base.</summary>
     public int Index { get; }
 
-    /// <summary>The exported folder its session loads.</summary>
+    /// <summary>The exported folder the model loads.</summary>
     public string Directory { get; }
+
+    /// <summary>Its weights, read from the folder without opening the model (weights-only analyses need no session).</summary>
+    public IModelWeights Weights => _weights ??= ModelWeights.Open(Directory);
 
     /// <summary>What post-training it had, as the paper's tables key it: the base first, Tulu-format models SFT, other post-trained models instruct.</summary>
     public PostTraining Role => PaperModels.RoleOf(Index, _chatTemplate);
 
     /// <summary>The model as the paper's settings tables know it (under `--preset paper`).</summary>
-    public PaperModel Paper => PaperModels.Identify(Session.Manifest.Config, Role);
+    public PaperModel Paper => PaperModels.Identify(Weights.Config, Role);
 
     /// <summary>The name of the chat template to prompt it with (the one given, else the one its folder declares, else plain).</summary>
     public string ChatTemplate => _chatTemplate ?? "plain";
@@ -100,13 +104,14 @@ public sealed class AnalysisModel
     /// <summary>The chat template itself: a named one, or the model's own jinja rendered (read once).</summary>
     public ChatTemplate Template => _template ??= ModelChatTemplate.Resolve(Directory, _templateOverride).Template;
 
-    public ModelSession Session => _session ??= _open();
+    /// <summary>The model (opened on first use).</summary>
+    public IHookedModel Model => _model ??= _open();
 
-    internal bool IsOpen => _session is not null;
+    internal bool IsOpen => _model is not null;
 
     internal void Close()
     {
-        _session?.Dispose();
-        _session = null;
+        (_model as IDisposable)?.Dispose();
+        _model = null;
     }
 }

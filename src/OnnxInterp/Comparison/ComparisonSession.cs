@@ -38,7 +38,7 @@ sealed class ComparisonSession : IStepSession, IDisposable
     public void CheckCompatible()
     {
         if (_checked) return;
-        foreach (var m in Models.Skip(1)) ModelPair.CheckCompatible(Models[0].Session, m.Session);
+        foreach (var m in Models.Skip(1)) ModelPair.CheckCompatible(Models[0].Model, m.Model);
         _checked = true;
     }
 
@@ -47,7 +47,7 @@ sealed class ComparisonSession : IStepSession, IDisposable
         get
         {
             CheckCompatible();
-            return _tokenizer ??= Models[0].Session.Tokenizer;
+            return _tokenizer ??= Models[0].Model.Tokenizer;
         }
     }
 

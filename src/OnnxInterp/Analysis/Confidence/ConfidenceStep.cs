@@ -1,6 +1,5 @@
 using System.Globalization;
 using OnnxInterp.Data;
-using OnnxInterp.Export;
 
 namespace OnnxInterp.Analysis.Confidence;
 
@@ -87,9 +86,9 @@ public sealed class ConfidenceStep : AnalysisStep<ConfidenceStepOptions, Confide
             data = new ConfidenceData(dataset, fewShot, tokenizer);
         }
         // The paper's identity from the manifest's config (AnalysisModel.Paper would open a session the weights-only run does not need).
-        var models = context.Models.Select(m => new ConfidenceModel(m.Name, LastLayerWeights.Read(m.Directory), data is null ? null : m.Session)
+        var models = context.Models.Select(m => new ConfidenceModel(m.Name, LastLayerWeights.Read(m.Weights), data is null ? null : m.Model)
         {
-            Paper = PaperModels.Identify(ModelManifest.Read(m.Directory).Config, m.Role),
+            Paper = m.Paper,
         }).ToList();
 
         // Weights of every model first (cheap), then per model the means and the ablation batches.

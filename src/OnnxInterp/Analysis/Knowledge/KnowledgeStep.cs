@@ -32,7 +32,7 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
         // The synthetic world's own examples, or for a CSV patching.py's where it has them and few_shot_samples.json's otherwise.
         var fewShot = DatasetSpec.IsSynthetic(part.Dataset!) ? ds.FewShot!
             : TracingPrompts.ExamplesFor(ds.Data.Name, ds.FewShot, "datasets", ds.Spec);
-        var models = context.Models.Select(m => new KnowledgeModel(m.Name, m.Session)).ToList();
+        var models = context.Models.Select(m => new KnowledgeModel(m.Name, m.Model)).ToList();
         int posts = models.Count - 1;
         int traces = models.Count + (options.Transfer ? 2 * posts : 0);
 

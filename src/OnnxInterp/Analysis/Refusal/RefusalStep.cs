@@ -125,12 +125,12 @@ public sealed class RefusalStep : AnalysisStep<RefusalStepOptions, RefusalSectio
         var models = context.Models.Select(m =>
         {
             var given = options.Templates?.GetValueOrDefault(m.Name) is { } name ? ChatTemplates.Get(name) : null;
-            if (options.Protocol != AnalysisProtocol.Paper) return RefusalModel.FromSession(m.Name, m.Session, given ?? m.Template);
+            if (options.Protocol != AnalysisProtocol.Paper) return RefusalModel.FromSession(m.Name, m.Model, given ?? m.Template);
             return given is null
-                ? RefusalModel.ForPaper(m.Name, m.Session, m.Paper, m.Template)
-                : RefusalModel.FromSession(m.Name, m.Session, given) with { Paper = RefusalPaperSettings.For(m.Paper) };
+                ? RefusalModel.ForPaper(m.Name, m.Model, m.Paper, m.Template)
+                : RefusalModel.FromSession(m.Name, m.Model, given) with { Paper = RefusalPaperSettings.For(m.Paper) };
         }).ToList();
-        var analysis = ResolveLayers(options, context.Base.Session.Manifest.Config.NumLayers);
+        var analysis = ResolveLayers(options, context.Base.Model.Config.NumLayers);
 
         // Directions first (one per model, a selection sweep unless the place is given), then 2 + 2·models cells per model.
         int n = models.Count, perModel = 2 + (analysis.Subtraction ? 3 : 2) * n;

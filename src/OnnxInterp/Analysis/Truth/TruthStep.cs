@@ -87,11 +87,11 @@ public sealed class TruthStep : AnalysisStep<TruthStepOptions, TruthSection>
             }
         }
         var tokenizer = context.Tokenizer;
-        int layers = context.Base.Session.Manifest.Config.NumLayers;
+        int layers = context.Base.Model.Config.NumLayers;
         foreach (var (value, option) in new[] { (options.Layer, "layer"), (options.InterventionFirstLayer, "interventionFirstLayer"), (options.InterventionLastLayer, "interventionLastLayer") })
             if (value is int l && l >= layers) Bad($"the models have {layers} layers: give 0..{layers - 1}", option, l);
         if (options.Layers?.FirstOrDefault(l => l >= layers) is int beyond && beyond >= layers) Bad($"the models have {layers} layers: give 0..{layers - 1}", "layers", beyond);
-        var models = context.Models.Select(m => new TruthModel(m.Name, m.Session, m.Paper)).ToList();
+        var models = context.Models.Select(m => new TruthModel(m.Name, m.Model, m.Paper)).ToList();
 
         // Activations of each model (half the work), the probes, then the intervention's (1 + models) runs per model.
         int n = models.Count;

@@ -100,7 +100,7 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
                 var sum = new double[64];
                 foreach (var ids in p.Encode(texts))
                 {
-                    var v = m.Session.Run(new ForwardRequest([ids]) { Hooks = [hook] }).Cache[hook].Vector(0, ids.Length + d.Direction.Position);
+                    var v = m.Model.Run(new ForwardRequest([ids]) { Hooks = [hook] }).Cache[hook].Vector(0, ids.Length + d.Direction.Position);
                     for (int i = 0; i < 64; i++) sum[i] += v[i] / (double)texts.Count;
                 }
                 return sum;

@@ -45,7 +45,7 @@ public sealed class LastTokenEntropyStep : AnalysisStep<LastTokenEntropyOptions,
             foreach (var prompt in prompts)
             {
                 context.Cancellation.ThrowIfCancellationRequested();
-                var logits = m.Session.Run(new ForwardRequest([prompt]) { LogitPositions = [-1] }, context.Cancellation).Logits.Vector(0, 0);
+                var logits = m.Model.Run(new ForwardRequest([prompt]) { LogitPositions = [-1] }, context.Cancellation).Logits.Vector(0, 0);
                 entropies.Add(Entropy(logits));
                 csv.Append(CultureInfo.InvariantCulture, $"{m.Name},{entropies.Count - 1},{entropies[^1]:R}\n");
                 context.Progress.Report(new StepProgress((i + (double)entropies.Count / prompts.Count) / context.Models.Count, $"{m.Name} {entropies.Count}/{prompts.Count}"));
