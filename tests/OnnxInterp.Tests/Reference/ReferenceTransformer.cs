@@ -7,6 +7,8 @@ namespace OnnxInterp.Tests.Reference;
 /// blocks.{l}.hook_resid_post.
 /// Deviation from HF: a query with no visible key (a left-padding position) gets a zero attention output;
 /// HF's eager path yields a uniform average there. Such positions are never meaningful.
+/// With a past (the keys and values of earlier tokens, as a previous call's <see cref="ReferenceOutput.Present"/>),
+/// the attention mask covers past + current tokens and the sliding window counts cache indices, as HF's cache does.
 /// </summary>
 public sealed class ReferenceTransformer
 {
@@ -183,17 +185,21 @@ public sealed class ReferenceTransformer
         int[][] inputIds,
         int[][] attentionMask,
         int[][] positionIds,
-        IReadOnlyList<ReferenceIntervention>? interventions = null)
+        IReadOnlyList<ReferenceIntervention>? interventions = null,
+        ReferenceKv? past = null)
     {
         var c = _config;
         int batch = inputIds.Length;
         if (batch == 0) throw new ArgumentException("empty batch");
         int seq = inputIds[0].Length;
+        int pastLen = past?.Length ?? 0;
         if (attentionMask.Length != batch || positionIds.Length != batch)
             throw new ArgumentException("inputIds, attentionMask and positionIds differ in batch size");
+        if (past is not null && !past.Fits(c.NumLayers, batch, c.NumKvHeads, c.HeadDim))
+            throw new ArgumentException($"past must hold {c.NumLayers} layers of [{batch}][{c.NumKvHeads}][T][{c.HeadDim}] keys and values");
         for (int b = 0; b < batch; b++)
         {
-            if (inputIds[b].Length != seq || attentionMask[b].Length != seq || positionIds[b].Length != seq)
+            if (inputIds[b].Length != seq || attentionMask[b].Length != pastLen + seq || positionIds[b].Length != seq)
                 throw new ArgumentException($"row {b} has a different length");
             foreach (int id in inputIds[b])
                 if (id < 0 || id >= c.VocabSize) throw new ArgumentOutOfRangeException(nameof(inputIds), $"token id {id}");
@@ -210,6 +216,8 @@ public sealed class ReferenceTransformer
         int d = c.HiddenSize, hd = c.HeadDim, nH = c.NumHeads, nKv = c.NumKvHeads, im = c.IntermediateSize;
         int groups = nH / nKv;
         var hooks = new Dictionary<string, double[][][]>();
+        var presentKeys = new double[c.NumLayers][][][][];
+        var presentValues = new double[c.NumLayers][][][][];
 
         // Embedding lookup.
         double[] embed = _w["model.embed_tokens.weight"];
@@ -257,6 +265,32 @@ public sealed class ReferenceTransformer
                 }
             }
 
+            // The cache: past keys/values [b][g][j][hd] for j < pastLen, this call's tokens after them.
+            var keys = new double[batch][][][];
+            var values = new double[batch][][][];
+            for (int b = 0; b < batch; b++)
+            {
+                keys[b] = new double[nKv][][];
+                values[b] = new double[nKv][][];
+                for (int g = 0; g < nKv; g++)
+                {
+                    keys[b][g] = new double[pastLen + seq][];
+                    values[b][g] = new double[pastLen + seq][];
+                    for (int j = 0; j < pastLen; j++)
+                    {
+                        keys[b][g][j] = past!.Keys[l][b][g][j];
+                        values[b][g][j] = past.Values[l][b][g][j];
+                    }
+                    for (int t = 0; t < seq; t++)
+                    {
+                        keys[b][g][pastLen + t] = k[b][t][g];
+                        values[b][g][pastLen + t] = v[b][t][g];
+                    }
+                }
+            }
+            presentKeys[l] = keys;
+            presentValues[l] = values;
+
             bool sliding = c.IsSlidingLayer(l);
             double scaling = 1.0 / Math.Sqrt(hd);
             for (int b = 0; b < batch; b++)
@@ -268,11 +302,12 @@ public sealed class ReferenceTransformer
                     {
                         int g = h / groups; // repeat_kv: query head h reads kv head h / n_rep
                         var visible = new List<int>();
-                        for (int j = 0; j <= i; j++)
+                        int qi = pastLen + i; // the query's cache index
+                        for (int j = 0; j <= qi; j++)
                         {
                             if (attentionMask[b][j] == 0) continue;
                             // masking_utils.sliding_window_overlay: kv_idx > q_idx - sliding_window
-                            if (sliding && !(j > i - c.SlidingWindow!.Value)) continue;
+                            if (sliding && !(j > qi - c.SlidingWindow!.Value)) continue;
                             visible.Add(j);
                         }
                         if (visible.Count == 0) continue; // documented: zero output
@@ -281,7 +316,7 @@ public sealed class ReferenceTransformer
                         for (int n = 0; n < visible.Count; n++)
                         {
                             double dot = 0;
-                            for (int e = 0; e < hd; e++) dot += q[b][i][h][e] * k[b][visible[n]][g][e];
+                            for (int e = 0; e < hd; e++) dot += q[b][i][h][e] * keys[b][g][visible[n]][e];
                             scores[n] = dot * scaling;
                             max = Math.Max(max, scores[n]);
                         }
@@ -294,7 +329,7 @@ public sealed class ReferenceTransformer
                         for (int n = 0; n < scores.Length; n++)
                         {
                             double prob = scores[n] / sum;
-                            for (int e = 0; e < hd; e++) concat[h * hd + e] += prob * v[b][visible[n]][g][e];
+                            for (int e = 0; e < hd; e++) concat[h * hd + e] += prob * values[b][g][visible[n]][e];
                         }
                     }
                     double[] attnOut = Linear(_w[p + "self_attn.o_proj.weight"], Bias(p + "self_attn.o_proj.bias"), concat, d);
@@ -344,7 +379,7 @@ public sealed class ReferenceTransformer
                 logits[b][t] = Linear(_w["lm_head.weight"], null, x, c.VocabSize);
             }
         }
-        return new ReferenceOutput(logits, hooks);
+        return new ReferenceOutput(logits, hooks) { Present = new ReferenceKv(presentKeys, presentValues) };
     }
 
     /// <summary>Applies the interventions aimed at <paramref name="name"/> in list order (in place), then records a copy.</summary>

@@ -149,6 +149,29 @@ public class ReferenceTransformerTests
     }
 
     [TestCaseSource(nameof(Specs))]
+    public void Past_ResumedFromPresent_EqualsTheWholeSequence(TinyCheckpointSpec spec)
+    {
+        var m = Model(spec);
+        int[] a = Tokens(5, 9, spec.VocabSize);
+        var whole = Run(m, a);
+        var head = Run(m, a[..5]);
+        var tail = m.Forward([a[5..]], [Ones(9)], [Range(5, 4)], past: head.Present);
+        Assert.That(tail.Present!.Length, Is.EqualTo(9));
+        double worst = 0;
+        for (int t = 0; t < 4; t++)
+        {
+            worst = Math.Max(worst, MaxAbsDiff(whole.Logits[0][t + 5], tail.Logits[0][t]));
+            foreach (var (name, value) in tail.Hooks) worst = Math.Max(worst, MaxAbsDiff(whole.Hooks[name][0][t + 5], value[0][t]));
+        }
+        for (int l = 0; l < spec.NumLayers; l++)
+            for (int g = 0; g < spec.NumKvHeads; g++)
+                for (int j = 0; j < 9; j++)
+                    worst = Math.Max(worst, Math.Max(MaxAbsDiff(whole.Present!.Keys[l][0][g][j], tail.Present.Keys[l][0][g][j]),
+                        MaxAbsDiff(whole.Present!.Values[l][0][g][j], tail.Present.Values[l][0][g][j])));
+        Assert.That(worst, Is.LessThan(1e-12));
+    }
+
+    [TestCaseSource(nameof(Specs))]
     public void ShiftingAllPositions_LeavesLogitsUnchanged(TinyCheckpointSpec spec)
     {
         var m = Model(spec);
