@@ -96,7 +96,7 @@ sealed class ComparisonSession : IDisposable
         get
         {
             CheckCompatible();
-            return _tokenizer ??= HfTokenizer.FromDirectory(Models[0].Directory);
+            return _tokenizer ??= Models[0].Session.Tokenizer;
         }
     }
 

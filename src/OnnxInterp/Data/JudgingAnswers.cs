@@ -3,11 +3,27 @@ using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Data;
 
-/// <summary>The answer tokens of the paper's judging prompts ("… This statement is:" followed by " TRUE" or " FALSE").</summary>
+/// <summary>
+/// The paper's judging prompt, shared by causal tracing, the truth intervention and calibration: few-shot lines
+/// "STATEMENT This statement is: TRUE|FALSE\n", then the statement and <see cref="Question"/>, answered by
+/// <see cref="True"/> or <see cref="False"/>.
+/// </summary>
 public static class JudgingAnswers
 {
     public const string True = " TRUE";
     public const string False = " FALSE";
+
+    /// <summary>What follows a statement to ask for the judgement.</summary>
+    public const string Question = " This statement is:";
+
+    /// <summary>One few-shot example line, newline included.</summary>
+    public static string ExampleLine(string statement, bool isTrue) => $"{statement}{Question} {(isTrue ? "TRUE" : "FALSE")}\n";
+
+    /// <summary>The example lines of <paramref name="examples"/>, in their order.</summary>
+    public static string[] ExampleLines(IEnumerable<(string Statement, bool True)> examples) => examples.Select(e => ExampleLine(e.Statement, e.True)).ToArray();
+
+    /// <summary>The query after the examples: the statement and the question.</summary>
+    public static string Query(string statement) => statement + Question;
 
     /// <summary>
     /// The tokens whose logits the metrics compare: the last id of each answer encoded alone, as the paper takes

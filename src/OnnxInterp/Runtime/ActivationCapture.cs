@@ -45,21 +45,18 @@ public static class ActivationCapture
         using var writer = ActivationStoreWriter.Create(path, options.Format, prompts.Count,
             hooks.Select(h => (h.ToString(), options.Positions.Length, dims[h])).ToList(), options.Metadata, options.DType);
         int pad = model.Manifest.Config.PadTokenId ?? 0;
-        for (int start = 0; start < prompts.Count; start += options.BatchSize)
+        // Left padding puts every prompt's end at the end of the row, so end-relative positions line up.
+        Batches.Run(model, prompts, options.BatchSize, batch => ForwardRequest.FromPrompts(batch, pad) with
         {
-            cancellation.ThrowIfCancellationRequested();
-            var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
-            // Left padding puts every prompt's end at the end of the row, so end-relative positions line up.
-            var result = model.Run(ForwardRequest.FromPrompts(batch, pad) with
-            {
-                Hooks = hooks.Select(h => (HookPattern)h).ToList(),
-                CapturePositions = options.Positions,
-                LogitPositions = [-1],
-                Interventions = options.Interventions,
-            }, cancellation);
+            Hooks = [.. hooks],
+            CapturePositions = options.Positions,
+            LogitPositions = [-1],
+            Interventions = options.Interventions,
+        }, (start, batch, result) =>
+        {
             writer.Append(result.Cache.ToDictionary(e => e.Key.ToString(), e => e.Value, StringComparer.Ordinal));
             progress?.Report(new CaptureProgress(start + batch.Count, prompts.Count));
-        }
+        }, cancellation: cancellation);
         writer.Complete();
     }
 }

@@ -48,33 +48,33 @@ public sealed class ModelPair : IDisposable
     }
 
     /// <summary>Throws <see cref="IncompatibleModelsException"/> naming the first difference; returns the base tokenizer if any.</summary>
-    public static HfTokenizer? CheckCompatible(ModelSession a, ModelSession b)
+    public static HfTokenizer? CheckCompatible(IHookedModel a, IHookedModel b)
     {
-        var ca = a.Manifest.Config;
-        var cb = b.Manifest.Config;
+        var ca = a.Config;
+        var cb = b.Config;
         void Same(string field, object va, object vb)
         {
             if (!Equals(va, vb))
-                throw new IncompatibleModelsException($"the models differ in {field}: base {va}, post {vb}", b.Directory, field, $"{va} vs {vb}");
+                throw new IncompatibleModelsException($"the models differ in {field}: base {va}, post {vb}", b.Source, field, $"{va} vs {vb}");
         }
         // Post-training may add tokens past the base's vocabulary (Llama-3.1-Tulu-3-8B: 128,264 against Llama-3.1-8B's
         // 128,256); ids the base knows are checked token by token below. A post model with fewer ids cannot be compared.
         if (cb.VocabSize < ca.VocabSize)
             throw new IncompatibleModelsException($"the post model has a smaller vocabulary than the base: base {ca.VocabSize}, post {cb.VocabSize}",
-                b.Directory, "vocab_size", $"{ca.VocabSize} vs {cb.VocabSize}");
+                b.Source, "vocab_size", $"{ca.VocabSize} vs {cb.VocabSize}");
         Same("hidden_size", ca.HiddenSize, cb.HiddenSize);
         Same("num_hidden_layers", ca.NumLayers, cb.NumLayers);
         Same("intermediate_size", ca.IntermediateSize, cb.IntermediateSize);
         var ha = string.Join(",", a.Hooks.Select(h => h.Name));
         var hb = string.Join(",", b.Hooks.Select(h => h.Name));
-        if (ha != hb) throw new IncompatibleModelsException("the models expose different hook points", b.Directory, "hooks");
+        if (ha != hb) throw new IncompatibleModelsException("the models expose different hook points", b.Source, "hooks");
 
-        bool hasA = File.Exists(Path.Combine(a.Directory, "tokenizer.json")), hasB = File.Exists(Path.Combine(b.Directory, "tokenizer.json"));
+        bool hasA = HasTokenizer(a), hasB = HasTokenizer(b);
         if (!hasA && !hasB) return null;
         if (hasA != hasB)
-            throw new IncompatibleModelsException("only one of the models has a tokenizer.json", hasA ? b.Directory : a.Directory, "tokenizer.json");
-        var ta = HfTokenizer.FromDirectory(a.Directory);
-        var tb = HfTokenizer.FromDirectory(b.Directory);
+            throw new IncompatibleModelsException("only one of the models has a tokenizer.json", hasA ? b.Source : a.Source, "tokenizer.json");
+        var ta = a.Tokenizer;
+        var tb = b.Tokenizer;
         // Post-training may add special tokens past the shared vocabulary; every id the base knows must mean the same.
         for (int id = 0; id < ta.VocabSize; id++)
         {
@@ -82,10 +82,13 @@ public sealed class ModelPair : IDisposable
             var y = tb.IdToToken(id);
             if (x != y)
                 throw new IncompatibleModelsException($"the tokenizers disagree on token id {id}: base '{x}', post '{y}'",
-                    Path.Combine(b.Directory, "tokenizer.json"), $"vocab[{id}]", y ?? "(none)");
+                    Path.Combine(b.Source, "tokenizer.json"), $"vocab[{id}]", y ?? "(none)");
         }
         return ta;
     }
+
+    /// <summary>An export may come without tokenizer.json (token ids in, logits out); other models always have a tokenizer.</summary>
+    static bool HasTokenizer(IHookedModel m) => m is not ModelSession s || File.Exists(Path.Combine(s.Directory, "tokenizer.json"));
 
     public void Dispose()
     {

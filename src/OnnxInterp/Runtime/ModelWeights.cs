@@ -27,7 +27,13 @@ public interface IModelWeights
 
     /// <summary>The unembedding as lm_head stores it, [vocab, hidden] (the embedding when the head is tied).</summary>
     FloatTensor Unembedding();
+
+    /// <summary>The checkpoint's name of the tensor a method reads (for messages), e.g. model.layers.3.mlp.down_proj.weight.</summary>
+    string NameOf(WeightTensor tensor, int layer = 0);
 }
+
+/// <summary>The tensors <see cref="IModelWeights"/> reads, by its method names.</summary>
+public enum WeightTensor { MlpDown, FinalNorm, Embedding, Unembedding }
 
 /// <summary>Opens the weights of an exported folder (manifest.json) or a Hugging Face checkpoint folder (config.json).</summary>
 public static class ModelWeights
@@ -63,7 +69,18 @@ public sealed class CheckpointWeights : IModelWeights
     public FloatTensor MlpDown(int layer) => Read(WeightNames.Layer(CheckLayer(Config, layer), "mlp.down_proj.weight"), Config.HiddenSize, Config.IntermediateSize);
     public FloatTensor FinalNorm() => Read(WeightNames.FinalNorm, Config.HiddenSize);
     public FloatTensor Embedding() => Read(WeightNames.Embed, Config.VocabSize, Config.HiddenSize);
-    public FloatTensor Unembedding() => Read(Config.TieWordEmbeddings ? WeightNames.Embed : WeightNames.LmHead, Config.VocabSize, Config.HiddenSize);
+    public FloatTensor Unembedding() => Read(NameOf(WeightTensor.Unembedding), Config.VocabSize, Config.HiddenSize);
+
+    public string NameOf(WeightTensor tensor, int layer = 0) => Names(Config, tensor, layer);
+
+    internal static string Names(ModelConfig c, WeightTensor tensor, int layer) => tensor switch
+    {
+        WeightTensor.MlpDown => WeightNames.Layer(layer, "mlp.down_proj.weight"),
+        WeightTensor.FinalNorm => WeightNames.FinalNorm,
+        WeightTensor.Embedding => WeightNames.Embed,
+        WeightTensor.Unembedding => c.TieWordEmbeddings ? WeightNames.Embed : WeightNames.LmHead,
+        _ => throw new InvalidArgumentException("unknown weight tensor", "tensor", tensor.ToString()),
+    };
 
     internal static int CheckLayer(ModelConfig c, int layer) =>
         (uint)layer < (uint)c.NumLayers ? layer : throw new InvalidArgumentException($"layer outside 0..{c.NumLayers - 1}", "layer", layer.ToString());
@@ -94,6 +111,9 @@ public sealed class ExportWeights : IModelWeights
     public ModelConfig Config => _manifest.Config;
 
     OnnxInitializers Init => _init ??= OnnxInitializers.Open(_modelPath);
+
+    /// <summary>The HF name, which the export's initializer carries too.</summary>
+    public string NameOf(WeightTensor tensor, int layer = 0) => CheckpointWeights.Names(Config, tensor, layer);
 
     public FloatTensor MlpDown(int layer)
     {

@@ -6,7 +6,7 @@ using OnnxInterp.Tokenization;
 namespace OnnxInterp.Analysis.Confidence;
 
 /// <summary>A model taking part (the first is the base): its last-layer weights and, for the ablation, its session.</summary>
-public sealed record ConfidenceModel(string Name, LastLayerWeights Weights, ModelSession? Session = null)
+public sealed record ConfidenceModel(string Name, LastLayerWeights Weights, IHookedModel? Session = null)
 {
     /// <summary>The model as the paper's tables know it (<see cref="PaperModels.Identify"/>); null when not identified.</summary>
     public PaperModel? Paper { get; init; }
@@ -35,8 +35,8 @@ public record ConfidenceOptions
     public int? MaxStatements { get; init; } = 200;
 
     public int Seed { get; init; } = 1;
-    public string TrueAnswer { get; init; } = " TRUE";
-    public string FalseAnswer { get; init; } = " FALSE";
+    public string TrueAnswer { get; init; } = JudgingAnswers.True;
+    public string FalseAnswer { get; init; } = JudgingAnswers.False;
 }
 
 /// <summary>Where a run is: the model, the stage ("weights", "means", "ablation") and how far.</summary>

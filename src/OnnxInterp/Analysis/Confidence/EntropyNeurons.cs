@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using OnnxInterp.Checkpoints;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Analysis.Confidence;
@@ -90,9 +89,9 @@ public static class EntropyNeurons
         var o = options ?? new EntropyNeuronOptions();
         CheckRatio(o.Ratio);
         // torch would carry a NaN weight into NaN norms and LogitVars that pandas' nsmallest then skips: refuse it instead.
-        RequireFinite(w.WOut, w.Hidden, w.Source, WeightNames.Layer(w.Layer, "mlp.down_proj.weight"), "neuron");
-        RequireFinite(w.FinalNorm, w.Hidden, w.Source, WeightNames.FinalNorm, "entry");
-        RequireFinite(w.Unembed, w.Hidden, w.Source, w.Tied ? WeightNames.Embed : WeightNames.LmHead, "token");
+        RequireFinite(w.WOut, w.Hidden, w.Source, w.Names.WOut, "neuron");
+        RequireFinite(w.FinalNorm, w.Hidden, w.Source, w.Names.FinalNorm, "entry");
+        RequireFinite(w.Unembed, w.Hidden, w.Source, w.Names.Unembed, "token");
         var norms = new float[w.Neurons];
         Norms(w.WOut, w.Hidden, norms);
         var unembed = (float[])w.Unembed.Clone();

@@ -68,15 +68,15 @@ public sealed record EntropySignature(
 /// </summary>
 public static class EntropySignatures
 {
-    public static EntropySignature Measure(string model, ModelSession session, LastLayerWeights weights, EntropyNeuronSet set,
+    public static EntropySignature Measure(string model, IHookedModel session, LastLayerWeights weights, EntropyNeuronSet set,
         IReadOnlyList<JudgingPrompt> prompts, SignatureOptions? options = null, AblationOptions? ablation = null, CancellationToken cancellation = default)
     {
         var o = options ?? new SignatureOptions();
         Validate(o);
         var a = ablation ?? new AblationOptions();
-        var c = session.Manifest.Config;
+        var c = session.Config;
         if (c.IntermediateSize != weights.Neurons || c.HiddenSize != weights.Hidden || c.VocabSize != weights.Vocab)
-            throw new IncompatibleModelsException("the session's model and the weights differ in shape", session.Directory, "config",
+            throw new IncompatibleModelsException("the session's model and the weights differ in shape", session.Source, "config",
                 $"{c.IntermediateSize}x{c.HiddenSize}x{c.VocabSize} vs {weights.Neurons}x{weights.Hidden}x{weights.Vocab}");
         if (set.Norms.Length != weights.Neurons) Throw.Argument($"the neuron set has {set.Norms.Length} neurons, the layer {weights.Neurons}", "set", set.Model);
         if (prompts.Count == 0) Throw.Argument("no prompts", "prompts", 0);
@@ -92,12 +92,8 @@ public static class EntropySignatures
         var sums = new double[n];
         long tokens = 0;
         HookName mlp = HookName.MlpPost(layer), resid = HookName.ResidPost(layer);
-        int per = Math.Max(1, a.BatchRows);
-        for (int first = 0; first < used.Count; first += per)
+        Batches.Run(session, used, Math.Max(1, a.BatchRows), batch => ForwardRequest.FromPrompts(batch) with { Hooks = [mlp, resid], LogitPositions = [-1] }, (_, batch, r) =>
         {
-            cancellation.ThrowIfCancellationRequested();
-            var batch = used.Skip(first).Take(per).ToList();
-            var r = session.Run(ForwardRequest.FromPrompts(batch) with { Hooks = [mlp, resid], LogitPositions = [-1] }, cancellation);
             var acts = r.Cache[mlp];
             var res = r.Cache[resid];
             int seq = acts.Shape[1];
@@ -107,7 +103,7 @@ public static class EntropySignatures
                     t.Add((res.Vector(b, s).ToArray(), acts.Vector(b, s).ToArray()));
             Accumulate(t, weights, means, gU, zw, ww, sums);
             tokens += t.Count;
-        }
+        }, cancellation: cancellation);
         var abs = sums.Select(x => (float)(x / tokens)).ToArray();
         double median = EntropyNeurons.Quantile(abs, 0.5);
         var normZ = ZScores(set.Norms.Select(x => (double)x).ToArray());

@@ -1,4 +1,3 @@
-using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Data;
 using OnnxInterp.Internals;
 using OnnxInterp.Tokenization;
@@ -11,7 +10,7 @@ public sealed record JudgingPrompt(string Statement, bool Label, int[] Tokens);
 /// <summary>
 /// The knowledge analysis' few-shot judging prompt for single statements: the examples as
 /// "{statement} This statement is: TRUE|FALSE\n" in a per-item seeded order, then the statement and
-/// " This statement is:" (<see cref="TracingPrompts.Question"/>). Plain text for every model, as the paper prompts.
+/// " This statement is:" (<see cref="JudgingAnswers.Question"/>). Plain text for every model, as the paper prompts.
 /// </summary>
 public static class JudgingPrompts
 {
@@ -25,7 +24,7 @@ public static class JudgingPrompts
         if (examples.Count == 0) Throw.Argument("few-shot examples are needed", "examples", 0);
         if (max is < 1) Throw.Argument("at least one statement is needed", "maxStatements", max);
         var rng = new Random(seed);
-        var lines = examples.Select(e => $"{e.Statement}{TracingPrompts.Question} {(e.True ? "TRUE" : "FALSE")}\n").ToArray();
+        var lines = JudgingAnswers.ExampleLines(examples);
         var exampleTexts = examples.Select(e => e.Statement).ToHashSet(StringComparer.Ordinal);
         var statements = dataset.Statements.Where(s => !exampleTexts.Contains(s.Text)).ToArray();
         rng.Shuffle(statements);
@@ -33,7 +32,7 @@ public static class JudgingPrompts
         foreach (var s in statements.Take(max ?? int.MaxValue))
         {
             rng.Shuffle(lines);
-            result.Add(new JudgingPrompt(s.Text, s.Label == 1, tokenizer.Encode(string.Concat(lines) + s.Text + TracingPrompts.Question)));
+            result.Add(new JudgingPrompt(s.Text, s.Label == 1, tokenizer.Encode(string.Concat(lines) + JudgingAnswers.Query(s.Text))));
         }
         if (result.Count == 0) Throw.Argument("no statement is left once the few-shot examples are set aside", "dataset", dataset.Name);
         return result;

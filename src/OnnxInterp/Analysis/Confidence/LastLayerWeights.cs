@@ -22,6 +22,10 @@ public sealed record LastLayerWeights(
     bool Tied,
     double RmsNormEps)
 {
+    /// <summary>The checkpoint's names of <see cref="WOut"/> (down_proj), <see cref="FinalNorm"/> and <see cref="Unembed"/>, for messages.</summary>
+    public (string WOut, string FinalNorm, string Unembed) Names { get; init; } =
+        ($"model.layers.{Layer}.mlp.down_proj.weight", "model.norm.weight", Tied ? "model.embed_tokens.weight" : "lm_head.weight");
+
     /// <summary>An exported folder (manifest.json) or a Hugging Face checkpoint folder (config.json + safetensors).</summary>
     public static LastLayerWeights Read(string folder) => Read(ModelWeights.Open(folder));
 
@@ -40,7 +44,10 @@ public sealed record LastLayerWeights(
             for (int i = 0; i < n; i++)
                 wOut[(long)i * d + r] = down[(long)r * n + i];
         var head = weights.Unembedding().Data;
-        return new LastLayerWeights(weights.Source, layer, n, d, c.VocabSize, wOut, norm.Data, head, c.TieWordEmbeddings, c.RmsNormEps);
+        return new LastLayerWeights(weights.Source, layer, n, d, c.VocabSize, wOut, norm.Data, head, c.TieWordEmbeddings, c.RmsNormEps)
+        {
+            Names = (weights.NameOf(WeightTensor.MlpDown, layer), weights.NameOf(WeightTensor.FinalNorm), weights.NameOf(WeightTensor.Unembedding)),
+        };
     }
 
     /// <summary>w_out of one neuron.</summary>

@@ -1,5 +1,4 @@
 using System.Numerics.Tensors;
-using OnnxInterp.Export;
 using OnnxInterp.Internals;
 using OnnxInterp.Runtime;
 
@@ -79,20 +78,17 @@ public static class NeuronAblation
     }
 
     /// <summary>Each neuron's mean activation at <c>blocks.{L-1}.mlp.hook_post</c> over the prompts' scored tokens.</summary>
-    public static float[] MeanActivations(ModelSession session, IReadOnlyList<int[]> prompts, IReadOnlyList<int> neurons,
+    public static float[] MeanActivations(IHookedModel session, IReadOnlyList<int[]> prompts, IReadOnlyList<int> neurons,
         AblationOptions? options = null, CancellationToken cancellation = default)
     {
         var o = options ?? new AblationOptions();
-        int layer = session.Manifest.Config.NumLayers - 1;
+        int layer = session.Config.NumLayers - 1;
         var hook = HookName.MlpPost(layer);
         var sums = new double[neurons.Count];
         long tokens = 0;
-        int per = Math.Max(1, o.BatchRows);
-        for (int first = 0; first < prompts.Count; first += per)
+        Batches.Run(session, prompts, Math.Max(1, o.BatchRows), batch => ForwardRequest.FromPrompts(batch) with { Hooks = [hook], LogitPositions = [-1] }, (_, batch, r) =>
         {
-            var batch = prompts.Skip(first).Take(per).ToList();
-            var request = ForwardRequest.FromPrompts(batch) with { Hooks = [hook], LogitPositions = [-1] };
-            var acts = session.Run(request, cancellation).Cache[hook];
+            var acts = r.Cache[hook];
             int seq = acts.Shape[1];
             for (int b = 0; b < batch.Count; b++)
                 for (int s = FirstScored(seq, batch[b].Length, o); s < seq; s++)
@@ -101,21 +97,21 @@ public static class NeuronAblation
                     for (int k = 0; k < neurons.Count; k++) sums[k] += a[neurons[k]];
                     tokens++;
                 }
-        }
+        }, cancellation: cancellation);
         if (tokens == 0) Throw.Argument("the prompts have no scored tokens (one-token prompts with the first token skipped)", "prompts", prompts.Count);
         return sums.Select(x => (float)(x / tokens)).ToArray();
     }
 
     static int FirstScored(int seq, int length, AblationOptions o) => seq - length + (o.SkipFirstToken && length > 1 ? 1 : 0);
 
-    public static ModelAblation Run(string model, ModelSession session, LastLayerWeights weights, IReadOnlyList<int> neurons,
+    public static ModelAblation Run(string model, IHookedModel session, LastLayerWeights weights, IReadOnlyList<int> neurons,
         IReadOnlyList<JudgingPrompt> prompts, int trueToken, int falseToken, AblationOptions? options = null,
         IProgress<ConfidenceProgress>? progress = null, CancellationToken cancellation = default)
     {
         var o = options ?? new AblationOptions();
-        var c = session.Manifest.Config;
+        var c = session.Config;
         if (c.IntermediateSize != weights.Neurons || c.HiddenSize != weights.Hidden || c.VocabSize != weights.Vocab)
-            throw new IncompatibleModelsException("the session's model and the weights differ in shape", session.Directory, "config",
+            throw new IncompatibleModelsException("the session's model and the weights differ in shape", session.Source, "config",
                 $"{c.IntermediateSize}x{c.HiddenSize}x{c.VocabSize} vs {weights.Neurons}x{weights.Hidden}x{weights.Vocab}");
         if (neurons.Count == 0) Throw.Argument("no neurons to ablate", "neurons", 0);
         if (prompts.Count == 0) Throw.Argument("no prompts", "prompts", 0);
@@ -216,14 +212,14 @@ public static class NeuronAblation
     /// prompt and only the last layer and the head run per variant (the rows agree bit for bit with a full pass);
     /// otherwise every row runs the whole model.
     /// </summary>
-    static (FloatTensor Logits, FloatTensor Resid, FloatTensor Acts, int ActStride) Forward(ModelSession session, List<JudgingPrompt> batch,
+    static (FloatTensor Logits, FloatTensor Resid, FloatTensor Acts, int ActStride) Forward(IHookedModel session, List<JudgingPrompt> batch,
         int rowsPer, List<Intervention> interventions, CancellationToken cancellation)
     {
-        var c = session.Manifest.Config;
+        var c = session.Config;
         int layer = c.NumLayers - 1;
         HookName mlpHook = HookName.MlpPost(layer), residHook = HookName.ResidPost(layer), preHook = HookName.ResidPre(layer);
         var rows = ForwardRequest.FromPrompts(batch.SelectMany(p => Enumerable.Repeat(p.Tokens, rowsPer)).ToList());
-        if (!session.HasLayerGraphs)
+        if (session.Layers is not { } layers)
         {
             var r = session.Run(rows with { Hooks = [mlpHook, residHook], Interventions = interventions }, cancellation);
             return (r.Logits, r.Cache[residHook], r.Cache[mlpHook], rowsPer);
@@ -238,8 +234,8 @@ public static class NeuronAblation
                 pre.Data.AsSpan(p * seq * d, seq * d).CopyTo(hidden.Data.AsSpan((p * rowsPer + j) * seq * d));
         var past = FloatTensor.Zeros(hidden.Shape[0], c.NumKvHeads, 0, c.HeadDim);
         var mask = rows.AttentionMask!;
-        var post = session.RunLayer(layer, hidden, past, past, mask, ForwardRequest.DefaultPositions(mask), interventions, cancellation);
-        return (session.RunHead(post, cancellation), post, clean.Cache[mlpHook], 1);
+        var post = layers.RunLayer(layer, hidden, past, past, mask, ForwardRequest.DefaultPositions(mask), interventions, cancellation);
+        return (layers.RunHead(post, cancellation), post, clean.Cache[mlpHook], 1);
     }
 
     /// <summary>z_k = U (g ⊙ w_out,k) over the vocabulary: a neuron's logit contribution per unit activation per unit 1/rms.</summary>

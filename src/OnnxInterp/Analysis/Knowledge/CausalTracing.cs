@@ -57,15 +57,15 @@ public sealed record PairTrace(double[,] Values, double CleanTrue, double CleanF
 /// </summary>
 public static class CausalTracing
 {
-    public static PairTrace TracePair(ModelSession source, ModelSession target, TracingPrompt prompt, TracingOptions o,
+    public static PairTrace TracePair(IHookedModel source, IHookedModel target, TracingPrompt prompt, TracingOptions o,
         CancellationToken cancellation = default) => TracePair(source, target, prompt, o, null, cancellation);
 
     /// <summary>KV caches of few-shot prefixes already run, per model: pairs that share a prefix (the same shuffle) share its run.</summary>
     sealed class PrefixCache
     {
-        readonly Dictionary<(ModelSession, string), KvCache> _cache = new();
+        readonly Dictionary<(IHookedModel, string), KvCache> _cache = new();
 
-        public KvCache Get(ModelSession model, int[] prefix, CancellationToken cancellation)
+        public KvCache Get(IHookedModel model, int[] prefix, CancellationToken cancellation)
         {
             var key = (model, string.Join(",", prefix));
             if (_cache.TryGetValue(key, out var kv)) return kv;
@@ -76,12 +76,12 @@ public static class CausalTracing
         }
     }
 
-    static PairTrace TracePair(ModelSession source, ModelSession target, TracingPrompt prompt, TracingOptions o, PrefixCache? prefixes,
+    static PairTrace TracePair(IHookedModel source, IHookedModel target, TracingPrompt prompt, TracingOptions o, PrefixCache? prefixes,
         CancellationToken cancellation)
     {
-        int layers = target.Manifest.Config.NumLayers, n = prompt.Patched, prefix = prompt.PrefixLength;
-        if (source.Manifest.Config.NumLayers != layers || source.Manifest.Config.HiddenSize != target.Manifest.Config.HiddenSize)
-            throw new IncompatibleModelsException("source and target differ in layers or hidden size", target.Directory, "num_hidden_layers");
+        int layers = target.Config.NumLayers, n = prompt.Patched, prefix = prompt.PrefixLength;
+        if (source.Config.NumLayers != layers || source.Config.HiddenSize != target.Config.HiddenSize)
+            throw new IncompatibleModelsException("source and target differ in layers or hidden size", target.Source, "num_hidden_layers");
         if (!prompt.TrueTokens.AsSpan(0, prefix).SequenceEqual(prompt.FalseTokens.AsSpan(0, prefix)))
             Throw.Argument("the true and false prompts must share their prefix", "prompt", prompt.Pair.True);
         HookName Hook(int l) => new(o.Hook, l);
@@ -119,7 +119,7 @@ public static class CausalTracing
         var prefixTokens = prompt.TrueTokens[..prefix];
         var mask = new[] { Ones(prefix + n) };
         var positions = new[] { Enumerable.Range(prefix, n).ToArray() };
-        ForwardResult Suffix(ModelSession m, int[] suffix, bool present, IReadOnlyList<HookPattern>? capture) => m.Run(new ForwardRequest([suffix])
+        ForwardResult Suffix(IHookedModel m, int[] suffix, bool present, IReadOnlyList<HookPattern>? capture) => m.Run(new ForwardRequest([suffix])
         {
             Past = prefixes.Get(m, prefixTokens, cancellation), AttentionMask = mask, PositionIds = positions,
             ReturnPresent = present, LogitPositions = [-1], Hooks = capture,
@@ -130,11 +130,11 @@ public static class CausalTracing
         var sourceTrue = Suffix(source, trueSuffix, false, hooks);
         var refRun = ReferenceEquals(source, target) ? sourceTrue : Suffix(target, trueSuffix, false, null);
         var refLogits = refRun.Logits.Vector(0, 0).ToArray();
-        bool layered = o.SkipLayersBelow && target.HasLayerGraphs && o.Hook == HookKind.ResidPost;
+        bool layered = o.SkipLayersBelow && target.Layers is not null && o.Hook == HookKind.ResidPost;
         var falseRun = Suffix(target, falseSuffix, true, layered ? hooks : null);
         if (layered)
         {
-            int chunk = Math.Max(1, o.PositionsPerCall ?? (target.Manifest.Config.HiddenSize > 512 ? 1 : 4));
+            int chunk = Math.Max(1, o.PositionsPerCall ?? (target.Config.HiddenSize > 512 ? 1 : 4));
             for (int p0 = 0; p0 < n; p0 += chunk)
             {
                 int p1 = Math.Min(n, p0 + chunk);
@@ -169,10 +169,10 @@ public static class CausalTracing
     /// batch at its start layer, so layer k runs k·(p1 − p0) rows; only the last position goes through the head.
     /// Returns last-position logits [layers·(p1 − p0), 1, V].
     /// </summary>
-    static FloatTensor PatchesFromLayerAbove(ModelSession target, ForwardResult falseRun, ForwardResult sourceTrue,
+    static FloatTensor PatchesFromLayerAbove(IHookedModel target, ForwardResult falseRun, ForwardResult sourceTrue,
         int layers, int prefix, int n, int p0, int p1, CancellationToken cancellation)
     {
-        int d = target.Manifest.Config.HiddenSize, total = prefix + n, len = n - p0, c = p1 - p0;
+        int d = target.Config.HiddenSize, total = prefix + n, len = n - p0, c = p1 - p0;
         void Start(int l, int p, Span<float> rows /* len × d */)
         {
             var states = falseRun[HookName.ResidPost(l)];
@@ -191,7 +191,7 @@ public static class CausalTracing
             var hidden = FloatTensor.Zeros(rows, len, d);
             if (running is not null) running.Data.AsSpan().CopyTo(hidden.Data);
             for (int p = p0; p < p1; p++) Start(k - 1, p, hidden.Data.AsSpan(((k - 1) * c + p - p0) * len * d, len * d));
-            running = target.RunLayer(k, hidden, KvCache.Slice(falseRun.Present!.Keys[k], 0, total, rows), KvCache.Slice(falseRun.Present!.Values[k], 0, total, rows),
+            running = target.Layers!.RunLayer(k, hidden, KvCache.Slice(falseRun.Present!.Keys[k], 0, total, rows), KvCache.Slice(falseRun.Present!.Values[k], 0, total, rows),
                 Enumerable.Range(0, rows).Select(r => Mask(p0 + r % c)).ToArray(), Enumerable.Range(0, rows).Select(r => Positions(p0 + r % c)).ToArray(),
                 cancellation: cancellation);
         }
@@ -203,11 +203,11 @@ public static class CausalTracing
             Start(layers - 1, p, top);
             top.AsSpan((len - 1) * d, d).CopyTo(last.Vector((layers - 1) * c + p - p0, 0));
         }
-        return target.RunHead(last, cancellation);
+        return target.Layers!.RunHead(last, cancellation);
     }
 
     /// <summary>Traces every prompt and averages the matrices over pairs (the paper's per-dataset matrix).</summary>
-    public static (double[,] Mean, IReadOnlyList<PairTrace> PerPair) Run(ModelSession source, ModelSession target, IReadOnlyList<TracingPrompt> prompts,
+    public static (double[,] Mean, IReadOnlyList<PairTrace> PerPair) Run(IHookedModel source, IHookedModel target, IReadOnlyList<TracingPrompt> prompts,
         TracingOptions o, IProgress<CaptureProgress>? progress = null, CancellationToken cancellation = default)
     {
         if (prompts.Count == 0) Throw.Argument("no prompts to trace", "prompts", 0);

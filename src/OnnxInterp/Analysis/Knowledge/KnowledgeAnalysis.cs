@@ -6,7 +6,7 @@ using OnnxInterp.Tokenization;
 namespace OnnxInterp.Analysis.Knowledge;
 
 /// <summary>A model taking part in the comparison; the first one given is the base.</summary>
-public sealed record KnowledgeModel(string Name, ModelSession Session);
+public sealed record KnowledgeModel(string Name, IHookedModel Session);
 
 public sealed record KnowledgeOptions
 {
@@ -28,8 +28,8 @@ public sealed record KnowledgeOptions
     public int? MaxPairs { get; init; }
 
     public int Seed { get; init; } = 1;
-    public string TrueAnswer { get; init; } = " TRUE";
-    public string FalseAnswer { get; init; } = " FALSE";
+    public string TrueAnswer { get; init; } = JudgingAnswers.True;
+    public string FalseAnswer { get; init; } = JudgingAnswers.False;
 }
 
 /// <summary>One row of the paper's Table 1: two matrices compared (normalised, as the paper does).</summary>
@@ -63,7 +63,7 @@ public static class KnowledgeAnalysis
         var (trueId, falseId) = JudgingAnswers.Tokens(tokenizer, o.TrueAnswer, o.FalseAnswer, "knowledge");
 
         bool consecutive = IsConsecutiveRows(dataset.Name);
-        var curation = consecutive ? PairCuration.CurateConsecutive(dataset, tokenizer) : Curate(dataset, tokenizer, o.Protocol, models[0].Session.Manifest.Config);
+        var curation = consecutive ? PairCuration.CurateConsecutive(dataset, tokenizer) : Curate(dataset, tokenizer, o.Protocol, models[0].Session.Config);
         if (curation.Pairs.Count == 0) Throw.Argument("no true/false pairs survive curation for this tokenizer", "dataset", dataset.Name);
         int sTok = Count(curation.Pairs[0], TokenRole.Subject), oTok = Count(curation.Pairs[0], TokenRole.Object);
         var pairs = o.MaxPairs is int max ? curation.Pairs.Take(max).ToList() : curation.Pairs;
@@ -78,7 +78,7 @@ public static class KnowledgeAnalysis
 
         var tracing = new TracingOptions { Metric = o.Metric, Fast = o.Fast, TrueToken = trueId, FalseToken = falseId };
         var perPair = new Dictionary<string, IReadOnlyList<PairTrace>>();
-        KnowledgeMatrix Trace(string name, ModelSession source, ModelSession target)
+        KnowledgeMatrix Trace(string name, IHookedModel source, IHookedModel target)
         {
             var (mean, traces) = consecutive
                 ? TraceCollapsed(source, target, prompts, tracing, progress, cancellation)
@@ -129,11 +129,11 @@ public static class KnowledgeAnalysis
     /// columns, as patching_visualize.py (lines 330–352) does for tulu_extracted: the mean over the positions where the
     /// true and false prompts' tokens differ, the mean over the other positions except the last, and the last.
     /// </summary>
-    static (double[,] Mean, IReadOnlyList<PairTrace> PerPair) TraceCollapsed(ModelSession source, ModelSession target,
+    static (double[,] Mean, IReadOnlyList<PairTrace> PerPair) TraceCollapsed(IHookedModel source, IHookedModel target,
         IReadOnlyList<TracingPrompt> prompts, TracingOptions o, IProgress<CaptureProgress>? progress, CancellationToken cancellation)
     {
         var traces = new List<PairTrace>();
-        int layers = target.Manifest.Config.NumLayers;
+        int layers = target.Config.NumLayers;
         var mean = new double[layers, 3];
         foreach (var prompt in prompts)
         {

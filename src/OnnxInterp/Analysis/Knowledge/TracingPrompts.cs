@@ -23,7 +23,7 @@ public sealed record TracingPrompt(StatementPair Pair, int[] TrueTokens, int[] F
 /// <summary>Builds the paper's few-shot prompts for curated pairs.</summary>
 public static class TracingPrompts
 {
-    public const string Question = " This statement is:";
+    public const string Question = JudgingAnswers.Question;
 
     /// <summary>
     /// The paper's hard-coded few-shot examples (Knowledge+Truthfulness/patching.py, load_data, lines 45–70): two true
@@ -64,7 +64,7 @@ public static class TracingPrompts
             field, spec);
 
     /// <summary>The few-shot line of one example: "{statement} This statement is: TRUE\n" (or FALSE).</summary>
-    public static string ExampleLine(string statement, bool isTrue) => $"{statement}{Question} {(isTrue ? "TRUE" : "FALSE")}\n";
+    public static string ExampleLine(string statement, bool isTrue) => JudgingAnswers.ExampleLine(statement, isTrue);
 
     /// <summary>
     /// For each pair: the examples ("… This statement is: TRUE\n" / FALSE) in a shuffled order shared by the pair's two

@@ -87,12 +87,12 @@ public static class DirectionSelection
     /// <paramref name="positions"/>, layers <paramref name="layers"/>) on the validation prompts and chooses one.
     /// Candidates in pruned layers are evaluated only when no other candidate has finite scores.
     /// </summary>
-    public static DirectionSelectionResult Run(ModelSession session, IReadOnlyList<int[]> harmful, IReadOnlyList<int[]> harmless,
+    public static DirectionSelectionResult Run(IHookedModel session, IReadOnlyList<int[]> harmful, IReadOnlyList<int[]> harmless,
         float[][][] meanDifferences, IReadOnlyList<int> layers, IReadOnlyList<int> positions, IReadOnlyList<int> refusalTokens,
         int padTokenId, SelectionOptions options, float additionCoefficient = 1f, AdditionScale additionScale = AdditionScale.MeanDifference,
         AdditionHooks additionHooks = AdditionHooks.ResidPre, int batchSize = 32, IProgress<(int Done, int Total)>? progress = null, CancellationToken cancellation = default)
     {
-        int n = session.Manifest.Config.NumLayers;
+        int n = session.Config.NumLayers;
         int keep = KeptLayers(n, options.PruneLayerFraction);
         double baseHarmful = RefusalLogits.MeanLogOdds(session, harmful, refusalTokens, null, padTokenId, batchSize, cancellation);
         var baseHarmlessLogits = RefusalLogits.LastLogits(session, harmless, null, padTokenId, batchSize, cancellation);

@@ -45,7 +45,7 @@ public static class RefusalAnalysis
             int done = 0;
             var harmful = m.Prompts.Encode(split.Test.Harmful);
             var harmless = m.Prompts.Encode(split.Test.Harmless);
-            int layers = m.Session.Manifest.Config.NumLayers;
+            int layers = m.Session.Config.NumLayers;
             RefusalCell Evaluate(RefusalIntervention kind, ModelDirection? d, bool onHarmful)
             {
                 progress?.Report(new RefusalProgress($"{kind} {(onHarmful ? "harmful" : "harmless")}{(d is null ? "" : " with " + d.Model + "'s direction")}", m.Name, done++, perModel));
@@ -85,7 +85,7 @@ public static class RefusalAnalysis
         bool paper = o.Protocol == AnalysisProtocol.Paper;
         if (paper && (m.Paper is null || d.Paper is null)) Throw.Argument("the paper protocol needs both models' paper settings", "models", $"{m.Name}, {d.Model}");
         int layer = paper ? m.Paper!.InterventionLayer : d.Direction.Layer;
-        int n = m.Session.Manifest.Config.NumLayers;
+        int n = m.Session.Config.NumLayers;
         if (layer >= n) Throw.Argument($"the steered layer lies outside the model's 0..{n - 1}", "layer", layer);
         float addition = o.AdditionCoefficient ?? (paper ? RefusalPaperSettings.AdditionCoefficient(m.Paper!.Model, d.Paper!.Model) : 1f);
         float c = !subtract ? addition
@@ -127,7 +127,7 @@ public static class RefusalAnalysis
     {
         var s = m.Paper!;
         var p = m.DirectionPrompts ?? m.Prompts;
-        int n = m.Session.Manifest.Config.NumLayers;
+        int n = m.Session.Config.NumLayers;
         if ((uint)s.Layer >= (uint)n) Throw.Argument($"the paper's layer lies outside the model's 0..{n - 1}", "layer", s.Layer);
         progress?.Report(new RefusalProgress("direction", m.Name, 0, 1));
         var diff = RefusalDirections.MeanDifferences(m.Session, p.Encode(split.Train.Harmful), p.Encode(split.Train.Harmless),
@@ -145,7 +145,7 @@ public static class RefusalAnalysis
         var p = m.DirectionPrompts ?? m.Prompts;
         var harmfulTrain = p.Encode(split.Train.Harmful);
         var harmlessTrain = p.Encode(split.Train.Harmless);
-        int n = m.Session.Manifest.Config.NumLayers;
+        int n = m.Session.Config.NumLayers;
         string? interventionTemplate = m.DirectionPrompts is null ? null : m.Prompts.Template.Name;
         if (o.Layer is int layer && o.Position is int position)
         {

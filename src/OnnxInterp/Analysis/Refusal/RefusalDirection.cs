@@ -1,4 +1,3 @@
-using OnnxInterp.Export;
 using OnnxInterp.Internals;
 using OnnxInterp.Runtime;
 
@@ -107,7 +106,7 @@ public static class RefusalDirections
     /// The mean differences at every layer in <paramref name="layers"/> and every position in <paramref name="positions"/>
     /// (negative: from the end of each prompt): [position][layer] → vector of the hidden size.
     /// </summary>
-    public static float[][][] MeanDifferences(ModelSession session, IReadOnlyList<int[]> harmful, IReadOnlyList<int[]> harmless,
+    public static float[][][] MeanDifferences(IHookedModel session, IReadOnlyList<int[]> harmful, IReadOnlyList<int[]> harmless,
         IReadOnlyList<int> layers, IReadOnlyList<int> positions, int padTokenId, int batchSize = 32, CancellationToken cancellation = default)
     {
         var a = MeanActivations(session, harmful, layers, positions, padTokenId, batchSize, cancellation);
@@ -131,10 +130,10 @@ public static class RefusalDirections
     }
 
     /// <summary>Mean resid_pre over the prompts: [position][layer][d] in double precision.</summary>
-    public static double[][][] MeanActivations(ModelSession session, IReadOnlyList<int[]> prompts, IReadOnlyList<int> layers,
+    public static double[][][] MeanActivations(IHookedModel session, IReadOnlyList<int[]> prompts, IReadOnlyList<int> layers,
         IReadOnlyList<int> positions, int padTokenId, int batchSize = 32, CancellationToken cancellation = default)
     {
-        var c = session.Manifest.Config;
+        var c = session.Config;
         if (prompts.Count == 0) Throw.Argument("no prompts", "prompts", 0);
         if (layers.Count == 0) Throw.Argument("no layers", "layers", 0);
         if (positions.Count == 0) Throw.Argument("no positions", "positions", 0);
@@ -147,15 +146,13 @@ public static class RefusalDirections
         int d = c.HiddenSize;
         var sums = positions.Select(_ => layers.Select(_ => new double[d]).ToArray()).ToArray();
         var hooks = layers.Select(l => HookName.ResidPre(l)).ToList();
-        for (int start = 0; start < prompts.Count; start += batchSize)
+        Batches.Run(session, prompts, batchSize, batch => ForwardRequest.FromPrompts(batch, padTokenId) with
         {
-            var batch = prompts.Skip(start).Take(batchSize).ToList();
-            var r = session.Run(ForwardRequest.FromPrompts(batch, padTokenId) with
-            {
-                Hooks = [.. hooks],
-                CapturePositions = positions.ToArray(),
-                LogitPositions = [-1],
-            }, cancellation);
+            Hooks = [.. hooks],
+            CapturePositions = positions.ToArray(),
+            LogitPositions = [-1],
+        }, (_, batch, r) =>
+        {
             for (int li = 0; li < layers.Count; li++)
             {
                 var t = r.Cache[hooks[li]];
@@ -167,7 +164,7 @@ public static class RefusalDirections
                         for (int i = 0; i < d; i++) s[i] += v[i];
                     }
             }
-        }
+        }, cancellation: cancellation);
         foreach (var perLayer in sums)
             foreach (var s in perLayer)
                 for (int i = 0; i < d; i++) s[i] /= prompts.Count;

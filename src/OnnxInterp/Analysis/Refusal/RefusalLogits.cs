@@ -76,22 +76,22 @@ public static class RefusalLogits
     }
 
     /// <summary>The logits at each prompt's last position, [prompt] → vocabulary, under the interventions (at every position).</summary>
-    public static float[][] LastLogits(ModelSession session, IReadOnlyList<int[]> prompts, IReadOnlyList<Intervention>? interventions,
+    public static float[][] LastLogits(IHookedModel session, IReadOnlyList<int[]> prompts, IReadOnlyList<Intervention>? interventions,
         int padTokenId, int batchSize = 32, CancellationToken cancellation = default)
     {
         if (batchSize < 1) Throw.Argument("must be at least 1", "batch_size", batchSize);
         var rows = new List<float[]>(prompts.Count);
-        for (int start = 0; start < prompts.Count; start += batchSize)
-        {
-            var batch = prompts.Skip(start).Take(batchSize).ToList();
-            var logits = session.Run(ForwardRequest.FromPrompts(batch, padTokenId) with { LogitPositions = [-1], Interventions = interventions }, cancellation).Logits;
-            for (int b = 0; b < batch.Count; b++) rows.Add(logits.Vector(b, 0).ToArray());
-        }
+        Batches.Run(session, prompts, batchSize,
+            batch => ForwardRequest.FromPrompts(batch, padTokenId) with { LogitPositions = [-1], Interventions = interventions },
+            (_, batch, r) =>
+            {
+                for (int b = 0; b < batch.Count; b++) rows.Add(r.Logits.Vector(b, 0).ToArray());
+            }, cancellation: cancellation);
         return rows.ToArray();
     }
 
     /// <summary>Mean refusal log-odds over the prompts under the interventions.</summary>
-    public static double MeanLogOdds(ModelSession session, IReadOnlyList<int[]> prompts, IReadOnlyList<int> tokens, IReadOnlyList<Intervention>? interventions,
+    public static double MeanLogOdds(IHookedModel session, IReadOnlyList<int[]> prompts, IReadOnlyList<int> tokens, IReadOnlyList<Intervention>? interventions,
         int padTokenId, int batchSize = 32, CancellationToken cancellation = default) =>
         LastLogits(session, prompts, interventions, padTokenId, batchSize, cancellation).Average(l => LogOdds(l, tokens));
 }

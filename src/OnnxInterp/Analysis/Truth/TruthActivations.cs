@@ -1,4 +1,3 @@
-using OnnxInterp.Export;
 using OnnxInterp.Internals;
 using OnnxInterp.Runtime;
 
@@ -21,12 +20,12 @@ public sealed record TokenizedDataset(string Name, int[][] Tokens, int[] Labels,
 public static class TruthActivations
 {
     /// <summary>Activations [layer index][dataset index], not centred; rows in each dataset's order.</summary>
-    public static ActivationSet[][] Collect(ModelSession session, IReadOnlyList<TokenizedDataset> datasets, IReadOnlyList<int> layers,
+    public static ActivationSet[][] Collect(IHookedModel session, IReadOnlyList<TokenizedDataset> datasets, IReadOnlyList<int> layers,
         int batchSize = 32, Action<int>? rowsDone = null, CancellationToken cancellation = default)
     {
         if (batchSize <= 0) Throw.Argument("batch size must be positive", "batch_size", batchSize);
         if (layers.Count == 0) Throw.Argument("at least one layer is needed", "layers", 0);
-        int numLayers = session.Manifest.Config.NumLayers, dim = session.Manifest.Config.HiddenSize;
+        int numLayers = session.Config.NumLayers, dim = session.Config.HiddenSize;
         foreach (int l in layers)
             if ((uint)l >= (uint)numLayers) Throw.Argument($"layer outside 0..{numLayers - 1}", "layers", l);
         var hooks = layers.Select(l => HookName.ResidPost(l)).ToList();
@@ -41,19 +40,17 @@ public static class TruthActivations
             if (r.Position >= 0 || -r.Position > r.Tokens.Length)
                 Throw.Argument($"positions count from the end (−1 … −{r.Tokens.Length} for this prompt)", "position", $"{datasets[r.Dataset].Name} row {r.Row}: {r.Position}");
         }
-        int pad = session.Manifest.Config.PadTokenId ?? 0;
-        for (int start = 0; start < rows.Count; start += batchSize)
+        int pad = session.Config.PadTokenId ?? 0;
+        // Left padding aligns the prompts' ends, so end-relative positions are batch positions.
+        static int[] Positions(IReadOnlyList<(int Dataset, int Row, int[] Tokens, int Position)> batch) => batch.Select(r => r.Position).Distinct().Order().ToArray();
+        Batches.Run(session, rows, batchSize, batch => ForwardRequest.FromPrompts(batch.Select(r => r.Tokens).ToList(), pad) with
         {
-            cancellation.ThrowIfCancellationRequested();
-            var batch = rows.Skip(start).Take(batchSize).ToList();
-            // Left padding aligns the prompts' ends, so end-relative positions are batch positions.
-            var positions = batch.Select(r => r.Position).Distinct().Order().ToArray();
-            var result = session.Run(ForwardRequest.FromPrompts(batch.Select(r => r.Tokens).ToList(), pad) with
-            {
-                Hooks = [.. hooks],
-                CapturePositions = positions,
-                LogitPositions = [-1],
-            }, cancellation);
+            Hooks = [.. hooks],
+            CapturePositions = Positions(batch),
+            LogitPositions = [-1],
+        }, (start, batch, result) =>
+        {
+            var positions = Positions(batch);
             for (int li = 0; li < layers.Count; li++)
             {
                 var t = result.Cache[hooks[li]];
@@ -61,7 +58,7 @@ public static class TruthActivations
                     t.Vector(b, Array.IndexOf(positions, batch[b].Position)).CopyTo(data[li][batch[b].Dataset].AsSpan(batch[b].Row * dim, dim));
             }
             rowsDone?.Invoke(start + batch.Count);
-        }
+        }, cancellation: cancellation);
         return data.Select(perDataset => perDataset.Select((x, di) => new ActivationSet(x, dim, datasets[di].Labels)).ToArray()).ToArray();
     }
 }

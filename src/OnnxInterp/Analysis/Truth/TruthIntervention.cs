@@ -1,6 +1,4 @@
-using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Data;
-using OnnxInterp.Export;
 using OnnxInterp.Internals;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tokenization;
@@ -23,7 +21,7 @@ public static class TruthIntervention
 {
     /// <summary>
     /// The paper's queries (interventions.prepare_data): per statement, the examples shuffled ("… This statement is: TRUE"
-    /// lines), then the statement and <see cref="TracingPrompts.Question"/>. As the paper, statements that occur in the
+    /// lines), then the statement and <see cref="JudgingAnswers.Question"/>. As the paper, statements that occur in the
     /// examples are left out; so are statements whose tokens change when the question follows them (none for BPE
     /// tokenizers that split at spaces). Returns the prompts and how many statements were left out.
     /// </summary>
@@ -32,7 +30,7 @@ public static class TruthIntervention
     {
         if (examples.Count == 0) Throw.Argument("few-shot examples are needed", "examples", 0);
         var rng = new Random(seed);
-        var lines = examples.Select(e => $"{e.Statement} This statement is: {(e.True ? "TRUE" : "FALSE")}\n").ToArray();
+        var lines = JudgingAnswers.ExampleLines(examples);
         string all = string.Concat(lines);
         var prompts = new List<TruthPrompt>();
         int skipped = 0;
@@ -42,7 +40,7 @@ public static class TruthIntervention
             if (all.Contains(s.Text, StringComparison.Ordinal)) { skipped++; continue; }
             string head = string.Concat(lines) + s.Text;
             var headTokens = tokenizer.Encode(head);
-            var tokens = tokenizer.Encode(head + TracingPrompts.Question);
+            var tokens = tokenizer.Encode(head + JudgingAnswers.Question);
             int suffix = tokens.Length - headTokens.Length;
             if (suffix <= 0 || headTokens.Length < 2 || !tokens.AsSpan(0, headTokens.Length).SequenceEqual(headTokens)) { skipped++; continue; }
             prompts.Add(new TruthPrompt(s.Text, s.Label == 1, tokens, reading == TruthReading.Judgement ? [-2, -1] : [-suffix - 2, -suffix - 1]));
@@ -71,29 +69,25 @@ public static class TruthIntervention
     /// (<paramref name="factor"/> &gt; 0) or subtracted (&lt; 0) over <paramref name="layers"/>, or untouched when
     /// <paramref name="vector"/> is null.
     /// </summary>
-    public static double MeanProbabilityDifference(ModelSession session, IReadOnlyList<TruthPrompt> prompts, int trueId, int falseId,
+    public static double MeanProbabilityDifference(IHookedModel session, IReadOnlyList<TruthPrompt> prompts, int trueId, int falseId,
         float[]? vector, IReadOnlyList<int> layers, float factor, int batchSize = 32, CancellationToken cancellation = default)
     {
         if (prompts.Count == 0) Throw.Argument("no prompts to run", "prompts", 0);
         if (batchSize <= 0) Throw.Argument("batch size must be positive", "batch_size", batchSize);
-        int pad = session.Manifest.Config.PadTokenId ?? 0;
+        int pad = session.Config.PadTokenId ?? 0;
         double sum = 0;
-        for (int start = 0; start < prompts.Count; start += batchSize)
+        Batches.Run(session, prompts, batchSize, batch => ForwardRequest.FromPrompts(batch.Select(p => p.Tokens).ToList(), pad) with
         {
-            cancellation.ThrowIfCancellationRequested();
-            var batch = prompts.Skip(start).Take(batchSize).ToList();
-            var request = ForwardRequest.FromPrompts(batch.Select(p => p.Tokens).ToList(), pad) with
-            {
-                LogitPositions = [-1],
-                Interventions = vector is null ? null : Build(batch, vector, layers, factor),
-            };
-            var logits = session.Run(request, cancellation).Logits;
+            LogitPositions = [-1],
+            Interventions = vector is null ? null : Build(batch, vector, layers, factor),
+        }, (_, batch, r) =>
+        {
             for (int b = 0; b < batch.Count; b++)
             {
-                var (pt, pf) = Probabilities(logits.Vector(b, 0), trueId, falseId);
+                var (pt, pf) = Probabilities(r.Logits.Vector(b, 0), trueId, falseId);
                 sum += pt - pf;
             }
-        }
+        }, cancellation: cancellation);
         return sum / prompts.Count;
     }
 

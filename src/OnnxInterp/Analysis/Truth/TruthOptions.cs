@@ -8,7 +8,7 @@ namespace OnnxInterp.Analysis.Truth;
 /// paper's settings tables (the paper protocol's layers); null: identified from its config (the first as the base,
 /// the others as instruct models).
 /// </summary>
-public sealed record TruthModel(string Name, ModelSession Session, PaperModel? Paper = null);
+public sealed record TruthModel(string Name, IHookedModel Session, PaperModel? Paper = null);
 
 /// <summary>A statement dataset and, for the intervention, its few-shot examples (null when it has none).</summary>
 public sealed record TruthDataset(StatementDataset Data, IReadOnlyList<(string Statement, bool True)>? FewShot = null)
@@ -108,8 +108,8 @@ public record TruthOptions
     /// </summary>
     public int Seed { get; init; } = 1;
 
-    public string TrueAnswer { get; init; } = " TRUE";
-    public string FalseAnswer { get; init; } = " FALSE";
+    public string TrueAnswer { get; init; } = JudgingAnswers.True;
+    public string FalseAnswer { get; init; } = JudgingAnswers.False;
 }
 
 public readonly record struct TruthProgress(string Stage, int Done, int Total);

@@ -1,3 +1,5 @@
+using OnnxInterp.Data;
+
 namespace OnnxInterp.Analysis.Truth;
 
 /// <summary>
@@ -55,7 +57,7 @@ public static class TruthPaperSettings
     public const int Seed = 1;
 
     /// <summary>interventions.py:110: the query is the shuffled examples, "\n", the statement and this.</summary>
-    public const string Question = " This statement is:";
+    public const string Question = JudgingAnswers.Question;
 
     /// <summary>
     /// interventions.py:30 <c>len_suffix = len(tokenizer.encode('This statement is:'))</c>: encoded with the tokenizer's
@@ -64,7 +66,7 @@ public static class TruthPaperSettings
     public const string SuffixForLength = "This statement is:";
 
     /// <summary>interventions.py:29: the answers' token ids are the last of <c>tokenizer.encode(' TRUE')</c> / <c>(' FALSE')</c>.</summary>
-    public const string TrueAnswer = " TRUE", FalseAnswer = " FALSE";
+    public const string TrueAnswer = JudgingAnswers.True, FalseAnswer = JudgingAnswers.False;
 
     /// <summary>interventions.py:131 <c>--intervention_coefficient</c> default 1: the direction is added as is.</summary>
     public const double InterventionCoefficient = 1.0;

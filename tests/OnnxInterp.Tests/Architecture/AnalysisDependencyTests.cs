@@ -1,0 +1,78 @@
+using System.Text.RegularExpressions;
+using OnnxInterp.Tests.Support;
+
+namespace OnnxInterp.Tests.Architecture;
+
+/// <summary>
+/// STYLE.md: "each analysis depends on the runtime's interface only". An analysis (src/OnnxInterp/Analysis/NAME/) sees
+/// the model through Runtime's IHookedModel, reads data through Data and text through Tokenization, and never reaches
+/// into the exporter, the checkpoint reader, the comparison or another analysis.
+/// </summary>
+public class AnalysisDependencyTests
+{
+    /// <summary>Namespaces every analysis file may import (besides System.*, MathNet and its own analysis).</summary>
+    static readonly string[] Allowed =
+    [
+        "OnnxInterp.Runtime", "OnnxInterp.Data", "OnnxInterp.Tokenization", "OnnxInterp.Internals", "OnnxInterp.Analysis",
+    ];
+
+    /// <summary>
+    /// Files allowed one more import, and why. PaperProtocol identifies the paper's published models by their
+    /// ModelConfig (hidden size, layers, vocabulary and family), the record the contract's Config hands out.
+    /// </summary>
+    static readonly Dictionary<string, string[]> Exceptions = new()
+    {
+        ["PaperProtocol.cs"] = ["OnnxInterp.Checkpoints"],
+    };
+
+    static readonly Regex Using = new(@"^using\s+(?:static\s+)?(OnnxInterp(?:\.\w+)*)\s*;", RegexOptions.Multiline);
+    static readonly Regex Qualified = new(@"\bOnnxInterp\.(Export|Checkpoints|Comparison|Reports)\.\w+");
+
+    static IEnumerable<(string Path, string Analysis, string Text)> AnalysisFiles()
+    {
+        var root = Path.Combine(ShippedFamily.RepositoryRoot, "src/OnnxInterp/Analysis");
+        foreach (var path in Directory.GetFiles(root, "*.cs", SearchOption.AllDirectories))
+        {
+            var rel = Path.GetRelativePath(root, path);
+            var parts = rel.Split(Path.DirectorySeparatorChar);
+            yield return (rel, parts.Length > 1 ? parts[0] : "", File.ReadAllText(path));
+        }
+    }
+
+    [Test]
+    public void Analyses_ImportOnlyRuntimeDataAndTokenization_AndNotEachOther()
+    {
+        var offenders = new List<string>();
+        foreach (var (path, analysis, text) in AnalysisFiles())
+        {
+            var own = analysis.Length > 0 ? $"OnnxInterp.Analysis.{analysis}" : "OnnxInterp.Analysis";
+            var extra = Exceptions.GetValueOrDefault(Path.GetFileName(path)) ?? [];
+            foreach (Match m in Using.Matches(text))
+            {
+                var ns = m.Groups[1].Value;
+                if (ns == own || Allowed.Contains(ns) || extra.Contains(ns)) continue;
+                offenders.Add($"{path}: using {ns}");
+            }
+            foreach (Match m in Qualified.Matches(text)) offenders.Add($"{path}: {m.Value}");
+        }
+        Assert.That(offenders, Is.Empty);
+    }
+
+    [Test]
+    public void Analyses_HoldTheContract_NotTheOnnxRuntimeSession()
+    {
+        var offenders = AnalysisFiles().Where(f => Regex.IsMatch(f.Text, @"\bModelSession\b|\bInferenceSession\b|\bOrtValue\b|Microsoft\.ML\.OnnxRuntime"))
+            .Select(f => f.Path).ToList();
+        Assert.That(offenders, Is.Empty);
+    }
+
+    [Test]
+    public void Scan_FindsAnImportAcrossAnalyses()
+    {
+        // The rule above would pass vacuously if the scan read nothing: it must see the folders and flag a cross import.
+        var files = AnalysisFiles().ToList();
+        Assert.That(files.Select(f => f.Analysis).Distinct(), Is.SupersetOf(new[] { "Knowledge", "Truth", "Refusal", "Confidence" }));
+        Assert.That(Using.Match("using OnnxInterp.Analysis.Knowledge;\n").Groups[1].Value, Is.EqualTo("OnnxInterp.Analysis.Knowledge"));
+        Assert.That(Allowed, Does.Not.Contain("OnnxInterp.Analysis.Knowledge"));
+    }
+}
