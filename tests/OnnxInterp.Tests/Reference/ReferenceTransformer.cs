@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace OnnxInterp.Tests.Reference;
 
 /// <summary>
@@ -147,8 +149,7 @@ public sealed class ReferenceTransformer
         var y = new double[outDim];
         for (int o = 0; o < outDim; o++)
         {
-            double acc = 0;
-            for (int i = 0; i < inDim; i++) acc += w[o * inDim + i] * x[i];
+            double acc = TensorPrimitives.Dot<double>(w.AsSpan(o * inDim, inDim), x);
             y[o] = b is null ? acc : acc + b[o];
         }
         return y;
@@ -156,10 +157,10 @@ public sealed class ReferenceTransformer
 
     private double[]? Bias(string name) => _w.TryGetValue(name, out double[]? b) ? b : null;
 
-    /// <summary>q * cos + rotate_half(q) * sin for one head, with emb = cat(freqs, freqs).</summary>
-    private double[] ApplyRope(double[] x, int position)
+    /// <summary>cos and sin of position * inv_freq, with emb = cat(freqs, freqs).</summary>
+    private (double[] Cos, double[] Sin) Rotation(int position)
     {
-        int hd = x.Length, half = hd / 2;
+        int hd = _config.HeadDim, half = hd / 2;
         var cos = new double[hd];
         var sin = new double[hd];
         for (int j = 0; j < hd; j++)
@@ -168,6 +169,14 @@ public sealed class ReferenceTransformer
             cos[j] = Math.Cos(angle);
             sin[j] = Math.Sin(angle);
         }
+        return (cos, sin);
+    }
+
+    /// <summary>q * cos + rotate_half(q) * sin for one head.</summary>
+    private static double[] ApplyRope(double[] x, (double[] Cos, double[] Sin) rotation)
+    {
+        int hd = x.Length, half = hd / 2;
+        var (cos, sin) = rotation;
         var rotated = new double[hd]; // cat(-x2, x1)
         for (int j = 0; j < half; j++)
         {
@@ -216,6 +225,7 @@ public sealed class ReferenceTransformer
         int d = c.HiddenSize, hd = c.HeadDim, nH = c.NumHeads, nKv = c.NumKvHeads, im = c.IntermediateSize;
         int groups = nH / nKv;
         var hooks = new Dictionary<string, double[][][]>();
+        var rotations = positionIds.SelectMany(r => r).Distinct().ToDictionary(t => t, Rotation);
         var presentKeys = new double[c.NumLayers][][][][];
         var presentValues = new double[c.NumLayers][][][][];
 
@@ -236,6 +246,11 @@ public sealed class ReferenceTransformer
         {
             string p = $"model.layers.{l}.";
             Hook($"blocks.{l}.hook_resid_pre", resid, interventions, hooks);
+            double[] inputNorm = _w[p + "input_layernorm.weight"], postNorm = _w[p + "post_attention_layernorm.weight"];
+            double[] qW = _w[p + "self_attn.q_proj.weight"], kW = _w[p + "self_attn.k_proj.weight"], vW = _w[p + "self_attn.v_proj.weight"], oW = _w[p + "self_attn.o_proj.weight"];
+            double[]? qB = Bias(p + "self_attn.q_proj.bias"), kB = Bias(p + "self_attn.k_proj.bias"), vB = Bias(p + "self_attn.v_proj.bias"), oB = Bias(p + "self_attn.o_proj.bias");
+            double[] gateW = _w[p + "mlp.gate_proj.weight"], upW = _w[p + "mlp.up_proj.weight"], downW = _w[p + "mlp.down_proj.weight"];
+            double[]? gateB = Bias(p + "mlp.gate_proj.bias"), upB = Bias(p + "mlp.up_proj.bias"), downB = Bias(p + "mlp.down_proj.bias");
 
             // ---- self attention ----
             var q = new double[batch][][][]; // [b][t][head][hd], after RoPE
@@ -248,18 +263,19 @@ public sealed class ReferenceTransformer
                 v[b] = new double[seq][][];
                 for (int t = 0; t < seq; t++)
                 {
-                    double[] x = RmsNorm(resid[b][t], _w[p + "input_layernorm.weight"], c.RmsNormEps);
-                    double[] qAll = Linear(_w[p + "self_attn.q_proj.weight"], Bias(p + "self_attn.q_proj.bias"), x, nH * hd);
-                    double[] kAll = Linear(_w[p + "self_attn.k_proj.weight"], Bias(p + "self_attn.k_proj.bias"), x, nKv * hd);
-                    double[] vAll = Linear(_w[p + "self_attn.v_proj.weight"], Bias(p + "self_attn.v_proj.bias"), x, nKv * hd);
+                    double[] x = RmsNorm(resid[b][t], inputNorm, c.RmsNormEps);
+                    double[] qAll = Linear(qW, qB, x, nH * hd);
+                    double[] kAll = Linear(kW, kB, x, nKv * hd);
+                    double[] vAll = Linear(vW, vB, x, nKv * hd);
+                    var rotation = rotations[positionIds[b][t]];
                     q[b][t] = new double[nH][];
                     for (int h = 0; h < nH; h++)
-                        q[b][t][h] = ApplyRope(qAll[(h * hd)..((h + 1) * hd)], positionIds[b][t]);
+                        q[b][t][h] = ApplyRope(qAll[(h * hd)..((h + 1) * hd)], rotation);
                     k[b][t] = new double[nKv][];
                     v[b][t] = new double[nKv][];
                     for (int g = 0; g < nKv; g++)
                     {
-                        k[b][t][g] = ApplyRope(kAll[(g * hd)..((g + 1) * hd)], positionIds[b][t]);
+                        k[b][t][g] = ApplyRope(kAll[(g * hd)..((g + 1) * hd)], rotation);
                         v[b][t][g] = vAll[(g * hd)..((g + 1) * hd)];
                     }
                 }
@@ -313,10 +329,12 @@ public sealed class ReferenceTransformer
                         if (visible.Count == 0) continue; // documented: zero output
                         var scores = new double[visible.Count];
                         double max = double.NegativeInfinity;
+                        double[] query = q[b][i][h];
                         for (int n = 0; n < visible.Count; n++)
                         {
+                            double[] key = keys[b][g][visible[n]];
                             double dot = 0;
-                            for (int e = 0; e < hd; e++) dot += q[b][i][h][e] * keys[b][g][visible[n]][e];
+                            for (int e = 0; e < hd; e++) dot += query[e] * key[e];
                             scores[n] = dot * scaling;
                             max = Math.Max(max, scores[n]);
                         }
@@ -329,10 +347,11 @@ public sealed class ReferenceTransformer
                         for (int n = 0; n < scores.Length; n++)
                         {
                             double prob = scores[n] / sum;
-                            for (int e = 0; e < hd; e++) concat[h * hd + e] += prob * values[b][g][visible[n]][e];
+                            double[] value = values[b][g][visible[n]];
+                            for (int e = 0; e < hd; e++) concat[h * hd + e] += prob * value[e];
                         }
                     }
-                    double[] attnOut = Linear(_w[p + "self_attn.o_proj.weight"], Bias(p + "self_attn.o_proj.bias"), concat, d);
+                    double[] attnOut = Linear(oW, oB, concat, d);
                     var mid = new double[d];
                     for (int e = 0; e < d; e++) mid[e] = resid[b][i][e] + attnOut[e];
                     resid[b][i] = mid;
@@ -347,9 +366,9 @@ public sealed class ReferenceTransformer
                 act[b] = new double[seq][];
                 for (int t = 0; t < seq; t++)
                 {
-                    double[] x = RmsNorm(resid[b][t], _w[p + "post_attention_layernorm.weight"], c.RmsNormEps);
-                    double[] gate = Linear(_w[p + "mlp.gate_proj.weight"], Bias(p + "mlp.gate_proj.bias"), x, im);
-                    double[] up = Linear(_w[p + "mlp.up_proj.weight"], Bias(p + "mlp.up_proj.bias"), x, im);
+                    double[] x = RmsNorm(resid[b][t], postNorm, c.RmsNormEps);
+                    double[] gate = Linear(gateW, gateB, x, im);
+                    double[] up = Linear(upW, upB, x, im);
                     act[b][t] = new double[im];
                     for (int e = 0; e < im; e++) act[b][t][e] = Silu(gate[e]) * up[e];
                 }
@@ -359,7 +378,7 @@ public sealed class ReferenceTransformer
             {
                 for (int t = 0; t < seq; t++)
                 {
-                    double[] down = Linear(_w[p + "mlp.down_proj.weight"], Bias(p + "mlp.down_proj.bias"), act[b][t], d);
+                    double[] down = Linear(downW, downB, act[b][t], d);
                     var post = new double[d];
                     for (int e = 0; e < d; e++) post[e] = resid[b][t][e] + down[e];
                     resid[b][t] = post;
