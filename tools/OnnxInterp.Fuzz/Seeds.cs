@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Export;
 using OnnxInterp.Runtime;
 
@@ -241,7 +242,7 @@ public static class Seeds
     public static void ShardedCheckpoint(string dir)
     {
         var single = dir + ".single";
-        RandomCheckpoint.Write(single, TinyModel with { Family = ModelFamily.Qwen2, DType = TensorDType.BF16, TieWordEmbeddings = true });
+        RandomCheckpoint.Write(single, TinyModel with { Family = ModelFamilies.Qwen2, DType = TensorDType.BF16, TieWordEmbeddings = true });
         File.Copy(Path.Combine(single, HfCheckpoint.ConfigFile), Path.Combine(dir, HfCheckpoint.ConfigFile));
         using (var f = SafetensorsFile.Open(Path.Combine(single, HfCheckpoint.SingleFile)))
         {

@@ -1,4 +1,5 @@
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Trainer;
@@ -15,7 +16,7 @@ public static class CheckpointReader
         using var ckpt = HfCheckpoint.Open(directory);
         var c = ckpt.Config;
         string configPath = Path.Combine(directory, HfCheckpoint.ConfigFile);
-        if (c.Family != ModelFamily.Llama) Throw.InvalidFile("the trainer reads Llama checkpoints only", configPath, "model_type", c.Family.ToString());
+        if (c.Family != ModelFamilies.Llama) Throw.InvalidFile("the trainer reads Llama checkpoints only", configPath, "model_type", c.Family.ToString());
         if (c.TieWordEmbeddings) Throw.InvalidFile("the trainer's models have an untied lm_head", configPath, "tie_word_embeddings", "true");
         if (c.QkvBias || c.OProjBias || c.MlpBias) Throw.InvalidFile("the trainer's models have no biases", configPath, "attention_bias/mlp_bias", "true");
         var config = new TrainerConfig

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Export;
 
 namespace OnnxInterp.Cli.Commands;
@@ -19,8 +20,8 @@ static class ExportCommand
         blockSize.AcceptOnlyFromAmong("32", "128");
         var fused = new Option<bool>("--fused") { Description = "Deployment form: GroupQueryAttention, RotaryEmbedding and (Skip)SimplifiedLayerNormalization contrib ops (fp32 only)." };
 
-        var cmd = new Command("export", """
-            Export a Hugging Face Llama, Mistral or Qwen2 checkpoint to ONNX with per-layer hook outputs and injection inputs.
+        var cmd = new Command("export", $"""
+            Export a Hugging Face {ModelFamilies.NamesText()} checkpoint to ONNX with per-layer hook outputs and injection inputs.
 
             Examples:
               onnxinterp export ./Llama-3.1-8B --out ./llama8b-onnx

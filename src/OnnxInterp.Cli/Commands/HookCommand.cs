@@ -1,4 +1,5 @@
 using System.CommandLine;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Export.Hooking;
 
 namespace OnnxInterp.Cli.Commands;
@@ -13,9 +14,9 @@ static class HookCommand
         var outputsOnly = new Option<bool>("--outputs-only") { Description = "Add hook outputs but no injection inputs (keeps SkipSimplifiedLayerNormalization fused)." };
         var noHash = new Option<bool>("--no-hash") { Description = "Skip hashing the source graph and tensors for the manifest." };
 
-        var cmd = new Command("hook", """
+        var cmd = new Command("hook", $"""
             Add our hook outputs, injection inputs and manifest to a decoder already exported to ONNX: an int4 or fp32 model
-            from onnxruntime-genai's model builder (Llama, Mistral, Qwen2, Phi-3), an Optimum export, or `export --no-hooks`.
+            from onnxruntime-genai's model builder ({ModelFamilies.DeployedNamesText()}), an Optimum export, or `export --no-hooks`.
             The residual stream is found by its pattern (the SkipSimplifiedLayerNormalization chain or the Add chain);
             GroupQueryAttention gets masking from attention_mask and rotary positions from position_ids, so left-padded
             batches work. Every analysis then runs on the folder as on one we exported. A graph that does not fit is refused

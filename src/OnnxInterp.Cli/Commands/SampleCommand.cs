@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 
 namespace OnnxInterp.Cli.Commands;
 
@@ -8,8 +9,8 @@ static class SampleCommand
     public static Command Create(CliContext ctx)
     {
         var output = new Option<string>("--out", "-o") { Description = "Folder to write the checkpoint to.", Required = true };
-        var family = new Option<string>("--family") { Description = "llama, mistral or qwen2.", DefaultValueFactory = _ => "llama" };
-        family.AcceptOnlyFromAmong("llama", "mistral", "qwen2");
+        var family = new Option<string>("--family") { Description = ModelFamilies.ModelTypesText() + ".", DefaultValueFactory = _ => ModelFamilies.Default.ModelType };
+        family.AcceptOnlyFromAmong([.. ModelFamilies.All.Select(f => f.ModelType)]);
         var layers = new Option<int>("--layers") { Description = "Number of layers.", DefaultValueFactory = _ => 4 };
         var hidden = new Option<int>("--hidden") { Description = "Hidden size (a multiple of 8).", DefaultValueFactory = _ => 64 };
         var seed = new Option<int>("--seed") { Description = "Random seed.", DefaultValueFactory = _ => 1 };
@@ -37,7 +38,8 @@ static class SampleCommand
             if (l <= 0) throw new InvalidArgumentException("layers must be positive", "--layers", l.ToString());
             var spec = new RandomCheckpointSpec
             {
-                Family = Enum.Parse<ModelFamily>(parse.GetValue(family)!, ignoreCase: true),
+                Family = ModelFamilies.FindByModelType(parse.GetValue(family))
+                    ?? throw new InvalidArgumentException("unknown family", "--family", parse.GetValue(family)),
                 HiddenSize = h,
                 IntermediateSize = parse.GetValue(intermediate) ?? 2 * h,
                 Layers = l,

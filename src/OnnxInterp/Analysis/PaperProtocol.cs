@@ -1,4 +1,5 @@
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 
 namespace OnnxInterp.Analysis;
 
@@ -87,11 +88,11 @@ public static class PaperModels
     /// or 128,264 for Tulu-3, which adds 8 tokens), Llama-2-13B (Llama, hidden 5120, 40 layers, vocabulary 32,000), Mistral-7B-v0.3 (Mistral, hidden 4096, 32 layers,
     /// vocabulary 32,768). Anything else is <see cref="PaperFamily.Other"/>.
     /// </summary>
-    public static PaperFamily FamilyOf(ModelConfig c) => (c.Family, c.HiddenSize, c.NumLayers, c.VocabSize) switch
+    public static PaperFamily FamilyOf(ModelConfig c) => (c.HiddenSize, c.NumLayers, c.VocabSize) switch
     {
-        (ModelFamily.Llama, 4096, 32, 128256 or 128264) when c.NumKvHeads == 8 => PaperFamily.Llama3,  // Tulu-3 adds 8 tokens
-        (ModelFamily.Llama, 5120, 40, 32000) => PaperFamily.Llama2,
-        (ModelFamily.Mistral, 4096, 32, 32768) => PaperFamily.Mistral,
+        (4096, 32, 128256 or 128264) when c.Family == ModelFamilies.Llama && c.NumKvHeads == 8 => PaperFamily.Llama3,  // Tulu-3 adds 8 tokens
+        (5120, 40, 32000) when c.Family == ModelFamilies.Llama => PaperFamily.Llama2,
+        (4096, 32, 32768) when c.Family == ModelFamilies.Mistral => PaperFamily.Mistral,
         _ => PaperFamily.Other,
     };
 

@@ -1,14 +1,7 @@
 using System.Collections.Immutable;
+using OnnxInterp.Checkpoints.Families;
 
 namespace OnnxInterp.Checkpoints;
-
-/// <summary>The decoder families we export. All share the Llama block; they differ in biases, windows and defaults.</summary>
-public enum ModelFamily
-{
-    Llama,
-    Mistral,
-    Qwen2,
-}
 
 /// <summary>Rotary scaling as config.json's rope_scaling describes it. Only "llama3" and "linear" are implemented.</summary>
 public sealed record RopeScaling(string Type, double Factor, double LowFreqFactor = 1, double HighFreqFactor = 4, int OriginalMaxPositionEmbeddings = 8192);
@@ -19,6 +12,7 @@ public sealed record RopeScaling(string Type, double Factor, double LowFreqFacto
 /// </summary>
 public sealed record ModelConfig
 {
+    /// <summary>The family the config was read as; its rules gave the fields below (biases, window, defaults).</summary>
     public required ModelFamily Family { get; init; }
 
     /// <summary>The architectures[0] string, e.g. "LlamaForCausalLM".</summary>
@@ -36,13 +30,13 @@ public sealed record ModelConfig
     public int MaxPositionEmbeddings { get; init; } = 4096;
     public bool TieWordEmbeddings { get; init; }
 
-    /// <summary>q, k and v projections have biases (Qwen2, or Llama with attention_bias).</summary>
+    /// <summary>q, k and v projections have biases (<see cref="ModelFamily.QkvBias"/>).</summary>
     public bool QkvBias { get; init; }
 
-    /// <summary>o_proj has a bias (Llama with attention_bias).</summary>
+    /// <summary>o_proj has a bias (<see cref="ModelFamily.OProjBias"/>).</summary>
     public bool OProjBias { get; init; }
 
-    /// <summary>gate, up and down projections have biases (Llama's mlp_bias).</summary>
+    /// <summary>gate, up and down projections have biases (<see cref="ModelFamily.MlpBias"/>).</summary>
     public bool MlpBias { get; init; }
 
     /// <summary>Attention window in tokens for the layers in <see cref="SlidingLayers"/>; null for full attention.</summary>

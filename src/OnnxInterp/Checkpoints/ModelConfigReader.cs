@@ -1,5 +1,6 @@
 using System.Collections.Immutable;
 using System.Text.Json;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Checkpoints;
@@ -13,12 +14,8 @@ public static class ModelConfigReader
     /// </summary>
     public const int MaxLayers = 1024;
 
-    static readonly Dictionary<string, ModelFamily> Architectures = new(StringComparer.Ordinal)
-    {
-        ["LlamaForCausalLM"] = ModelFamily.Llama,
-        ["MistralForCausalLM"] = ModelFamily.Mistral,
-        ["Qwen2ForCausalLM"] = ModelFamily.Qwen2,
-    };
+    /// <summary>The rotary types (rope_type) this reader parses; a family accepts a subset (<see cref="ModelFamily.RopeTypes"/>).</summary>
+    public static IReadOnlyList<string> ImplementedRopeTypes { get; } = ["default", "linear", "llama3"];
 
     public static ModelConfig ReadFile(string path)
     {
@@ -44,8 +41,7 @@ public static class ModelConfigReader
             if (doc.RootElement.ValueKind != JsonValueKind.Object) Throw.InvalidFile("config is not a JSON object", file, "$");
 
             string arch = r.ArchitectureName();
-            if (!Architectures.TryGetValue(arch, out var family))
-                Throw.Unsupported($"unknown architecture; supported: {string.Join(", ", Architectures.Keys)}", file, "architectures", arch);
+            var family = ModelFamilies.FromArchitecture(arch, file);
 
             string act = r.String("hidden_act") ?? "silu";
             if (act != "silu") Throw.Unsupported("only the silu activation is implemented", file, "hidden_act", act);
@@ -82,41 +78,12 @@ public static class ModelConfigReader
                 Throw.Unsupported("partial rotary embeddings are not implemented", file,
                     rf?.Has("partial_rotary_factor") == true ? ropeKey + ".partial_rotary_factor" : "partial_rotary_factor", partial);
 
-            var rope = rf is { } ropeFields ? ReadRopeScaling(ropeFields, file, ropeKey, maxPos) : null;
+            var rope = rf is { } ropeFields ? ReadRopeScaling(ropeFields, file, ropeKey, maxPos, family) : null;
 
-            // Only Llama reads attention_bias / mlp_bias; Mistral hardcodes no biases, Qwen2 always has q/k/v biases.
-            bool attentionBias = family == ModelFamily.Llama && (r.OptionalBool("attention_bias") ?? false);
-            bool mlpBias = family == ModelFamily.Llama && (r.OptionalBool("mlp_bias") ?? false);
-            bool qkvBias = family == ModelFamily.Qwen2 || attentionBias;
-            bool oBias = attentionBias;
-
-            int? window = null;
-            var sliding = ImmutableArray<bool>.Empty;
-            if (family == ModelFamily.Mistral)
-            {
-                // MistralConfig defaults sliding_window to 4096 when the key is absent; an explicit null disables it.
-                window = doc.RootElement.TryGetProperty("sliding_window", out _) ? r.OptionalInt("sliding_window") : 4096;
-                if (window is not null) sliding = Enumerable.Repeat(true, layers).ToImmutableArray();
-            }
-            else if (family == ModelFamily.Qwen2 && (r.OptionalBool("use_sliding_window") ?? false))
-            {
-                window = doc.RootElement.TryGetProperty("sliding_window", out _) ? r.OptionalInt("sliding_window") : 4096;
-                int maxWindowLayers = r.OptionalInt("max_window_layers") ?? 28;  // Qwen2Config's default
-                if (window is not null) sliding = Enumerable.Range(0, layers).Select(i => i >= maxWindowLayers).ToImmutableArray();
-                if (window is not null && doc.RootElement.TryGetProperty("layer_types", out var lt) && lt.ValueKind == JsonValueKind.Array)
-                {
-                    // An explicit per-layer list takes precedence over max_window_layers, as in transformers.
-                    if (lt.GetArrayLength() != layers) Throw.InvalidFile($"layer_types must list {layers} layers", file, "layer_types", lt.GetArrayLength());
-                    sliding = lt.EnumerateArray().Select(t => t.ValueKind == JsonValueKind.String && t.GetString() switch
-                    {
-                        "sliding_attention" => true,
-                        "full_attention" => false,
-                        _ => Throw.InvalidFile<bool>("layer type must be sliding_attention or full_attention", file, "layer_types", t.GetRawText()),
-                    }).ToImmutableArray();
-                }
-                if (!sliding.Contains(true)) { window = null; sliding = []; }
-            }
-            if (window is <= 0) Throw.InvalidFile("sliding_window must be positive", file, "sliding_window", window);
+            bool qkvBias = Bias(family.QkvBias, r);
+            bool oBias = Bias(family.OProjBias, r);
+            bool mlpBias = Bias(family.MlpBias, r);
+            var (window, sliding) = family.SlidingWindow is { } rule ? ReadSlidingWindow(rule, doc.RootElement, r, file, layers) : (null, []);
 
             return new ModelConfig
             {
@@ -133,7 +100,7 @@ public static class ModelConfigReader
                 RopeTheta = theta,
                 RopeScaling = rope,
                 MaxPositionEmbeddings = maxPos,
-                TieWordEmbeddings = r.OptionalBool("tie_word_embeddings") ?? false,
+                TieWordEmbeddings = r.OptionalBool("tie_word_embeddings") ?? family.TieWordEmbeddingsDefault,
                 QkvBias = qkvBias,
                 OProjBias = oBias,
                 MlpBias = mlpBias,
@@ -146,6 +113,39 @@ public static class ModelConfigReader
                 TorchDtype = r.String("dtype") ?? r.String("torch_dtype"),
             };
         }
+    }
+
+    static bool Bias(BiasRule rule, Fields r) => rule.Field is { } field ? r.OptionalBool(field) ?? false : rule.Always;
+
+    /// <summary>The window and the layers it applies to, by the family's rule; (null, []) when no layer slides.</summary>
+    static (int? Window, ImmutableArray<bool> Sliding) ReadSlidingWindow(SlidingWindowRule rule, JsonElement root, Fields r, string file, int layers)
+    {
+        if (rule.EnabledBy is { } flag && !(r.OptionalBool(flag) ?? false)) return (null, []);
+        int? window = root.TryGetProperty(rule.Field, out _) ? r.OptionalInt(rule.Field) : rule.DefaultWindow;
+        var sliding = ImmutableArray<bool>.Empty;
+        if (rule.FromLayerField is null)
+        {
+            if (window is not null) sliding = Enumerable.Repeat(true, layers).ToImmutableArray();
+        }
+        else
+        {
+            int from = r.OptionalInt(rule.FromLayerField) ?? rule.FromLayerDefault;
+            if (window is not null) sliding = Enumerable.Range(0, layers).Select(i => i >= from).ToImmutableArray();
+        }
+        if (window is not null && rule.LayerTypesField is { } typesField && root.TryGetProperty(typesField, out var lt) && lt.ValueKind == JsonValueKind.Array)
+        {
+            // An explicit per-layer list takes precedence over the first sliding layer, as in transformers.
+            if (lt.GetArrayLength() != layers) Throw.InvalidFile($"{typesField} must list {layers} layers", file, typesField, lt.GetArrayLength());
+            sliding = lt.EnumerateArray().Select(t => t.ValueKind == JsonValueKind.String && t.GetString() switch
+            {
+                "sliding_attention" => true,
+                "full_attention" => false,
+                _ => Throw.InvalidFile<bool>("layer type must be sliding_attention or full_attention", file, typesField, t.GetRawText()),
+            }).ToImmutableArray();
+        }
+        if (!sliding.Contains(true)) return (null, []);
+        if (window is <= 0) Throw.InvalidFile($"{rule.Field} must be positive", file, rule.Field, window);
+        return (window, sliding);
     }
 
     /// <summary>
@@ -168,11 +168,13 @@ public static class ModelConfigReader
         return (null, "rope_parameters");
     }
 
-    static RopeScaling? ReadRopeScaling(Fields f, string file, string key, int maxPositions)
+    static RopeScaling? ReadRopeScaling(Fields f, string file, string key, int maxPositions, ModelFamily family)
     {
         // transformers 5 takes a missing rope_type (and legacy "type") as "default"; a factor without a type is ambiguous.
         string type = f.String("rope_type") ?? f.String("type")
             ?? (f.Has("factor") ? Throw.InvalidFile<string>($"{key} has a factor but no rope_type", file, key + ".rope_type") : "default");
+        if (!family.RopeTypes.Contains(type))
+            Throw.Unsupported($"rope_scaling type not implemented; supported: {string.Join(", ", family.RopeTypes)}", file, key + ".rope_type", type);
         switch (type)
         {
             case "default":
@@ -196,7 +198,7 @@ public static class ModelConfigReader
                     return new RopeScaling("llama3", factor, low, high, orig);
                 }
             default:
-                Throw.Unsupported("rope_scaling type not implemented; supported: default, linear, llama3", file, key + ".rope_type", type);
+                Throw.Unsupported($"rope_scaling type not implemented; supported: {string.Join(", ", ImplementedRopeTypes)}", file, key + ".rope_type", type);
                 return null;
         }
     }
@@ -217,15 +219,10 @@ public static class ModelConfigReader
         {
             if (!TryGet("architectures", out var a) || a.ValueKind != JsonValueKind.Array || a.GetArrayLength() == 0)
             {
-                // Some configs only carry model_type; map it to the causal-LM class.
+                // Some configs only carry model_type; map it to the family's causal-LM class.
                 string? mt = String("model_type");
-                return mt switch
-                {
-                    "llama" => "LlamaForCausalLM",
-                    "mistral" => "MistralForCausalLM",
-                    "qwen2" => "Qwen2ForCausalLM",
-                    _ => Throw.InvalidFile<string>("config names no architectures and no known model_type", file, "architectures", mt),
-                };
+                return ModelFamilies.FindByModelType(mt)?.Architectures[0]
+                    ?? Throw.InvalidFile<string>("config names no architectures and no known model_type", file, "architectures", mt);
             }
             var first = a[0];
             if (first.ValueKind != JsonValueKind.String) Throw.InvalidFile("architectures[0] must be a string", file, "architectures", first.GetRawText());

@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Internals;
 using OnnxInterp.Tokenization;
 
@@ -7,7 +8,11 @@ namespace OnnxInterp.Checkpoints;
 /// <summary>Sizes of a random checkpoint. Defaults make a model of a few hundred kilobytes.</summary>
 public readonly record struct RandomCheckpointSpec()
 {
-    public ModelFamily Family { get; init; } = ModelFamily.Llama;
+    readonly ModelFamily? _family;
+
+    /// <summary><see cref="ModelFamilies.Default"/> unless set (also for <c>default</c>).</summary>
+    public ModelFamily Family { get => _family ?? ModelFamilies.Default; init => _family = value; }
+
     public int HiddenSize { get; init; } = 64;
     public int IntermediateSize { get; init; } = 128;
     public int Layers { get; init; } = 4;
@@ -30,7 +35,7 @@ public readonly record struct RandomCheckpointSpec()
 
 /// <summary>
 /// Writes a random Hugging Face checkpoint folder (config.json, model.safetensors, a byte-level tokenizer.json and
-/// tokenizer_config.json) of any of the three families. Its outputs mean nothing; it exists to try the tools,
+/// tokenizer_config.json) of any registered family. Its outputs mean nothing; it exists to try the tools,
 /// for benchmarks and for tests. Written atomically.
 /// </summary>
 public static class RandomCheckpoint
@@ -55,7 +60,7 @@ public static class RandomCheckpoint
         {
             File.WriteAllText(Path.Combine(dir, HfCheckpoint.ConfigFile), configJson);
             var rng = new Random(spec.Seed);
-            var entries = WeightNames.Expected(config).Select(w => Entry(w.Name, w.Shape, rng.Next(), spec.DType)).ToList();
+            var entries = WeightNames.Expected(config).Select(w => Entry(w.Name, w.Shape, rng.Next(), w.Name == config.Family.Tensors.Embed, spec.DType)).ToList();
             SafetensorsWriter.Write(Path.Combine(dir, HfCheckpoint.SingleFile), entries, new Dictionary<string, string> { ["format"] = "pt" });
             if (spec.TokenizerDirectory is { } from)
             {
@@ -70,12 +75,13 @@ public static class RandomCheckpoint
     }
 
     /// <summary>Norm weights near 1, other matrices N(0, 1/fan_in), embeddings N(0, 1): activations stay O(1).</summary>
-    static SafetensorsEntry Entry(string name, long[] shape, int seed, TensorDType dtype) => new(name, dtype, shape, stream =>
+    static SafetensorsEntry Entry(string name, long[] shape, int seed, bool embedding, TensorDType dtype) => new(name, dtype, shape, stream =>
     {
         var rng = new Random(seed);
         long n = shape.Aggregate(1L, (a, b) => a * b);
-        bool norm = name.EndsWith("norm.weight", StringComparison.Ordinal);
-        double std = name == WeightNames.Embed ? 1.0 : name.EndsWith(".bias", StringComparison.Ordinal) ? 0.02 : 1.0 / Math.Sqrt(shape[^1]);
+        // The one-dimensional tensors are the norm weights and the biases ({module}.bias in every family).
+        bool bias = name.EndsWith(".bias", StringComparison.Ordinal), norm = shape.Length == 1 && !bias;
+        double std = embedding ? 1.0 : bias ? 0.02 : 1.0 / Math.Sqrt(shape[^1]);
         const int chunk = 1 << 16;
         var buf = new float[chunk];
         for (long done = 0; done < n; done += chunk)
@@ -92,8 +98,8 @@ public static class RandomCheckpoint
     {
         var o = new JsonObject
         {
-            ["architectures"] = new JsonArray(s.Family switch { ModelFamily.Mistral => "MistralForCausalLM", ModelFamily.Qwen2 => "Qwen2ForCausalLM", _ => "LlamaForCausalLM" }),
-            ["model_type"] = s.Family.ToString().ToLowerInvariant(),
+            ["architectures"] = new JsonArray(s.Family.Architectures[0]),
+            ["model_type"] = s.Family.ModelType,
             ["hidden_size"] = s.HiddenSize,
             ["intermediate_size"] = s.IntermediateSize,
             ["num_hidden_layers"] = s.Layers,
@@ -109,7 +115,8 @@ public static class RandomCheckpoint
             ["eos_token_id"] = eos is > 0 ? eos : Eos,
             ["torch_dtype"] = s.DType switch { TensorDType.BF16 => "bfloat16", TensorDType.F16 => "float16", _ => "float32" },
         };
-        if (s.Family == ModelFamily.Mistral) o["sliding_window"] = null;
+        // Full attention: a window that is on unless the config turns it off is turned off.
+        if (s.Family.SlidingWindow is { EnabledBy: null } window) o[window.Field] = null;
         return o.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
     }
 

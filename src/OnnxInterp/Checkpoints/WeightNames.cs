@@ -1,6 +1,12 @@
+using OnnxInterp.Checkpoints.Families;
+
 namespace OnnxInterp.Checkpoints;
 
-/// <summary>Hugging Face tensor names of the Llama-family decoder, and the shapes config.json implies for them.</summary>
+/// <summary>
+/// Names of the exported graph's weight initializers: one layout for every family (transformers' Llama names), so
+/// readers of an export need not know where the family's checkpoint kept them. And the tensors a checkpoint must hold,
+/// in its family's names (<see cref="TensorNames"/>), with the shapes config.json implies for them.
+/// </summary>
 public static class WeightNames
 {
     public const string Embed = "model.embed_tokens.weight";
@@ -9,37 +15,38 @@ public static class WeightNames
 
     public static string Layer(int l, string suffix) => $"model.layers.{l}.{suffix}";
 
-    /// <summary>Every tensor the model needs, with its expected shape, in the order the graph uses them.</summary>
+    /// <summary>Every tensor the model needs, in the checkpoint's names, with its expected shape, in the order the graph uses them.</summary>
     public static IEnumerable<(string Name, long[] Shape)> Expected(ModelConfig c)
     {
+        var n = c.Family.Tensors;
         long d = c.HiddenSize, q = (long)c.NumHeads * c.HeadDim, kv = (long)c.NumKvHeads * c.HeadDim, i = c.IntermediateSize;
-        yield return (Embed, [c.VocabSize, d]);
+        yield return (n.Embed, [c.VocabSize, d]);
         for (int l = 0; l < c.NumLayers; l++)
         {
-            yield return (Layer(l, "input_layernorm.weight"), [d]);
-            yield return (Layer(l, "self_attn.q_proj.weight"), [q, d]);
-            yield return (Layer(l, "self_attn.k_proj.weight"), [kv, d]);
-            yield return (Layer(l, "self_attn.v_proj.weight"), [kv, d]);
+            yield return (n.InLayer(l, n.InputNorm), [d]);
+            yield return (n.Weight(l, n.QProj), [q, d]);
+            yield return (n.Weight(l, n.KProj), [kv, d]);
+            yield return (n.Weight(l, n.VProj), [kv, d]);
             if (c.QkvBias)
             {
-                yield return (Layer(l, "self_attn.q_proj.bias"), [q]);
-                yield return (Layer(l, "self_attn.k_proj.bias"), [kv]);
-                yield return (Layer(l, "self_attn.v_proj.bias"), [kv]);
+                yield return (n.Bias(l, n.QProj), [q]);
+                yield return (n.Bias(l, n.KProj), [kv]);
+                yield return (n.Bias(l, n.VProj), [kv]);
             }
-            yield return (Layer(l, "self_attn.o_proj.weight"), [d, q]);
-            if (c.OProjBias) yield return (Layer(l, "self_attn.o_proj.bias"), [d]);
-            yield return (Layer(l, "post_attention_layernorm.weight"), [d]);
-            yield return (Layer(l, "mlp.gate_proj.weight"), [i, d]);
-            yield return (Layer(l, "mlp.up_proj.weight"), [i, d]);
-            yield return (Layer(l, "mlp.down_proj.weight"), [d, i]);
+            yield return (n.Weight(l, n.OProj), [d, q]);
+            if (c.OProjBias) yield return (n.Bias(l, n.OProj), [d]);
+            yield return (n.InLayer(l, n.PostAttentionNorm), [d]);
+            yield return (n.Weight(l, n.GateProj), [i, d]);
+            yield return (n.Weight(l, n.UpProj), [i, d]);
+            yield return (n.Weight(l, n.DownProj), [d, i]);
             if (c.MlpBias)
             {
-                yield return (Layer(l, "mlp.gate_proj.bias"), [i]);
-                yield return (Layer(l, "mlp.up_proj.bias"), [i]);
-                yield return (Layer(l, "mlp.down_proj.bias"), [d]);
+                yield return (n.Bias(l, n.GateProj), [i]);
+                yield return (n.Bias(l, n.UpProj), [i]);
+                yield return (n.Bias(l, n.DownProj), [d]);
             }
         }
-        yield return (FinalNorm, [d]);
-        if (!c.TieWordEmbeddings) yield return (LmHead, [c.VocabSize, d]);
+        yield return (n.FinalNorm, [d]);
+        if (!c.TieWordEmbeddings) yield return (n.LmHead, [c.VocabSize, d]);
     }
 }

@@ -52,14 +52,14 @@ sealed partial class DecoderGraph
     {
         if (last < first) return (h, null);
         string r = Hook(HookKind.ResidPre, first, h, _c.HiddenSize);
-        string normed = Norm(r, NormWeight(first, "input_layernorm.weight"));
+        string normed = Norm(r, NormWeight(first, "input_layernorm.weight", _n.InputNorm));
         for (int l = first; l <= last; l++)
         {
             string attn = FusedAttention(l, normed);
-            (r, var n2) = AddAndNorm(r, attn, NormWeight(l, "post_attention_layernorm.weight"), [(HookKind.ResidMid, l)]);
+            (r, var n2) = AddAndNorm(r, attn, NormWeight(l, "post_attention_layernorm.weight", _n.PostAttentionNorm), [(HookKind.ResidMid, l)]);
             string mlp = Mlp(l, n2!);
-            string? next = l < last ? NormWeight(l + 1, "input_layernorm.weight")
-                : withHead ? _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm) : null;
+            string? next = l < last ? NormWeight(l + 1, "input_layernorm.weight", _n.InputNorm)
+                : withHead ? _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, _n.FinalNorm) : null;
             var hooks = l < last ? new[] { (HookKind.ResidPost, l), (HookKind.ResidPre, l + 1) } : [(HookKind.ResidPost, l)];
             string? n;
             (r, n) = AddAndNorm(r, mlp, next, hooks);
@@ -68,7 +68,7 @@ sealed partial class DecoderGraph
         return (r, withHead ? normed : null);
     }
 
-    string NormWeight(int l, string suffix) => _w.Weight(W(l, suffix), WeightLayout.AsIs, W(l, suffix));
+    string NormWeight(int l, string suffix, string source) => _w.Weight(W(l, suffix), WeightLayout.AsIs, _n.InLayer(l, source));
 
     /// <summary>
     /// residual + branch, the hooks at that point, then the norm (when <paramref name="normWeight"/> is given). Without
@@ -101,11 +101,10 @@ sealed partial class DecoderGraph
         var g = _g;
         int q = _c.NumHeads * _c.HeadDim, kv = _c.NumKvHeads * _c.HeadDim;
         string? bqkv = _c.QkvBias
-            ? _w.Weight(W(l, "self_attn.qkv_proj.bias"), WeightLayout.AsIs,
-                W(l, "self_attn.q_proj.bias"), W(l, "self_attn.k_proj.bias"), W(l, "self_attn.v_proj.bias"))
+            ? _w.Weight(W(l, "self_attn.qkv_proj.bias"), WeightLayout.AsIs, _n.Bias(l, _n.QProj), _n.Bias(l, _n.KProj), _n.Bias(l, _n.VProj))
             : null;
         var qkv = Linear(x, W(l, "self_attn.qkv_proj.weight"),
-            [W(l, "self_attn.q_proj.weight"), W(l, "self_attn.k_proj.weight"), W(l, "self_attn.v_proj.weight")], _c.HiddenSize, q + 2 * kv, bqkv);
+            [_n.Weight(l, _n.QProj), _n.Weight(l, _n.KProj), _n.Weight(l, _n.VProj)], _c.HiddenSize, q + 2 * kv, bqkv);
         var parts = g.Ops("Split", [qkv, g.ConstInt64(q, kv, kv)], [g.Fresh("q"), g.Fresh("k"), g.Fresh("v")], null, ("axis", -1L));
         var qr = g.Op("RotaryEmbedding", [parts[0], "position_ids", _cosCache, _sinCache], null, GraphBuilder.MicrosoftDomain, ("interleaved", 0L));
         var kr = g.Op("RotaryEmbedding", [parts[1], "position_ids", _cosCache, _sinCache], null, GraphBuilder.MicrosoftDomain, ("interleaved", 0L));
@@ -117,7 +116,7 @@ sealed partial class DecoderGraph
             ("do_rotary", 0L), ("local_window_size", -1L));
         g.Output(PresentKey(l), _t, "batch_size", _c.NumKvHeads, "total_sequence_length", _c.HeadDim);
         g.Output(PresentValue(l), _t, "batch_size", _c.NumKvHeads, "total_sequence_length", _c.HeadDim);
-        string? bo = _c.OProjBias ? _w.Weight(W(l, "self_attn.o_proj.bias"), WeightLayout.AsIs, W(l, "self_attn.o_proj.bias")) : null;
-        return Linear(outs[0], W(l, "self_attn.o_proj.weight"), [W(l, "self_attn.o_proj.weight")], q, _c.HiddenSize, bo);
+        string? bo = _c.OProjBias ? _w.Weight(W(l, "self_attn.o_proj.bias"), WeightLayout.AsIs, _n.Bias(l, _n.OProj)) : null;
+        return Linear(outs[0], W(l, "self_attn.o_proj.weight"), [_n.Weight(l, _n.OProj)], q, _c.HiddenSize, bo);
     }
 }

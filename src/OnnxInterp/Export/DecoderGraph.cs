@@ -1,4 +1,5 @@
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 
 namespace OnnxInterp.Export;
 
@@ -33,8 +34,8 @@ interface IWeightSink
 }
 
 /// <summary>
-/// Emits the Llama-family decoder (Llama, Mistral, Qwen2) as plain ONNX ops with a KV cache, hook outputs and
-/// injection inputs. Semantics follow transformers' eager implementation; see the tests' reference forward pass.
+/// Emits the decoder block every family shares as plain ONNX ops with a KV cache, hook outputs and injection inputs;
+/// what differs between families reaches it as data (the config's biases and window, the family's tensor names). Semantics follow transformers' eager implementation; see the tests' reference forward pass.
 /// </summary>
 sealed partial class DecoderGraph
 {
@@ -42,6 +43,7 @@ sealed partial class DecoderGraph
     readonly ModelConfig _c;
     readonly ExportOptions _o;
     readonly IWeightSink _w;
+    readonly TensorNames _n;
     readonly OnnxType _t;
     readonly List<HookPoint> _hooks = [];
 
@@ -52,6 +54,7 @@ sealed partial class DecoderGraph
     public DecoderGraph(GraphBuilder g, ModelConfig c, ExportOptions o, IWeightSink w)
     {
         _g = g; _c = c; _o = o; _w = w;
+        _n = c.Family.Tensors;
         _t = o.DType == ExportDType.Fp16 ? OnnxType.Float16 : OnnxType.Float;
     }
 
@@ -99,14 +102,14 @@ sealed partial class DecoderGraph
             if (_o.Fused) BuildAttentionLengths();
         }
 
-        string? embed = fromTokens || (withHead && _c.TieWordEmbeddings) ? _w.Weight(WeightNames.Embed, WeightLayout.AsIs, WeightNames.Embed) : null;
+        string? embed = fromTokens || (withHead && _c.TieWordEmbeddings) ? _w.Weight(WeightNames.Embed, WeightLayout.AsIs, _n.Embed) : null;
         string h = fromTokens ? g.Op("Gather", [embed!, "input_ids"], null, null, ("axis", 0L)) : HiddenInput;
         string? normed = null;
         if (_o.Fused) (h, normed) = FusedLayers(first, last, h, withHead);
         else for (int l = first; l <= last; l++) h = Layer(l, h);
         if (!withHead) return;
 
-        normed ??= Norm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, WeightNames.FinalNorm));
+        normed ??= Norm(h, _w.Weight(WeightNames.FinalNorm, WeightLayout.AsIs, _n.FinalNorm));
         // logits_to_keep [1] (default 0: every position; transformers' argument): the head reads the last K positions
         // only, so a caller that wants the last token's logits does not pay the vocabulary product for the others. The
         // norm is per position, so slicing after it is the same as before it.
@@ -118,11 +121,11 @@ sealed partial class DecoderGraph
         if (_o.Quantization is { Head: true } q)
         {
             // MatMulNBits reads B as [N, K] = [vocab, hidden], the head as stored (a tied head quantizes a copy of the embedding).
-            MatMulNBits(normed, _w.Quantized(WeightNames.LmHead, q, _c.TieWordEmbeddings ? WeightNames.Embed : WeightNames.LmHead),
+            MatMulNBits(normed, _w.Quantized(WeightNames.LmHead, q, _c.TieWordEmbeddings ? _n.Embed : _n.LmHead),
                 q, _c.HiddenSize, _c.VocabSize, "logits");
             return;
         }
-        string headName = _c.TieWordEmbeddings ? embed! : _w.Weight(WeightNames.LmHead, WeightLayout.AsIs, WeightNames.LmHead);
+        string headName = _c.TieWordEmbeddings ? embed! : _w.Weight(WeightNames.LmHead, WeightLayout.AsIs, _n.LmHead);
         // Gemm with transB reads the [vocab, hidden] matrix as stored, so a tied head shares the embedding.
         var flat = g.Op("Reshape", [normed, g.ConstInt64(-1, _c.HiddenSize)]);
         var logits2d = g.Op("Gemm", [flat, headName], null, null, ("transB", 1L));
@@ -227,6 +230,7 @@ sealed partial class DecoderGraph
         return _g.Op("MatMulNBits", inputs, output, GraphBuilder.MicrosoftDomain, [.. attributes]);
     }
 
+    /// <summary>An initializer's name in the graph (<see cref="WeightNames"/>); its sources are the family's checkpoint names (<see cref="TensorNames"/>).</summary>
     string W(int l, string suffix) => WeightNames.Layer(l, suffix);
 
     string Layer(int l, string h)
@@ -236,13 +240,12 @@ sealed partial class DecoderGraph
 
         // Attention: fused QKV projection, rotary, grouped-query attention over past + current keys.
         int q = _c.NumHeads * _c.HeadDim, kv = _c.NumKvHeads * _c.HeadDim;
-        var n1 = RmsNorm(h, _w.Weight(W(l, "input_layernorm.weight"), WeightLayout.AsIs, W(l, "input_layernorm.weight")));
+        var n1 = RmsNorm(h, _w.Weight(W(l, "input_layernorm.weight"), WeightLayout.AsIs, _n.InLayer(l, _n.InputNorm)));
         string? bqkv = _c.QkvBias
-            ? _w.Weight(W(l, "self_attn.qkv_proj.bias"), WeightLayout.AsIs,
-                W(l, "self_attn.q_proj.bias"), W(l, "self_attn.k_proj.bias"), W(l, "self_attn.v_proj.bias"))
+            ? _w.Weight(W(l, "self_attn.qkv_proj.bias"), WeightLayout.AsIs, _n.Bias(l, _n.QProj), _n.Bias(l, _n.KProj), _n.Bias(l, _n.VProj))
             : null;
         var qkv = Linear(n1, W(l, "self_attn.qkv_proj.weight"),
-            [W(l, "self_attn.q_proj.weight"), W(l, "self_attn.k_proj.weight"), W(l, "self_attn.v_proj.weight")], _c.HiddenSize, q + 2 * kv, bqkv);
+            [_n.Weight(l, _n.QProj), _n.Weight(l, _n.KProj), _n.Weight(l, _n.VProj)], _c.HiddenSize, q + 2 * kv, bqkv);
         var parts = g.Ops("Split", [qkv, g.ConstInt64(q, kv, kv)], [g.Fresh("q"), g.Fresh("k"), g.Fresh("v")], null, ("axis", -1L));
         var qh = g.Op("Transpose", [g.Op("Reshape", [parts[0], g.ConstInt64(0, 0, _c.NumHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
         var kh = g.Op("Transpose", [g.Op("Reshape", [parts[1], g.ConstInt64(0, 0, _c.NumKvHeads, _c.HeadDim)])], null, null, ("perm", new long[] { 0, 2, 1, 3 }));
@@ -264,11 +267,11 @@ sealed partial class DecoderGraph
         var ctx = g.Op("MatMul", [probs, g.Op("Unsqueeze", [values, g.ConstInt64(2)])]);  // [B, kvH, G, S, hd]
         var ctx4 = g.Op("Reshape", [ctx, g.ConstInt64(0, _c.NumHeads, -1, _c.HeadDim)]);
         var ctxFlat = g.Op("Reshape", [g.Op("Transpose", [ctx4], null, null, ("perm", new long[] { 0, 2, 1, 3 })), g.ConstInt64(0, 0, q)]);
-        string? bo = _c.OProjBias ? _w.Weight(W(l, "self_attn.o_proj.bias"), WeightLayout.AsIs, W(l, "self_attn.o_proj.bias")) : null;
-        var attn = Linear(ctxFlat, W(l, "self_attn.o_proj.weight"), [W(l, "self_attn.o_proj.weight")], q, _c.HiddenSize, bo);
+        string? bo = _c.OProjBias ? _w.Weight(W(l, "self_attn.o_proj.bias"), WeightLayout.AsIs, _n.Bias(l, _n.OProj)) : null;
+        var attn = Linear(ctxFlat, W(l, "self_attn.o_proj.weight"), [_n.Weight(l, _n.OProj)], q, _c.HiddenSize, bo);
         var mid = Hook(HookKind.ResidMid, l, g.Op("Add", [h, attn]), _c.HiddenSize);
 
-        var n2 = RmsNorm(mid, _w.Weight(W(l, "post_attention_layernorm.weight"), WeightLayout.AsIs, W(l, "post_attention_layernorm.weight")));
+        var n2 = RmsNorm(mid, _w.Weight(W(l, "post_attention_layernorm.weight"), WeightLayout.AsIs, _n.InLayer(l, _n.PostAttentionNorm)));
         return Hook(HookKind.ResidPost, l, g.Op("Add", [mid, Mlp(l, n2)]), _c.HiddenSize);
     }
 
@@ -276,13 +279,13 @@ sealed partial class DecoderGraph
     string Mlp(int l, string x)
     {
         var g = _g;
-        string? bgu = _c.MlpBias ? _w.Weight(W(l, "mlp.gate_up_proj.bias"), WeightLayout.AsIs, W(l, "mlp.gate_proj.bias"), W(l, "mlp.up_proj.bias")) : null;
-        var gu = Linear(x, W(l, "mlp.gate_up_proj.weight"), [W(l, "mlp.gate_proj.weight"), W(l, "mlp.up_proj.weight")], _c.HiddenSize, 2 * _c.IntermediateSize, bgu);
+        string? bgu = _c.MlpBias ? _w.Weight(W(l, "mlp.gate_up_proj.bias"), WeightLayout.AsIs, _n.Bias(l, _n.GateProj), _n.Bias(l, _n.UpProj)) : null;
+        var gu = Linear(x, W(l, "mlp.gate_up_proj.weight"), [_n.Weight(l, _n.GateProj), _n.Weight(l, _n.UpProj)], _c.HiddenSize, 2 * _c.IntermediateSize, bgu);
         var gate_up = g.Ops("Split", [gu, g.ConstInt64(_c.IntermediateSize, _c.IntermediateSize)], [g.Fresh("gate"), g.Fresh("up")], null, ("axis", -1L));
         var act = g.Op("Mul", [g.Op("Mul", [gate_up[0], g.Op("Sigmoid", [gate_up[0]])]), gate_up[1]]);
         act = Hook(HookKind.MlpPost, l, act, _c.IntermediateSize);
-        string? bd = _c.MlpBias ? _w.Weight(W(l, "mlp.down_proj.bias"), WeightLayout.AsIs, W(l, "mlp.down_proj.bias")) : null;
-        return Linear(act, W(l, "mlp.down_proj.weight"), [W(l, "mlp.down_proj.weight")], _c.IntermediateSize, _c.HiddenSize, bd);
+        string? bd = _c.MlpBias ? _w.Weight(W(l, "mlp.down_proj.bias"), WeightLayout.AsIs, _n.Bias(l, _n.DownProj)) : null;
+        return Linear(act, W(l, "mlp.down_proj.weight"), [_n.Weight(l, _n.DownProj)], _c.IntermediateSize, _c.HiddenSize, bd);
     }
 
     /// <summary>x·cos + rotate_half(x)·sin, with rotate_half(x) = [−x₂, x₁] over the two halves of the head.</summary>

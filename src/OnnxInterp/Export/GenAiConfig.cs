@@ -42,7 +42,7 @@ static class GenAiConfig
                 },
                 ["eos_token_id"] = c.EosTokenIds.Length == 1 ? c.EosTokenIds[0] : eos,
                 ["pad_token_id"] = c.PadTokenId ?? (c.EosTokenIds.IsDefaultOrEmpty ? 0 : c.EosTokenIds[0]),
-                ["type"] = c.Family switch { ModelFamily.Mistral => "mistral", ModelFamily.Qwen2 => "qwen2", _ => "llama" },
+                ["type"] = c.Family.GenAiModelType,
                 ["vocab_size"] = c.VocabSize,
             },
             ["search"] = new JsonObject

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Export;
@@ -80,6 +81,7 @@ public sealed record ModelManifest
         if (m.Format != CurrentFormat) Throw.Unsupported($"manifest format not supported (expected {CurrentFormat})", path, "format", m.Format);
         // JSON null passes the deserializer for required members: every reference the session uses is checked here.
         if (m.Config is null) Throw.InvalidFile("manifest has no config", path, "config");
+        if (m.Family is null) Throw.InvalidFile("manifest names no model family", path, "family");
         if (m.Hooks is null || m.Hooks.Any(h => h is null)) Throw.InvalidFile("hooks must be a list of hook objects with names", path, "hooks");
         if (m.Inputs is null || m.Inputs.Any(i => i is null)) Throw.InvalidFile("inputs must be a list of names", path, "inputs");
         if (m.Outputs is null || m.Outputs.Any(o => o is null)) Throw.InvalidFile("outputs must be a list of names", path, "outputs");
@@ -116,7 +118,7 @@ public sealed record ModelManifest
             if (v <= 0) Throw.InvalidFile("must be a positive integer", path, "config." + field, v);
         }
         if (c.Architecture is null) Throw.InvalidFile("config has no architecture", path, "config.architecture");
-        if (!Enum.IsDefined(c.Family)) Throw.InvalidFile("unknown model family", path, "config.family", c.Family);
+        if (c.Family is null) Throw.InvalidFile("unknown model family", path, "config.family");
         Positive(c.HiddenSize, "hiddenSize", path);
         Positive(c.IntermediateSize, "intermediateSize", path);
         Positive(c.NumHeads, "numHeads", path);

@@ -1,4 +1,5 @@
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Export;
 using OnnxInterp.Internals;
 
@@ -66,19 +67,20 @@ public sealed class CheckpointWeights : IModelWeights
         return new FloatTensor(ckpt.ReadFloat32(name), shape);
     }
 
-    public FloatTensor MlpDown(int layer) => Read(WeightNames.Layer(CheckLayer(Config, layer), "mlp.down_proj.weight"), Config.HiddenSize, Config.IntermediateSize);
-    public FloatTensor FinalNorm() => Read(WeightNames.FinalNorm, Config.HiddenSize);
-    public FloatTensor Embedding() => Read(WeightNames.Embed, Config.VocabSize, Config.HiddenSize);
+    public FloatTensor MlpDown(int layer) => Read(NameOf(WeightTensor.MlpDown, CheckLayer(Config, layer)), Config.HiddenSize, Config.IntermediateSize);
+    public FloatTensor FinalNorm() => Read(NameOf(WeightTensor.FinalNorm), Config.HiddenSize);
+    public FloatTensor Embedding() => Read(NameOf(WeightTensor.Embedding), Config.VocabSize, Config.HiddenSize);
     public FloatTensor Unembedding() => Read(NameOf(WeightTensor.Unembedding), Config.VocabSize, Config.HiddenSize);
 
-    public string NameOf(WeightTensor tensor, int layer = 0) => Names(Config, tensor, layer);
+    /// <summary>The name the checkpoint's family gives the tensor.</summary>
+    public string NameOf(WeightTensor tensor, int layer = 0) => Names(Config, Config.Family.Tensors, tensor, layer);
 
-    internal static string Names(ModelConfig c, WeightTensor tensor, int layer) => tensor switch
+    internal static string Names(ModelConfig c, TensorNames names, WeightTensor tensor, int layer) => tensor switch
     {
-        WeightTensor.MlpDown => WeightNames.Layer(layer, "mlp.down_proj.weight"),
-        WeightTensor.FinalNorm => WeightNames.FinalNorm,
-        WeightTensor.Embedding => WeightNames.Embed,
-        WeightTensor.Unembedding => c.TieWordEmbeddings ? WeightNames.Embed : WeightNames.LmHead,
+        WeightTensor.MlpDown => names.Weight(layer, names.DownProj),
+        WeightTensor.FinalNorm => names.FinalNorm,
+        WeightTensor.Embedding => names.Embed,
+        WeightTensor.Unembedding => c.TieWordEmbeddings ? names.Embed : names.LmHead,
         _ => throw new InvalidArgumentException("unknown weight tensor", "tensor", tensor.ToString()),
     };
 
@@ -112,14 +114,21 @@ public sealed class ExportWeights : IModelWeights
 
     OnnxInitializers Init => _init ??= OnnxInitializers.Open(_modelPath);
 
-    /// <summary>The HF name, which the export's initializer carries too.</summary>
-    public string NameOf(WeightTensor tensor, int layer = 0) => CheckpointWeights.Names(Config, tensor, layer);
+    /// <summary>The initializer's name: exports name weights as <see cref="WeightNames"/> does, whatever the family.</summary>
+    public string NameOf(WeightTensor tensor, int layer = 0) => tensor switch
+    {
+        WeightTensor.MlpDown => WeightNames.Layer(layer, "mlp.down_proj.weight"),
+        WeightTensor.FinalNorm => WeightNames.FinalNorm,
+        WeightTensor.Embedding => WeightNames.Embed,
+        WeightTensor.Unembedding => Config.TieWordEmbeddings ? WeightNames.Embed : WeightNames.LmHead,
+        _ => throw new InvalidArgumentException("unknown weight tensor", "tensor", tensor.ToString()),
+    };
 
     public FloatTensor MlpDown(int layer)
     {
         var c = Config;
         int d = c.HiddenSize, n = c.IntermediateSize;
-        string name = WeightNames.Layer(CheckpointWeights.CheckLayer(c, layer), "mlp.down_proj.weight");
+        string name = NameOf(WeightTensor.MlpDown, CheckpointWeights.CheckLayer(c, layer));
         // MatMulNBits' B is down_proj as HF stores it, [hidden, neurons].
         if (_manifest.Quantization is { } q) return new FloatTensor(Dequantized(name, q, n: d, k: n), d, n);
         Expect(name, [n, d]);

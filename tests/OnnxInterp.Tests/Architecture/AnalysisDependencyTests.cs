@@ -17,12 +17,13 @@ public class AnalysisDependencyTests
     ];
 
     /// <summary>
-    /// Files allowed one more import, and why. PaperProtocol identifies the paper's published models by their
-    /// ModelConfig (hidden size, layers, vocabulary and family), the record the contract's Config hands out.
+    /// Files allowed more imports, and why. PaperProtocol identifies the paper's published models by their
+    /// ModelConfig (hidden size, layers, vocabulary and family: ModelFamilies' records), the record the contract's
+    /// Config hands out.
     /// </summary>
     static readonly Dictionary<string, string[]> Exceptions = new()
     {
-        ["PaperProtocol.cs"] = ["OnnxInterp.Checkpoints"],
+        ["PaperProtocol.cs"] = ["OnnxInterp.Checkpoints", "OnnxInterp.Checkpoints.Families"],
     };
 
     static readonly Regex Using = new(@"^using\s+(?:static\s+)?(OnnxInterp(?:\.\w+)*)\s*;", RegexOptions.Multiline);
@@ -53,7 +54,8 @@ public class AnalysisDependencyTests
                 if (ns == own || Allowed.Contains(ns) || extra.Contains(ns)) continue;
                 offenders.Add($"{path}: using {ns}");
             }
-            foreach (Match m in Qualified.Matches(text)) offenders.Add($"{path}: {m.Value}");
+            foreach (Match m in Qualified.Matches(text))
+                if (!extra.Any(ns => m.Value.StartsWith(ns + ".", StringComparison.Ordinal))) offenders.Add($"{path}: {m.Value}");
         }
         Assert.That(offenders, Is.Empty);
     }

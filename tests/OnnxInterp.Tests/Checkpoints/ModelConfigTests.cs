@@ -1,5 +1,6 @@
 using CsCheck;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 
 namespace OnnxInterp.Tests.Checkpoints;
 
@@ -19,7 +20,7 @@ public class ModelConfigTests
         var c = ModelConfigReader.Parse(Llama);
         Assert.Multiple(() =>
         {
-            Assert.That(c.Family, Is.EqualTo(ModelFamily.Llama));
+            Assert.That(c.Family, Is.EqualTo(ModelFamilies.Llama));
             Assert.That((c.HiddenSize, c.IntermediateSize, c.NumLayers, c.NumHeads, c.NumKvHeads, c.HeadDim, c.VocabSize),
                 Is.EqualTo((2048, 8192, 16, 32, 8, 64, 128256)));
             Assert.That(c.RopeScaling, Is.EqualTo(new RopeScaling("llama3", 32, 1, 4, 8192)));

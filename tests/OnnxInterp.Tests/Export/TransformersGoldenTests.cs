@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Export;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tests.Support;
@@ -122,14 +123,14 @@ public class TransformersGoldenTests
         bool Any(Func<ModelConfig, bool> p) => configs.Any(c => p(c.Config));
         Assert.Multiple(() =>
         {
-            Assert.That(Any(c => c.Family == ModelFamily.Llama && c.NumKvHeads > 1 && c.NumKvHeads < c.NumHeads && !c.TieWordEmbeddings), "llama GQA untied");
-            Assert.That(Any(c => c.Family == ModelFamily.Llama && c.TieWordEmbeddings && c.RopeScaling?.Type == "llama3"), "llama tied + llama3 rope");
+            Assert.That(Any(c => c.Family == ModelFamilies.Llama && c.NumKvHeads > 1 && c.NumKvHeads < c.NumHeads && !c.TieWordEmbeddings), "llama GQA untied");
+            Assert.That(Any(c => c.Family == ModelFamilies.Llama && c.TieWordEmbeddings && c.RopeScaling?.Type == "llama3"), "llama tied + llama3 rope");
             Assert.That(Any(c => c.RopeScaling?.Type == "linear" && c.NumKvHeads == c.NumHeads), "linear rope, MHA");
             Assert.That(Any(c => c.OProjBias && c.MlpBias), "llama attention_bias + mlp_bias");
             Assert.That(Any(c => c.HeadDim * c.NumHeads != c.HiddenSize), "head_dim != hidden / heads");
-            Assert.That(Any(c => c.Family == ModelFamily.Mistral && c.SlidingWindow < 9), "mistral window below the prompt length");
-            Assert.That(Any(c => c.Family == ModelFamily.Qwen2 && c.TieWordEmbeddings && c.QkvBias), "qwen2 tied with biases");
-            Assert.That(Any(c => c.Family == ModelFamily.Qwen2 && c.SlidingLayers.Contains(true) && c.SlidingLayers.Contains(false) && c.NumKvHeads == 1),
+            Assert.That(Any(c => c.Family == ModelFamilies.Mistral && c.SlidingWindow < 9), "mistral window below the prompt length");
+            Assert.That(Any(c => c.Family == ModelFamilies.Qwen2 && c.TieWordEmbeddings && c.QkvBias), "qwen2 tied with biases");
+            Assert.That(Any(c => c.Family == ModelFamilies.Qwen2 && c.SlidingLayers.Contains(true) && c.SlidingLayers.Contains(false) && c.NumKvHeads == 1),
                 "qwen2 mixed full/sliding layers, MQA");
             foreach (var dtype in new[] { "float32", "bfloat16", "float16" }) Assert.That(Any(c => c.TorchDtype == dtype), dtype);
             Assert.That(configs.Any(c => File.Exists(Path.Combine(c.Dir, HfCheckpoint.IndexFile))), "a sharded checkpoint");

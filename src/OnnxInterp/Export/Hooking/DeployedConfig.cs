@@ -1,6 +1,7 @@
 using System.Collections.Immutable;
 using System.Text.Json;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Checkpoints.Families;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Export.Hooking;
@@ -53,15 +54,7 @@ static class DeployedConfig
         }
         int? Optional(JsonElement e, string name) => e.TryGetProperty(name, out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int i) ? i : null;
         string type = m.TryGetProperty("type", out var t) ? t.GetString() ?? "" : "";
-        var (family, arch) = type switch
-        {
-            "llama" => (ModelFamily.Llama, "LlamaForCausalLM"),
-            "mistral" => (ModelFamily.Mistral, "MistralForCausalLM"),
-            "qwen2" => (ModelFamily.Qwen2, "Qwen2ForCausalLM"),
-            // Phi-3's decoder block is Llama's once the builder has split its fused projections.
-            "phi3" => (ModelFamily.Llama, "Phi3ForCausalLM"),
-            _ => throw new UnsupportedModelException("model type not mapped; supported: llama, mistral, qwen2, phi3", path, "model.type", type),
-        };
+        var (family, arch) = ModelFamilies.FromGenAiType(type, path);
         var eos = m.TryGetProperty("eos_token_id", out var e) ? e.ValueKind switch
         {
             JsonValueKind.Number => [e.GetInt32()],
