@@ -61,7 +61,7 @@ public sealed class ReferenceTransformer
         else
             Take(weights, "lm_head.weight", v * d);
 
-        _invFreq = ComputeInverseFrequencies(config);
+        _invFreq = ReferenceRope.InverseFrequencies(config);
     }
 
     public ReferenceConfig Config => _config;
@@ -94,43 +94,6 @@ public sealed class ReferenceTransformer
         _w[name] = copy;
     }
 
-    /// <summary>
-    /// inv_freq[j] = 1 / theta^(2j/hd), then adjusted as transformers' _compute_llama3_parameters ("llama3")
-    /// or _compute_linear_scaling_rope_parameters ("linear") do.
-    /// </summary>
-    public static double[] ComputeInverseFrequencies(ReferenceConfig config)
-    {
-        int hd = config.HeadDim;
-        var inv = new double[hd / 2];
-        for (int j = 0; j < hd / 2; j++)
-            inv[j] = 1.0 / Math.Pow(config.RopeTheta, (2.0 * j) / hd);
-
-        RopeScalingSpec? s = config.RopeScaling;
-        if (s is null) return inv;
-        if (s.Type == "linear")
-        {
-            for (int j = 0; j < inv.Length; j++) inv[j] = inv[j] / s.Factor;
-            return inv;
-        }
-        if (s.Type != "llama3") throw new NotSupportedException($"rope scaling '{s.Type}'");
-
-        double oldContextLen = s.OriginalMaxPositionEmbeddings;
-        double lowFreqWavelen = oldContextLen / s.LowFreqFactor;
-        double highFreqWavelen = oldContextLen / s.HighFreqFactor;
-        var result = new double[inv.Length];
-        for (int j = 0; j < inv.Length; j++)
-        {
-            double wavelen = 2 * Math.PI / inv[j];
-            // torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
-            double invFreqLlama = wavelen > lowFreqWavelen ? inv[j] / s.Factor : inv[j];
-            double smoothFactor = (oldContextLen / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
-            double smoothed = (1 - smoothFactor) * invFreqLlama / s.Factor + smoothFactor * invFreqLlama;
-            bool isMediumFreq = !(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen);
-            result[j] = isMediumFreq ? smoothed : invFreqLlama;
-        }
-        return result;
-    }
-
     /// <summary>x / sqrt(mean(x^2) + eps) * weight.</summary>
     public static double[] RmsNorm(double[] x, double[] weight, double eps)
     {
@@ -156,37 +119,6 @@ public sealed class ReferenceTransformer
     }
 
     private double[]? Bias(string name) => _w.TryGetValue(name, out double[]? b) ? b : null;
-
-    /// <summary>cos and sin of position * inv_freq, with emb = cat(freqs, freqs).</summary>
-    private (double[] Cos, double[] Sin) Rotation(int position)
-    {
-        int hd = _config.HeadDim, half = hd / 2;
-        var cos = new double[hd];
-        var sin = new double[hd];
-        for (int j = 0; j < hd; j++)
-        {
-            double angle = position * _invFreq[j % half];
-            cos[j] = Math.Cos(angle);
-            sin[j] = Math.Sin(angle);
-        }
-        return (cos, sin);
-    }
-
-    /// <summary>q * cos + rotate_half(q) * sin for one head.</summary>
-    private static double[] ApplyRope(double[] x, (double[] Cos, double[] Sin) rotation)
-    {
-        int hd = x.Length, half = hd / 2;
-        var (cos, sin) = rotation;
-        var rotated = new double[hd]; // cat(-x2, x1)
-        for (int j = 0; j < half; j++)
-        {
-            rotated[j] = -x[j + half];
-            rotated[j + half] = x[j];
-        }
-        var y = new double[hd];
-        for (int j = 0; j < hd; j++) y[j] = x[j] * cos[j] + rotated[j] * sin[j];
-        return y;
-    }
 
     private static double Silu(double x) => x / (1.0 + Math.Exp(-x));
 
@@ -225,7 +157,7 @@ public sealed class ReferenceTransformer
         int d = c.HiddenSize, hd = c.HeadDim, nH = c.NumHeads, nKv = c.NumKvHeads, im = c.IntermediateSize;
         int groups = nH / nKv;
         var hooks = new Dictionary<string, double[][][]>();
-        var rotations = positionIds.SelectMany(r => r).Distinct().ToDictionary(t => t, Rotation);
+        var rotations = positionIds.SelectMany(r => r).Distinct().ToDictionary(t => t, t => ReferenceRope.Rotation(_invFreq, t));
         var presentKeys = new double[c.NumLayers][][][][];
         var presentValues = new double[c.NumLayers][][][][];
 
@@ -270,12 +202,12 @@ public sealed class ReferenceTransformer
                     var rotation = rotations[positionIds[b][t]];
                     q[b][t] = new double[nH][];
                     for (int h = 0; h < nH; h++)
-                        q[b][t][h] = ApplyRope(qAll[(h * hd)..((h + 1) * hd)], rotation);
+                        q[b][t][h] = ReferenceRope.Apply(qAll[(h * hd)..((h + 1) * hd)], rotation);
                     k[b][t] = new double[nKv][];
                     v[b][t] = new double[nKv][];
                     for (int g = 0; g < nKv; g++)
                     {
-                        k[b][t][g] = ApplyRope(kAll[(g * hd)..((g + 1) * hd)], rotation);
+                        k[b][t][g] = ReferenceRope.Apply(kAll[(g * hd)..((g + 1) * hd)], rotation);
                         v[b][t][g] = vAll[(g * hd)..((g + 1) * hd)];
                     }
                 }

@@ -214,9 +214,9 @@ public class ReferenceTransformerTests
             HeadDim = hd, VocabSize = 10, RopeTheta = theta, RopeScaling = s,
         };
 
-        double[] a = ReferenceTransformer.ComputeInverseFrequencies(Cfg(10000, 16, new("llama3", 8, 1, 4, 16)));
-        double[] b = ReferenceTransformer.ComputeInverseFrequencies(Cfg(10000, 16, new("llama3", 8, 1, 4, 64)));
-        double[] c = ReferenceTransformer.ComputeInverseFrequencies(Cfg(500000, 16, new("llama3", 32, 1, 4, 8192)));
+        double[] a = ReferenceRope.InverseFrequencies(Cfg(10000, 16, new("llama3", 8, 1, 4, 16)));
+        double[] b = ReferenceRope.InverseFrequencies(Cfg(10000, 16, new("llama3", 8, 1, 4, 64)));
+        double[] c = ReferenceRope.InverseFrequencies(Cfg(500000, 16, new("llama3", 32, 1, 4, 8192)));
         Assert.That(MaxAbsDiff(a, Expected(10000, 16, 8, 1, 4, 16)), Is.LessThan(1e-15));
         Assert.That(MaxAbsDiff(b, Expected(10000, 16, 8, 1, 4, 64)), Is.LessThan(1e-15));
         Assert.That(MaxAbsDiff(c, Expected(500000, 16, 32, 1, 4, 8192)), Is.LessThan(1e-15));
@@ -240,8 +240,8 @@ public class ReferenceTransformerTests
         var plain = TinyCheckpointFactory.Create(new TinyCheckpointSpec("llama") { Seed = 21 });
         var linear = TinyCheckpointFactory.Create(new TinyCheckpointSpec("llama")
         { Seed = 21, RopeScaling = new RopeScalingSpec("linear", 2.0, 0, 0, 0) });
-        double[] f0 = ReferenceTransformer.ComputeInverseFrequencies(plain.Config);
-        double[] f1 = ReferenceTransformer.ComputeInverseFrequencies(linear.Config);
+        double[] f0 = ReferenceRope.InverseFrequencies(plain.Config);
+        double[] f1 = ReferenceRope.InverseFrequencies(linear.Config);
         Assert.That(MaxAbsDiff(f1, f0.Select(x => x / 2).ToArray()), Is.EqualTo(0.0));
 
         int[] a = Tokens(5, 6, 97);
