@@ -13,6 +13,7 @@ public class ReferenceModelTests(TinyCheckpointSpec spec)
 {
     const double Tolerance = 1e-4;
 
+    /// <summary>Both 3 layers, hidden 64, 96 neurons: the interventions below are written for that shape.</summary>
     public static IEnumerable<TestFixtureData> Specs()
     {
         yield return new TestFixtureData(new TinyCheckpointSpec("llama")).SetArgDisplayNames("LlamaGqa");
@@ -138,7 +139,6 @@ public class ReferenceModelTests(TinyCheckpointSpec spec)
     [TestCaseSource(nameof(Interventions))]
     public void Run_Intervention_Agrees(Intervention[] interventions)
     {
-        if (interventions.Any(i => i.Hook.Layer >= spec.NumLayers)) Assert.Ignore("hook outside this model");
         var request = new ForwardRequest(Prompts(4, 7, 7)) { Hooks = ["*"], Interventions = interventions };
         var (_, changed) = RunBoth(request);
         var clean = _ref.Run(request with { Interventions = null });
