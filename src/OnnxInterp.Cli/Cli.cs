@@ -1,5 +1,7 @@
 using System.CommandLine;
+using OnnxInterp.Analysis;
 using OnnxInterp.Cli.Commands;
+using OnnxInterp.Comparison;
 
 namespace OnnxInterp.Cli;
 
@@ -33,12 +35,17 @@ public static class Cli
         Recursive = true,
     };
 
-    public static RootCommand Build(TextWriter output, TextWriter error, CancellationToken cancellation = default)
+    /// <summary>
+    /// The command tree over the analyses of <paramref name="registry"/> (null: <see cref="ComparisonSteps.All"/>): each
+    /// built-in analysis has its own verb(s); any other registered analysis gets a verb named after it, generated from its
+    /// registration (<see cref="AnalysisVerb.Generated"/>).
+    /// </summary>
+    public static RootCommand Build(TextWriter output, TextWriter error, CancellationToken cancellation = default, IReadOnlyList<IAnalysisStep>? registry = null)
     {
         var root = new RootCommand("onnxinterp: compare a base LLM with its post-trained versions over ONNX Runtime.\n" +
             "Export Hugging Face checkpoints to ONNX with hook I/O, capture and patch the residual stream.");
         root.Options.Add(Verbose);
-        var ctx = new CliContext(output, error) { Cancellation = cancellation };
+        var ctx = new CliContext(output, error) { Cancellation = cancellation, Registry = registry ?? ComparisonSteps.All };
         root.Subcommands.Add(ExportCommand.Create(ctx));
         root.Subcommands.Add(RunCommand.Create(ctx));
         root.Subcommands.Add(InspectCommand.Create(ctx));
@@ -52,12 +59,14 @@ public static class Cli
         root.Subcommands.Add(AuditCommand.Create(ctx));
         root.Subcommands.Add(HookCommand.Create(ctx));
         root.Subcommands.Add(TruthCommand.Create(ctx));
+        foreach (var step in ctx.Registry.Where(s => !ComparisonSteps.Names.Contains(s.Name)))
+            root.Subcommands.Add(AnalysisVerb.Generated(ctx, step));
         return root;
     }
 
-    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
+    public static int Run(string[] args, TextWriter output, TextWriter error, CancellationToken cancellation = default, IReadOnlyList<IAnalysisStep>? registry = null)
     {
-        var root = Build(output, error, cancellation);
+        var root = Build(output, error, cancellation, registry);
         var parse = root.Parse(args);
         return parse.Invoke(new InvocationConfiguration { Output = output, Error = error });
     }
@@ -94,6 +103,9 @@ public sealed class CliContext(TextWriter output, TextWriter error)
 
     /// <summary>Cancels verbs as Ctrl-C does (tests use it).</summary>
     public CancellationToken Cancellation { get; init; }
+
+    /// <summary>The analyses the verbs know (`compare --only`, config keys, `audit` rules).</summary>
+    public IReadOnlyList<IAnalysisStep> Registry { get; init; } = ComparisonSteps.All;
 
     public int Guard(ParseResult parse, Func<int> body)
     {

@@ -14,7 +14,7 @@ static class AuditCommand
         var post = new Option<string[]>("--post") { Description = "Post-trained model(s); repeat for several." };
         var output = new Option<string>("--out", "-o") { Description = "Report folder of the comparison the audit runs (resumable).", DefaultValueFactory = _ => "onnxinterp-audit" };
         var summary = new Option<string?>("--summary-json") { Description = "Write the verdict as JSON for CI (schema onnxinterp-audit/1)." };
-        var shared = new ComparisonOptions();
+        var shared = new ComparisonOptions(ctx.Registry);
         var cmd = new Command("audit", """
             Check a post-trained model against a policy, for deployment pipelines: runs the analyses the policy's rules read
             (or reads --results), checks every rule's bounds, prints PASS/FAIL per rule with the reason, and exits 4 when a rule
@@ -35,6 +35,8 @@ static class AuditCommand
         {
             var policyPath = parse.GetValue(policy)!;
             var p = AuditPolicy.Load(policyPath);
+            // Every rule against the analyses' section records first: a misspelt field fails here, not after the run.
+            p.Check(ctx.Registry, policyPath);
             string resultsPath;
             if (parse.GetValue(results) is { } given)
             {
@@ -46,13 +48,8 @@ static class AuditCommand
             {
                 var b = parse.GetValue(baseDir) ?? throw new InvalidArgumentException("give --base and --post (to run the comparison) or --results", "--base", null);
                 var config = shared.Build(parse, layer: p.Config);
-                if (config.Analyses is null && p.Analyses.Count > 0)
-                {
-                    var unknown = p.Analyses.FirstOrDefault(a => !ComparisonSteps.Names.Contains(a));
-                    if (unknown is not null)
-                        throw new InvalidArgumentException($"a rule reads an analysis that does not exist; known: {string.Join(", ", ComparisonSteps.Names)}", "rules.metric", unknown);
-                    config = config with { Analyses = p.Analyses };
-                }
+                var analyses = p.Analyses.Where(a => ctx.Registry.Any(s => s.Name == a)).ToList();
+                if (config.Analyses is null && analyses.Count > 0) config = config with { Analyses = analyses };
                 var request = new ComparisonRequest
                 {
                     Models = ComparisonCli.Models(b, parse.GetValue(post), parse.GetValue(shared.Template)),

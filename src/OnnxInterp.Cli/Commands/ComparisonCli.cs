@@ -1,30 +1,37 @@
 using System.CommandLine;
 using System.Diagnostics;
+using OnnxInterp.Analysis;
 using OnnxInterp.Comparison;
 
 namespace OnnxInterp.Cli.Commands;
 
-/// <summary>The options `compare`, `demo`, `audit` and `transfer` share, and how they become a <see cref="ComparisonConfig"/>.</summary>
+/// <summary>The options `compare`, `demo`, `audit` and the analyses' verbs share, and how they become a <see cref="ComparisonConfig"/>.</summary>
 sealed class ComparisonOptions
 {
+    readonly IReadOnlyList<string> _analyses;
+
     public readonly Option<string?> Config = new("--config") { Description = "A JSON config file (see docs/results-schema.md, \"config\"); command-line options override it." };
     public readonly Option<string[]> Set = new("--set") { Description = "Override one setting, PATH=VALUE (e.g. knowledge.maxPairs=20, worldSeed=2); repeatable." };
     public readonly Option<string[]> Datasets = new("--datasets") { Description = "Datasets, comma-separated: synthetic:NAME (the synthetic world) or statement CSV paths.", AllowMultipleArgumentsPerToken = true };
-    public readonly Option<string[]> Only = new("--only") { Description = $"Run only these analyses, comma-separated (known: {string.Join(", ", ComparisonSteps.Names)})." };
+    public readonly Option<string[]> Only = new("--only");
     public readonly Option<string?> CacheDir = new("--cache-dir") { Description = $"Export cache for Hugging Face checkpoints (default ${ModelResolver.CacheVariable} or ~/.cache/onnxinterp)." };
     public readonly Option<string?> Provider = new("--provider") { Description = "cpu (default), cuda, or auto (CUDA when it loads, else CPU)." };
     public readonly Option<int?> Threads = new("--threads") { Description = "Intra-op threads per session (default: ONNX Runtime's choice)." };
     public readonly Option<string[]> Template = new("--template") { Description = "The chat template to prompt a model with, over the one its folder declares: NAME for every post-trained model, or MODEL=NAME (known: " + string.Join(", ", OnnxInterp.Tokenization.ChatTemplates.Names) + "); repeatable." };
     public readonly Option<string?> Preset = new("--preset") { Description = "The protocol: default (OnnxInterp's choices) or paper (Du et al.'s code, setting by setting, with its per-model tables)." };
 
-    public ComparisonOptions(bool datasets = true, bool only = true)
+    /// <summary>The options over the analyses of <paramref name="registry"/>; <paramref name="template"/>: offer --template (NAME or MODEL=NAME).</summary>
+    public ComparisonOptions(IReadOnlyList<IAnalysisStep> registry, bool datasets = true, bool only = true, bool template = true)
     {
+        _analyses = registry.Select(s => s.Name).ToList();
+        Only.Description = $"Run only these analyses, comma-separated (known: {string.Join(", ", _analyses)}).";
         Provider.AcceptOnlyFromAmong("cpu", "cuda", "auto");
         Preset.AcceptOnlyFromAmong([.. ComparisonConfig.Presets]);
         All = new Option[] { Config, Set }
             .Concat(datasets ? [Datasets] : [])
             .Concat(only ? [Only] : [])
-            .Concat([Template, Preset, CacheDir, Provider, Threads]).ToList();
+            .Concat(template ? [Template] : [])
+            .Concat([Preset, CacheDir, Provider, Threads]).ToList();
     }
 
     public IReadOnlyList<Option> All { get; }
@@ -38,14 +45,14 @@ sealed class ComparisonOptions
     public ComparisonConfig Build(ParseResult parse, ComparisonConfig? start = null, System.Text.Json.Nodes.JsonObject? layer = null)
     {
         var c = start ?? new ComparisonConfig();
-        if (parse.GetValue(Config) is { } file) c = ComparisonConfig.Load(file, c);
-        if (layer is not null) c = ComparisonConfig.Merge(c, layer, "policy config", ComparisonSteps.Names);
+        if (parse.GetValue(Config) is { } file) c = ComparisonConfig.Load(file, c, _analyses);
+        if (layer is not null) c = ComparisonConfig.Merge(c, layer, "policy config", _analyses);
         if (All.Contains(Datasets) && Split(parse.GetValue(Datasets)) is { Count: > 0 } ds) c = c with { Datasets = ds };
         if (All.Contains(Only) && Split(parse.GetValue(Only)) is { Count: > 0 } only) c = c with { Analyses = only };
-        if (parse.GetValue(Preset) is { } preset) c = c.Set($"preset={preset}");
+        if (parse.GetValue(Preset) is { } preset) c = c.Set($"preset={preset}", _analyses);
         if (parse.GetValue(Provider) is { } p) c = c with { Execution = c.Execution with { Provider = p } };
-        if (parse.GetValue(Threads) is { } t) c = c.Set($"execution.threads={t}");
-        foreach (var s in parse.GetValue(Set) ?? []) c = c.Set(s);
+        if (parse.GetValue(Threads) is { } t) c = c.Set($"execution.threads={t}", _analyses);
+        foreach (var s in parse.GetValue(Set) ?? []) c = c.Set(s, _analyses);
         return c;
     }
 
@@ -81,18 +88,22 @@ static class ComparisonCli
         return list;
     }
 
-    /// <summary>Runs a comparison with progress on stderr, then prints where the report is and its headline numbers.</summary>
+    /// <summary>
+    /// Runs a comparison over the verbs' analyses (<see cref="CliContext.Registry"/>) with progress on stderr, then prints
+    /// where the report is and its headline numbers.
+    /// </summary>
     public static ComparisonOutcome Run(CliContext ctx, ComparisonRequest request, CancellationToken cancellation)
     {
         var printer = new ProgressPrinter(ctx.Err);
+        request = request with { Registry = request.Registry ?? ctx.Registry };
         try
         {
             var outcome = ComparisonRunner.Run(request, printer, line => printer.Log(line), cancellation);
             printer.Done();
             ctx.Out.WriteLine($"report written to {Path.Combine(outcome.OutputDirectory, "report.html")} " +
                 $"({outcome.Ran} step{(outcome.Ran == 1 ? "" : "s")} run, {outcome.Resumed} resumed from the journal)");
-            foreach (var item in outcome.Results["summary"]!.AsArray())
-                ctx.Out.WriteLine($"  {item!["label"],-50} {item["part"],-14} {ComparisonReport.Number(item["value"]!.GetValue<double>())}");
+            foreach (var (step, item) in outcome.Summary)
+                ctx.Out.WriteLine($"  {item.Label,-50} {step.Part,-14} {ComparisonReport.Number(item.Value)}");
             return outcome;
         }
         catch (OperationCanceledException)

@@ -9,7 +9,7 @@ static class DemoCommand
     {
         var output = new Option<string>("--out", "-o") { Description = "Report folder.", DefaultValueFactory = _ => "onnxinterp-demo" };
         var models = new Option<string?>("--models") { Description = $"The family folder (base/, sft/, instruct/); default: ${DemoComparison.FamilyVariable}, else ./models or the repository's models/." };
-        var shared = new ComparisonOptions();
+        var shared = new ComparisonOptions(ctx.Registry);
         var cmd = new Command("demo", """
             The whole comparison on the shipped tiny model family (base, sft, instruct: Llama, 6 layers of 160), end to end:
             exports the three checkpoints (cached), runs every analysis with the demo's settings (under 5 minutes on 2 cores)

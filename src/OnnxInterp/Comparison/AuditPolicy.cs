@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using OnnxInterp.Analysis;
 using OnnxInterp.Internals;
+using OnnxInterp.Reports;
 
 namespace OnnxInterp.Comparison;
 
@@ -19,7 +21,7 @@ public sealed record AuditOutcome(bool Passed, IReadOnlyList<AuditRuleResult> Ru
 
     /// <summary>Writes <see cref="ToJson"/> atomically.</summary>
     public void WriteSummary(string path, string? resultsPath, string? policyPath) =>
-        AtomicFile.WriteAllText(path, ToJson(resultsPath, policyPath).ToJsonString(ComparisonJson.Strict) + "\n");
+        AtomicFile.WriteAllText(path, ToJson(resultsPath, policyPath).ToJsonString(ResultsJson.Strict) + "\n");
 
     /// <summary>The summary for CI systems (documented in docs/results-schema.md).</summary>
     public JsonObject ToJson(string? resultsPath, string? policyPath) => new()
@@ -106,6 +108,25 @@ public sealed record AuditPolicy(IReadOnlyList<AuditRule> Rules, JsonObject? Con
         if (!r.TryGetPropertyValue(name, out var n) || n is null) return null;
         if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number) return v.GetValue<double>();
         return Throw.InvalidFile<double?>($"\"{name}\" must be a number", file, $"{at}.{name}", n.ToJsonString());
+    }
+
+    /// <summary>
+    /// Checks the rules against the analyses' section records before anything runs: each rule's analysis is one of
+    /// <paramref name="registry"/> and its path can reach a number of that analysis's section (<see cref="MetricPath.Check"/>).
+    /// Throws naming the rule.
+    /// </summary>
+    public void Check(IReadOnlyList<IAnalysisStep> registry, string? file = null)
+    {
+        for (int i = 0; i < Rules.Count; i++)
+        {
+            var metric = Rules[i].Metric;
+            if (metric.Root is not { } root || ComparisonRunner.TopLevelFields.Contains(root)) continue; // any analysis, or not an analysis's
+            var step = registry.FirstOrDefault(s => s.Name == root);
+            if (step is null)
+                Throw.InvalidFile($"a rule reads an analysis that does not exist; known: {string.Join(", ", registry.Select(s => s.Name))}", file, $"rules[{i}].metric", metric.Text);
+            else if (metric.Check(step.SectionType, step.PerDataset, ResultsJson.Strict) is { } why)
+                Throw.InvalidFile($"the metric is not a number of the {root} section: {why}", file, $"rules[{i}].metric", metric.Text);
+        }
     }
 
     public AuditOutcome Evaluate(JsonNode results)

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using OnnxInterp.Analysis;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Comparison;
@@ -46,8 +47,8 @@ public sealed record ComparisonConfig
     /// </summary>
     public string Preset { get; init; } = "default";
 
-    /// <summary>The known presets.</summary>
-    public static readonly IReadOnlyList<string> Presets = ["default", "paper"];
+    /// <summary>The known presets (<see cref="AnalysisPresets.Names"/>).</summary>
+    public static IReadOnlyList<string> Presets => AnalysisPresets.Names;
 
     /// <summary>Overrides of each analysis's options, by analysis name, as JSON objects (merged over the analysis's defaults).</summary>
     public IReadOnlyDictionary<string, JsonObject> AnalysisOptions { get; init; } = new Dictionary<string, JsonObject>();
@@ -107,7 +108,7 @@ public sealed record ComparisonConfig
                             Bad(file, key, null, $"unknown key; known: {string.Join(", ", CoreKeys.Concat(analysisNames))}");
                         if (value is not JsonObject o) { Bad(file, key, value, "analysis options must be an object"); break; }
                         var merged = options.TryGetValue(key, out var prev) ? prev : new JsonObject();
-                        MergeObjects(merged, o);
+                        AnalysisPresets.MergeObjects(merged, o);
                         options[key] = merged;
                         break;
                 }
@@ -120,19 +121,6 @@ public sealed record ComparisonConfig
         c = c with { AnalysisOptions = options };
         c.Validate(file);
         return c;
-    }
-
-    /// <summary>
-    /// Copies <paramref name="overrides"/> into <paramref name="target"/>; an object over an object merges key by key,
-    /// so knowledge.a.b=1 then knowledge.a.c=2 keep both (an option record nested in an analysis's options).
-    /// </summary>
-    internal static void MergeObjects(JsonObject target, JsonObject overrides)
-    {
-        foreach (var (k, v) in overrides)
-        {
-            if (v is JsonObject vo && target[k] is JsonObject to) MergeObjects(to, vo);
-            else target[k] = v?.DeepClone();
-        }
     }
 
     /// <summary>

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using OnnxInterp.Analysis;
 using OnnxInterp.Internals;
 using OnnxInterp.Reports;
 
@@ -14,7 +15,7 @@ namespace OnnxInterp.Comparison;
 /// </summary>
 public static partial class ComparisonReport
 {
-    public static void Write(string outDir, string title, JsonObject results, IReadOnlyList<IComparisonStep> steps,
+    public static void Write(string outDir, string title, JsonObject results, IReadOnlyList<IAnalysisStep> steps,
         IReadOnlyList<JournalEntry> entries, ResultsJournal journal)
     {
         var owner = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
@@ -39,16 +40,17 @@ public static partial class ComparisonReport
                     File.Copy(Path.Combine(journal.FilesOf(e.Analysis, e.Part), f), target);
                 }
         });
-        AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), results.ToJsonString(ComparisonJson.Strict) + "\n");
+        AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), results.ToJsonString(ResultsJson.Strict) + "\n");
         var md = Markdown(title, results, steps, entries);
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.md"), md);
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.html"), HtmlReport.Render(md, title, outDir));
     }
 
-    public static string Markdown(string title, JsonObject results, IReadOnlyList<IComparisonStep> steps, IReadOnlyList<JournalEntry> entries)
+    public static string Markdown(string title, JsonObject results, IReadOnlyList<IAnalysisStep> steps, IReadOnlyList<JournalEntry> entries)
     {
         var md = new StringBuilder();
         var models = results["models"]!.AsArray();
+        var names = models.Select(m => m!["name"]!.GetValue<string>()).ToList();
         var tool = results["tool"]!;
         md.AppendLine($"# {title}").AppendLine();
         var version = tool["version"]!.GetValue<string>();
@@ -89,8 +91,7 @@ public static partial class ComparisonReport
         foreach (var step in steps)
         {
             md.AppendLine($"## {step.Title}").AppendLine();
-            if (step is IStepOverview overview
-                && overview.Overview(entries.Where(e => e.Analysis == step.Name).Select(e => (e.Part, e.Results)).ToList(), results) is { Length: > 0 } table)
+            if (step.Overview(entries.Where(e => e.Analysis == step.Name).Select(e => (e.Part, e.Results)).ToList(), names) is { Length: > 0 } table)
                 md.AppendLine(ShiftHeadings(table.Trim(), 3)).AppendLine();
             foreach (var e in entries.Where(e => e.Analysis == step.Name))
             {
@@ -111,7 +112,7 @@ public static partial class ComparisonReport
 
         md.AppendLine("## Configuration").AppendLine();
         md.AppendLine("The configuration this report was made with (a config file in this shape reproduces it: `onnxinterp compare --config`).").AppendLine();
-        md.AppendLine("```json").AppendLine(results["config"]!.ToJsonString(ComparisonJson.Strict)).AppendLine("```");
+        md.AppendLine("```json").AppendLine(results["config"]!.ToJsonString(ResultsJson.Strict)).AppendLine("```");
         return md.ToString();
     }
 

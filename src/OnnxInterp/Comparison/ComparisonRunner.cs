@@ -2,6 +2,9 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json.Nodes;
+using System.Text.Json;
+using OnnxInterp.Analysis;
+using OnnxInterp.Data;
 using OnnxInterp.Export;
 using OnnxInterp.Internals;
 using OnnxInterp.Reports;
@@ -23,7 +26,7 @@ public sealed record ComparisonRequest
     public string? CacheDirectory { get; init; }
 
     /// <summary>The analyses to choose from; null uses <see cref="ComparisonSteps.All"/>.</summary>
-    public IReadOnlyList<IComparisonStep>? Registry { get; init; }
+    public IReadOnlyList<IAnalysisStep>? Registry { get; init; }
 
     public string Title { get; init; } = "OnnxInterp comparison report";
 }
@@ -33,7 +36,36 @@ public enum StepStatus { Running, Finished, Resumed }
 /// <summary>Progress of a comparison: step <see cref="Step"/> of <see cref="Steps"/> (1-based), its fraction and the time left.</summary>
 public sealed record ComparisonProgress(int Step, int Steps, string Name, StepStatus Status, double Fraction, string? Detail, TimeSpan Elapsed, TimeSpan? StepEta, TimeSpan? TotalEta);
 
-public sealed record ComparisonOutcome(string OutputDirectory, IReadOnlyList<ResolvedModel> Models, int Ran, int Resumed, JsonObject Results);
+/// <summary>
+/// A finished comparison: where its report is, what ran, results.json's content, and each step's entry (its section as
+/// results.json holds it, Markdown and headline numbers), readable as the analyses' section records.
+/// </summary>
+public sealed record ComparisonOutcome(string OutputDirectory, IReadOnlyList<ResolvedModel> Models, int Ran, int Resumed, JsonObject Results)
+{
+    /// <summary>The analyses that ran, in report order.</summary>
+    public IReadOnlyList<IAnalysisStep> Analyses { get; init; } = [];
+
+    /// <summary>Each analysis's options as resolved (defaults, preset, config, command line), by name.</summary>
+    public IReadOnlyDictionary<string, JsonObject> Options { get; init; } = new Dictionary<string, JsonObject>();
+
+    /// <summary>Every step's journal entry, in run order.</summary>
+    public IReadOnlyList<JournalEntry> Entries { get; init; } = [];
+
+    /// <summary>The headline numbers of every step, in run order.</summary>
+    public IEnumerable<(JournalEntry Step, SummaryItem Item)> Summary => Entries.SelectMany(e => e.Summary.Select(s => (e, s)));
+
+    /// <summary>One part's section of an analysis (empty part: an analysis that runs once) as its section record.</summary>
+    public TSection Section<TSection>(string analysis, string part = "") =>
+        (Entries.FirstOrDefault(e => e.Analysis == analysis && e.Part == part)
+            ?? throw new KeyNotFoundException($"no step {ResultsJournal.Stem(analysis, part)} in this comparison")).Results.Deserialize<TSection>(ResultsJson.Strict)!;
+
+    /// <summary>What the analysis's verb prints about its sections (<see cref="IAnalysisStep.Describe"/>), part by part.</summary>
+    public IEnumerable<string> Describe(string analysis)
+    {
+        var step = Analyses.FirstOrDefault(s => s.Name == analysis) ?? throw new KeyNotFoundException($"the analysis {analysis} did not run");
+        return Entries.Where(e => e.Analysis == analysis).SelectMany(e => step.Describe(e.Results, Options[analysis]));
+    }
+}
 
 /// <summary>
 /// Runs the selected analyses over the models, one journal entry per step (analysis × part), skipping steps the journal
@@ -43,6 +75,9 @@ public sealed record ComparisonOutcome(string OutputDirectory, IReadOnlyList<Res
 public static class ComparisonRunner
 {
     public const string ResultsSchema = "onnxinterp-results/1";
+
+    /// <summary>results.json's fields beside the analyses' sections.</summary>
+    public static readonly IReadOnlyList<string> TopLevelFields = ["schema", "tool", "models", "config", "steps", "summary"];
 
     public static string ToolVersion =>
         typeof(ComparisonRunner).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
@@ -58,7 +93,7 @@ public static class ComparisonRunner
         if (request.Models.Count < 1) Throw.Argument("a base model is needed", "models", 0);
         var dupName = request.Models.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
         if (dupName is not null) Throw.Argument("two models have the same name; name them with NAME=DIR", "models", dupName.Key);
-        foreach (var d in config.Datasets) ComparisonSession.CheckDatasetSpec(d);
+        foreach (var d in config.Datasets) DatasetSpec.Check(d);
 
         // Resolve options first: a typo in the config fails before any export.
         var options = steps.ToDictionary(s => s.Name, s => s.ResolveOptions(config.AnalysisOptions.GetValueOrDefault(s.Name), config.Preset));
@@ -71,7 +106,7 @@ public static class ComparisonRunner
             models.Add(resolver.Resolve(spec, dtype, log, cancellation));
         }
 
-        var plan = steps.SelectMany(s => s.Parts(config, options[s.Name]).Select(p => (Step: s, Part: p))).ToList();
+        var plan = steps.SelectMany(s => s.Parts(config.Datasets, options[s.Name]).Select(p => (Step: s, Part: p))).ToList();
         var dupPart = plan.GroupBy(p => ResultsJournal.Stem(p.Step.Name, p.Part.Id)).FirstOrDefault(g => g.Count() > 1);
         if (dupPart is not null) Throw.Argument("two datasets give the same part name; rename one file", "datasets", dupPart.Key);
         Directory.CreateDirectory(outDir);
@@ -133,7 +168,7 @@ public static class ComparisonRunner
             var results = Results(config, steps, options, models, entries);
             ComparisonReport.Write(outDir, request.Title, results, steps, entries, journal);
             status = "complete";
-            return new ComparisonOutcome(outDir, models, ran, resumed, results);
+            return new ComparisonOutcome(outDir, models, ran, resumed, results) { Analyses = steps, Options = options, Entries = entries };
         }
         finally
         {
@@ -147,7 +182,7 @@ public static class ComparisonRunner
                     ["finished"] = DateTimeOffset.UtcNow.ToString("O"),
                     ["machine"] = $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
                     ["steps"] = timings,
-                }.ToJsonString(ComparisonJson.Strict));
+                }.ToJsonString(ResultsJson.Strict));
             }
             catch (IOException) { }
         }
@@ -166,7 +201,7 @@ public static class ComparisonRunner
     /// What a step's result depends on: the tool version, the step, its part and options, the world seed and export type,
     /// the models (name, weights, tokenizer, chat template) and the content of the datasets it reads.
     /// </summary>
-    static string Key(IComparisonStep step, StepPart part, JsonObject options, ComparisonConfig config, IReadOnlyList<ResolvedModel> models)
+    static string Key(IAnalysisStep step, StepPart part, JsonObject options, ComparisonConfig config, IReadOnlyList<ResolvedModel> models)
     {
         var datasets = part.Dataset is { } d ? [d] : config.Datasets;
         var key = new JsonObject
@@ -188,17 +223,17 @@ public static class ComparisonRunner
         return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToJsonString())));
     }
 
-    static JsonObject Results(ComparisonConfig config, IReadOnlyList<IComparisonStep> steps, Dictionary<string, JsonObject> options,
+    static JsonObject Results(ComparisonConfig config, IReadOnlyList<IAnalysisStep> steps, Dictionary<string, JsonObject> options,
         IReadOnlyList<ResolvedModel> models, IReadOnlyList<JournalEntry> entries)
     {
         var configNode = new JsonObject
         {
             ["preset"] = config.Preset,
-            ["datasets"] = ComparisonJson.ToNode(config.Datasets),
+            ["datasets"] = ResultsJson.ToNode(config.Datasets),
             ["worldSeed"] = config.WorldSeed,
-            ["analyses"] = ComparisonJson.ToNode(steps.Select(s => s.Name).ToList()),
+            ["analyses"] = ResultsJson.ToNode(steps.Select(s => s.Name).ToList()),
             ["dtype"] = config.DType,
-            ["execution"] = ComparisonJson.ToNode(config.Execution),
+            ["execution"] = ResultsJson.ToNode(config.Execution),
         };
         foreach (var s in steps) configNode[s.Name] = options[s.Name].DeepClone();
 
@@ -212,12 +247,12 @@ public static class ComparisonRunner
                 ["onnxRuntime"] = Runtime.RuntimeInfo.OnnxRuntimeVersion,
                 ["dotnet"] = Environment.Version.ToString(),
             },
-            ["models"] = ComparisonJson.ToNode(models),
+            ["models"] = ResultsJson.ToNode(models),
             ["config"] = configNode,
             ["steps"] = new JsonArray(entries.Select(e => (JsonNode)new JsonObject
             {
                 ["analysis"] = e.Analysis, ["part"] = e.Part, ["key"] = e.Key,
-                ["figures"] = ComparisonJson.ToNode(e.Figures.Select(f => "figures/" + f).ToList()),
+                ["figures"] = ResultsJson.ToNode(e.Figures.Select(f => "figures/" + f).ToList()),
             }).ToArray()),
             ["summary"] = new JsonArray(entries.SelectMany(e => e.Summary.Select(s => (JsonNode)new JsonObject
             {
@@ -240,10 +275,4 @@ public static class ComparisonRunner
         }
         return results;
     }
-}
-
-/// <summary>An <see cref="IProgress{T}"/> that calls back on the reporting thread, in order (Progress&lt;T&gt; posts to the thread pool).</summary>
-public sealed class SyncProgress<T>(Action<T> report) : IProgress<T>
-{
-    public void Report(T value) => report(value);
 }

@@ -1,12 +1,19 @@
-using OnnxInterp.Comparison.Steps;
+using OnnxInterp.Analysis;
+using OnnxInterp.Analysis.Confidence;
+using OnnxInterp.Analysis.Knowledge;
+using OnnxInterp.Analysis.Refusal;
+using OnnxInterp.Analysis.Truth;
 using OnnxInterp.Internals;
 
 namespace OnnxInterp.Comparison;
 
-/// <summary>The analyses a comparison runs, in report order. Adding an analysis is one adapter class and one line here.</summary>
+/// <summary>
+/// The analyses a comparison runs, in report order. Adding an analysis is one folder under Analysis/ (its options, its
+/// section record, its <see cref="AnalysisStep{TOptions, TSection}"/> and report writer) and one line here.
+/// </summary>
 public static class ComparisonSteps
 {
-    public static readonly IReadOnlyList<IComparisonStep> All =
+    public static readonly IReadOnlyList<IAnalysisStep> All =
     [
         new KnowledgeStep(),
         new RefusalStep(),
@@ -16,12 +23,15 @@ public static class ComparisonSteps
 
     public static IReadOnlyList<string> Names => All.Select(s => s.Name).ToList();
 
-    public static IComparisonStep Get(string name) =>
-        All.FirstOrDefault(s => s.Name == name)
-        ?? throw new InvalidArgumentException($"unknown analysis; known: {string.Join(", ", Names)}", "analyses", name);
+    /// <summary>The registered analysis of type <typeparamref name="T"/> (a verb's, e.g. Of&lt;KnowledgeStep&gt;()).</summary>
+    public static T Of<T>() where T : IAnalysisStep => All.OfType<T>().Single();
+
+    public static IAnalysisStep Get(string name, IReadOnlyList<IAnalysisStep>? registry = null) =>
+        (registry ?? All).FirstOrDefault(s => s.Name == name)
+        ?? throw new InvalidArgumentException($"unknown analysis; known: {string.Join(", ", (registry ?? All).Select(s => s.Name))}", "analyses", name);
 
     /// <summary>The steps <paramref name="config"/> selects, in its order (or registry order when it names none).</summary>
-    public static IReadOnlyList<IComparisonStep> Select(ComparisonConfig config, IReadOnlyList<IComparisonStep>? registry = null)
+    public static IReadOnlyList<IAnalysisStep> Select(ComparisonConfig config, IReadOnlyList<IAnalysisStep>? registry = null)
     {
         var all = registry ?? All;
         if (config.Analyses is null) return all;

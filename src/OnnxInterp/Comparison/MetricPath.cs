@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization.Metadata;
 
 namespace OnnxInterp.Comparison;
 
@@ -123,6 +124,69 @@ public sealed class MetricPath
         if (current.Count > 0) missing = null;
         return current;
     }
+
+    /// <summary>
+    /// Checks the path against the record its analysis's section is serialised from (<paramref name="section"/>, with
+    /// <paramref name="options"/>), before any results exist: every key a field of the record at that point, every
+    /// selector on a list and its fields fields of the list's elements, and the end a number. With
+    /// <paramref name="perDataset"/> the section is held once per dataset, so the key after the analysis names one (or is *).
+    /// Returns why the path cannot reach a number, or null when it can.
+    /// </summary>
+    public string? Check(Type section, bool perDataset, JsonSerializerOptions options)
+    {
+        var rest = _steps.Skip(1).ToList();
+        string at = Root ?? "*";
+        if (perDataset)
+        {
+            if (rest.Count == 0 || rest[0] is not (Key or AnyKey))
+                return $"'{at}' holds one section per dataset: name the dataset (or *) after '{at}.'";
+            at = Join(at, rest[0] is Key k ? k.Name : "*");
+            rest.RemoveAt(0);
+        }
+        var type = section;
+        foreach (var step in rest)
+        {
+            var info = options.GetTypeInfo(Nullable.GetUnderlyingType(type) ?? type);
+            switch (step)
+            {
+                case Key k when info.Kind == JsonTypeInfoKind.Object:
+                    var field = info.Properties.FirstOrDefault(p => p.Name == k.Name);
+                    if (field is null) return $"'{at}' has no field '{k.Name}'; it has: {string.Join(", ", info.Properties.Select(p => p.Name))}";
+                    type = field.PropertyType;
+                    at = Join(at, k.Name);
+                    break;
+                case Key or AnyKey when info.Kind == JsonTypeInfoKind.Dictionary:
+                    type = info.ElementType!;
+                    at = Join(at, step is Key dk ? dk.Name : "*");
+                    break;
+                case AnyKey when info.Kind == JsonTypeInfoKind.Object:
+                    return null; // every field: what may follow depends on the field
+                case Index or AnyIndex or Where when info.Kind == JsonTypeInfoKind.Enumerable:
+                    var element = options.GetTypeInfo(info.ElementType!);
+                    if (step is Where w && element.Kind == JsonTypeInfoKind.Object
+                        && w.Conditions.Select(c => c.Field).FirstOrDefault(f => element.Properties.All(p => p.Name != f)) is { } unknown)
+                        return $"the elements of '{at}' have no field '{unknown}'; they have: {string.Join(", ", element.Properties.Select(p => p.Name))}";
+                    type = info.ElementType!;
+                    at += Describe(step);
+                    break;
+                default:
+                    return $"'{at}' is {KindOf(info)}, which {Describe(step)} cannot select from";
+            }
+        }
+        var end = Nullable.GetUnderlyingType(type) ?? type;
+        return IsNumber(end) ? null : $"'{at}' is {KindOf(options.GetTypeInfo(end))}, not a number";
+    }
+
+    static bool IsNumber(Type t) => !t.IsEnum && Type.GetTypeCode(t) is >= TypeCode.SByte and <= TypeCode.Decimal;
+
+    static string KindOf(JsonTypeInfo info) => info.Kind switch
+    {
+        JsonTypeInfoKind.Object or JsonTypeInfoKind.Dictionary => "an object",
+        JsonTypeInfoKind.Enumerable => "a list",
+        _ when IsNumber(Nullable.GetUnderlyingType(info.Type) ?? info.Type) => "a number",
+        _ when info.Type == typeof(bool) || info.Type == typeof(bool?) => "true or false",
+        _ => "a string",
+    };
 
     static string Join(string path, string key) => path.Length == 0 ? key : $"{path}.{key}";
 

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using OnnxInterp.Analysis;
 using OnnxInterp.Internals;
+using OnnxInterp.Reports;
 
 namespace OnnxInterp.Comparison;
 
@@ -60,7 +62,7 @@ public sealed class ResultsJournal
         if (!File.Exists(path) || !System.IO.Directory.Exists(FilesOf(analysis, part))) return null;
         try
         {
-            var e = JsonSerializer.Deserialize<JournalEntry>(File.ReadAllText(path), ComparisonJson.Strict);
+            var e = JsonSerializer.Deserialize<JournalEntry>(File.ReadAllText(path), ResultsJson.Strict);
             return e is not null && e.Key == key && e.Analysis == analysis && e.Part == part ? e : null;
         }
         catch (JsonException)
@@ -97,8 +99,8 @@ public sealed class ResultsJournal
         var entry = new JournalEntry
         {
             Key = key, Analysis = analysis, Part = part,
-            // Round-trip through text so a fresh result and a resumed one are the same JSON.
-            Results = JsonNode.Parse(output.Results.ToJsonString(ComparisonJson.Strict))!,
+            // Round-trip through text so a fresh section and a resumed one are the same JSON.
+            Results = JsonNode.Parse(output.Results.ToJsonString(ResultsJson.Strict))!,
             Markdown = output.Markdown, Summary = output.Summary, Figures = figures, DataFiles = data, Seconds = seconds,
         };
         var target = FilesOf(analysis, part);
@@ -109,7 +111,7 @@ public sealed class ResultsJournal
             Abandon(old);
         }
         System.IO.Directory.Move(staging, target);
-        AtomicFile.WriteAllText(Path.Combine(Directory, Stem(analysis, part) + ".json"), JsonSerializer.Serialize(entry, ComparisonJson.Strict));
+        AtomicFile.WriteAllText(Path.Combine(Directory, Stem(analysis, part) + ".json"), JsonSerializer.Serialize(entry, ResultsJson.Strict));
         return entry;
     }
 }

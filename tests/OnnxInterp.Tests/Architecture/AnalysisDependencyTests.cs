@@ -5,15 +5,19 @@ namespace OnnxInterp.Tests.Architecture;
 
 /// <summary>
 /// STYLE.md: "each analysis depends on the runtime's interface only". An analysis (src/OnnxInterp/Analysis/NAME/) sees
-/// the model through Runtime's IHookedModel, reads data through Data and text through Tokenization, and never reaches
-/// into the exporter, the checkpoint reader, the comparison or another analysis.
+/// the model through Runtime's IHookedModel, reads data through Data and text through Tokenization, draws its report
+/// section with Reports' primitives, and never reaches into the exporter, the checkpoint reader, the comparison or
+/// another analysis. The comparison depends on the analyses, never the reverse.
 /// </summary>
 public class AnalysisDependencyTests
 {
-    /// <summary>Namespaces every analysis file may import (besides System.*, MathNet and its own analysis).</summary>
+    /// <summary>
+    /// Namespaces every analysis file may import (besides System.*, MathNet and its own analysis). Reports holds only
+    /// shared primitives (Markdown/HTML, heatmaps, the results JSON settings) and imports no analysis.
+    /// </summary>
     static readonly string[] Allowed =
     [
-        "OnnxInterp.Runtime", "OnnxInterp.Data", "OnnxInterp.Tokenization", "OnnxInterp.Internals", "OnnxInterp.Analysis",
+        "OnnxInterp.Runtime", "OnnxInterp.Data", "OnnxInterp.Tokenization", "OnnxInterp.Internals", "OnnxInterp.Analysis", "OnnxInterp.Reports",
     ];
 
     /// <summary>
@@ -27,7 +31,7 @@ public class AnalysisDependencyTests
     };
 
     static readonly Regex Using = new(@"^using\s+(?:static\s+)?(OnnxInterp(?:\.\w+)*)\s*;", RegexOptions.Multiline);
-    static readonly Regex Qualified = new(@"\bOnnxInterp\.(Export|Checkpoints|Comparison|Reports)\.\w+");
+    static readonly Regex Qualified = new(@"\bOnnxInterp\.(Export|Checkpoints|Comparison)\.\w+");
 
     static IEnumerable<(string Path, string Analysis, string Text)> AnalysisFiles()
     {
@@ -65,6 +69,18 @@ public class AnalysisDependencyTests
     {
         var offenders = AnalysisFiles().Where(f => Regex.IsMatch(f.Text, @"\bModelSession\b|\bInferenceSession\b|\bOrtValue\b|Microsoft\.ML\.OnnxRuntime"))
             .Select(f => f.Path).ToList();
+        Assert.That(offenders, Is.Empty);
+    }
+
+    [Test]
+    public void ReportsRuntimeDataAndTokenization_ImportNoAnalysisAndNoComparison()
+    {
+        var src = Path.Combine(ShippedFamily.RepositoryRoot, "src/OnnxInterp");
+        var offenders = new[] { "Reports", "Runtime", "Data", "Tokenization", "Export", "Checkpoints" }
+            .SelectMany(folder => Directory.GetFiles(Path.Combine(src, folder), "*.cs", SearchOption.AllDirectories))
+            .SelectMany(path => Using.Matches(File.ReadAllText(path)).Select(m => (Path: Path.GetRelativePath(src, path), Ns: m.Groups[1].Value)))
+            .Where(x => x.Ns.StartsWith("OnnxInterp.Analysis", StringComparison.Ordinal) || x.Ns.StartsWith("OnnxInterp.Comparison", StringComparison.Ordinal))
+            .Select(x => $"{x.Path}: using {x.Ns}").ToList();
         Assert.That(offenders, Is.Empty);
     }
 

@@ -126,15 +126,25 @@ public class CliTests
         var ok = Run("trace", "--base", tmp.Sub("base"), "--post", tmp.Sub("post"), "--dataset", "synthetic:cities", "--max-pairs", "2", "--out", tmp.Sub("report"));
         Assert.That(ok.Code, Is.EqualTo(ExitCodes.Ok), ok.Err);
         Assert.That(ok.Out, Does.Contain("base").And.Contain("corr"));
-        Assert.That(File.Exists(Path.Combine(tmp.Sub("report"), "knowledge_cities.json")));
+        // The report folder of the comparison (trace runs through the runner): the analysis's own files in data/knowledge.cities/.
+        var own = Path.Combine(tmp.Sub("report"), "data", "knowledge.cities", "knowledge_cities.json");
+        Assert.That(File.Exists(own));
         // results.json carries the same "knowledge" section as compare's, with the numbers of the report's JSON.
         var results = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(tmp.Sub("report"), "results.json")))!;
-        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(tmp.Sub("report"), "knowledge_cities.json")))!;
+        var report = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(own))!;
         var section = results["knowledge"]!["cities"]!;
         Assert.That(section["pairsTraced"]!.GetValue<int>(), Is.EqualTo(report["curation"]!["traced"]!.GetValue<int>()));
         Assert.That(section["comparisons"]![0]!["corr"]!.GetValue<double>(), Is.EqualTo(report["comparisons"]![0]!["corr"]!.GetValue<double>()).Within(1e-12));
         Assert.That(section["matrices"]!.AsArray().Select(m => m!["model"]!.GetValue<string>()), Does.Contain("base").And.Contain("post"));
         Assert.That(Directory.GetFiles(Path.Combine(tmp.Sub("report"), "figures")), Is.Not.Empty);
+        Assert.That(results["config"]!["knowledge"]!["maxPairs"]!.GetValue<int>(), Is.EqualTo(2));
+
+        // Through the runner, trace resumes: the same command again runs nothing; without --max-pairs it traces every pair.
+        var again = Run("trace", "--base", tmp.Sub("base"), "--post", tmp.Sub("post"), "--dataset", "synthetic:cities", "--max-pairs", "2", "--out", tmp.Sub("report"));
+        Assert.That(again.Code, Is.EqualTo(ExitCodes.Ok), again.Err);
+        Assert.That(again.Out, Does.Contain("(0 steps run, 1 resumed from the journal)").And.Contain("cities: "));
+        var help = Run("trace", "--help").Out;
+        Assert.That(help, Does.Contain("--max-pairs").And.Contain("every curated pair"));
 
         var unknown = Run("trace", "--base", tmp.Sub("base"), "--dataset", "synthetic:planets", "--out", tmp.Sub("r2"));
         Assert.That(unknown.Code, Is.EqualTo(ExitCodes.InvalidInput));

@@ -1,7 +1,9 @@
 using System.Text.Json.Nodes;
 using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Comparison;
-using OnnxInterp.Comparison.Steps;
+using OnnxInterp.Analysis;
+using OnnxInterp.Analysis.Confidence;
+using OnnxInterp.Analysis.Truth;
 using OnnxInterp.Tests.Support;
 
 namespace OnnxInterp.Tests.Comparison;
@@ -16,16 +18,16 @@ public class AnalysisStepOptionsTests
     [Test]
     public void Options_NoOverrides_AreTheAnalysesDefaultsInFull()
     {
-        var refusal = ((IComparisonStep)new RefusalStep()).ResolveOptions(null);
+        var refusal = ((IAnalysisStep)new RefusalStep()).ResolveOptions(null);
         Assert.That(refusal["instructions"]!.GetValue<string>(), Is.EqualTo("synthetic"));
         Assert.That(refusal["layer"], Is.Null, "Arditi et al.'s selection by default");
         Assert.That(refusal["maxTest"]!.GetValue<int>(), Is.EqualTo(new RefusalOptions().MaxTest));
         Assert.That(refusal["selection"]!["klThreshold"]!.GetValue<double>(), Is.EqualTo(0.1));
         Assert.That(refusal["additionScale"]!.GetValue<string>(), Is.EqualTo("MeanDifference"));
-        var entropy = ((IComparisonStep)new ConfidenceStep()).ResolveOptions(null);
+        var entropy = ((IAnalysisStep)new ConfidenceStep()).ResolveOptions(null);
         Assert.That((entropy["ablate"]!.GetValue<bool>(), entropy["maxStatements"]!.GetValue<int>()), Is.EqualTo((true, 200)));
         Assert.That((entropy["selection"]!["top"]!.GetValue<int>(), entropy["selection"]!["percentile"]!.GetValue<double>()), Is.EqualTo((10, 75.0)));
-        var truth = ((IComparisonStep)new TruthStep()).ResolveOptions(null);
+        var truth = ((IAnalysisStep)new TruthStep()).ResolveOptions(null);
         Assert.That(truth["reading"]!.GetValue<string>(), Is.EqualTo("Statement"), "the paper's reading by default");
         Assert.That((truth["maxStatementsPerDataset"], truth["layer"], truth["intervene"]!.GetValue<bool>(), truth["interventionScale"]!.GetValue<double>()),
             Is.EqualTo(((JsonNode?)null, (JsonNode?)null, true, 1.0)));
@@ -49,10 +51,10 @@ public class AnalysisStepOptionsTests
     public void Parts_DatasetCoversWhatTheStepReads()
     {
         var config = new ComparisonConfig { Datasets = ["synthetic:animal_class", "synthetic:cities"] };
-        Assert.That(new RefusalStep().Parts(config, new RefusalStepOptions()).Single(), Is.EqualTo(new StepPart("", "synthetic:instructions")));
-        Assert.That(new ConfidenceStep().Parts(config, new ConfidenceStepOptions()).Single(), Is.EqualTo(new StepPart("", "synthetic:animal_class")), "the first dataset");
-        Assert.That(new ConfidenceStep().Parts(config, new ConfidenceStepOptions { Dataset = "synthetic:cities" }).Single().Dataset, Is.EqualTo("synthetic:cities"));
-        Assert.That(new ConfidenceStep().Parts(config, new ConfidenceStepOptions { Ablate = false }).Single().Dataset, Is.Null, "weights only read no dataset");
+        Assert.That(new RefusalStep().Parts(config.Datasets, new RefusalStepOptions()).Single(), Is.EqualTo(new StepPart("", "synthetic:instructions")));
+        Assert.That(new ConfidenceStep().Parts(config.Datasets, new ConfidenceStepOptions()).Single(), Is.EqualTo(new StepPart("", "synthetic:animal_class")), "the first dataset");
+        Assert.That(new ConfidenceStep().Parts(config.Datasets, new ConfidenceStepOptions { Dataset = "synthetic:cities" }).Single().Dataset, Is.EqualTo("synthetic:cities"));
+        Assert.That(new ConfidenceStep().Parts(config.Datasets, new ConfidenceStepOptions { Ablate = false }).Single().Dataset, Is.Null, "weights only read no dataset");
     }
 
     static readonly object[] BadRefusal =
@@ -116,6 +118,6 @@ public class AnalysisStepOptionsTests
         File.WriteAllText(file, "statement,label\nRob a bank.,1\nBake bread.,0\n");
         var o = new RefusalStep().Options(new JsonObject { ["instructions"] = file, ["layer"] = -1, ["position"] = -1 });
         Assert.That((o.Instructions, o.Layer, o.Position), Is.EqualTo((file, (int?)-1, (int?)-1)));
-        Assert.That(new RefusalStep().Parts(new ComparisonConfig(), o).Single().Dataset, Is.EqualTo(file), "the journal key hashes the file");
+        Assert.That(new RefusalStep().Parts(new ComparisonConfig().Datasets, o).Single().Dataset, Is.EqualTo(file), "the journal key hashes the file");
     }
 }

@@ -100,4 +100,41 @@ public class AuditPolicyTests
         var e = Assert.Throws<InvalidFileException>(() => AuditPolicy.Parse(JsonNode.Parse(text), "p.json"));
         Assert.That((e!.File, e.Field), Is.EqualTo(("p.json", field)));
     }
+
+    [TestCase("knowledge.cities.comparisons[a=base,b=instruct].corr")]
+    [TestCase("knowledge.*.comparisons[*].maxAbsDiffK")]
+    [TestCase("knowledge.cities.matrices[0].normalized[5][2]")]
+    [TestCase("knowledge.cities.pairsTraced")]
+    [TestCase("refusal.effects[model=sft,direction=sft].ablationDrop")]
+    [TestCase("refusal.split.test.harmful")]
+    [TestCase("refusal.effects[*].subtractionCoefficient")]
+    [TestCase("entropy.ablations[model=base].allAblated.entropyChange")]
+    [TestCase("entropy.ablations[*].neurons[*].mean")]
+    [TestCase("entropy.overlaps[a=base,b=sft].paper.iou")]
+    [TestCase("entropy.*")]
+    [TestCase("truth.transfer[model=sft,dataset=mean].difference")]
+    [TestCase("truth.intervention.effects[direction=base,model=sft].meanEffect")]
+    [TestCase("summary[0].value")]
+    public void Check_PathReachingANumberOfTheSectionRecord_Passes(string path)
+    {
+        var policy = Policy($$"""{ "metric": "{{path}}", "min": 0 }""");
+        Assert.DoesNotThrow(() => policy.Check(ComparisonSteps.All));
+    }
+
+    [TestCase("knowledge.cities.comparisons[a=base].cor", "'knowledge.cities.comparisons[a=base]' has no field 'cor'; it has: a, b, corr, maxAbsDiff, maxAbsDiffK")]
+    [TestCase("knowledge.comparisons[0].corr", "'knowledge.comparisons' is an object, which [0] cannot select from")]
+    [TestCase("knowledge[0]", "'knowledge' holds one section per dataset: name the dataset (or *) after 'knowledge.'")]
+    [TestCase("refusal.scores[modle=sft].harmful", "the elements of 'refusal.scores' have no field 'modle'; they have: model, harmful, harmless, harmfulSubstring, harmlessSubstring")]
+    [TestCase("refusal.protocol", "'refusal.protocol' is a string, not a number")]
+    [TestCase("refusal.directions[0].selected", "'refusal.directions[0].selected' is true or false, not a number")]
+    [TestCase("truth.probes.bestLayer", "'truth.probes' is a list, which key 'bestLayer' cannot select from")]
+    [TestCase("truth.intervention", "'truth.intervention' is an object, not a number")]
+    [TestCase("astrology.stars", "a rule reads an analysis that does not exist; known: knowledge, refusal, entropy, truth")]
+    public void Check_PathOutsideTheSectionRecord_FailsNamingTheRuleAndWhy(string path, string why)
+    {
+        var policy = Policy($$"""{ "metric": "{{path}}", "min": 0 }""");
+        var e = Assert.Throws<InvalidFileException>(() => policy.Check(ComparisonSteps.All, "p.json"));
+        Assert.That((e!.File, e.Field, e.Value), Is.EqualTo(("p.json", "rules[0].metric", path)));
+        Assert.That(e.Message, Does.Contain(why));
+    }
 }

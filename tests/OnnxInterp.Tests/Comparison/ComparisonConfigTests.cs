@@ -1,7 +1,7 @@
 using System.Text.Json.Nodes;
 using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Comparison;
-using OnnxInterp.Comparison.Steps;
+using OnnxInterp.Analysis;
 using OnnxInterp.Tests.Support;
 
 namespace OnnxInterp.Tests.Comparison;
@@ -30,7 +30,7 @@ public class ComparisonConfigTests
     [Test]
     public void Options_NoOverrides_AreTheAdapterDefaultsInFull()
     {
-        var json = ((IComparisonStep)new KnowledgeStep()).ResolveOptions(null);
+        var json = ((IAnalysisStep)new KnowledgeStep()).ResolveOptions(null);
         Assert.That(json["maxPairs"]!.GetValue<int>(), Is.EqualTo(50));
         Assert.That(json["metric"]!.GetValue<string>(), Is.EqualTo("LogitDiff"));
         Assert.That(json["trueAnswer"]!.GetValue<string>(), Is.EqualTo(" TRUE"));

@@ -1,5 +1,5 @@
 using OnnxInterp.Comparison;
-using OnnxInterp.Comparison.Steps;
+using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Tests.Support;
 
 namespace OnnxInterp.Tests.Comparison;
@@ -29,9 +29,9 @@ public class JournalInputsTests
     {
         var step = new RefusalStep();
         var options = step.PaperDefaults with { AdvBench = "harmful_behaviors.csv", Alpaca = "alpaca_data.json" };
-        var part = step.Parts(new ComparisonConfig(), options).Single();
+        var part = step.Parts(new ComparisonConfig().Datasets, options).Single();
         Assert.That(part.Dataset, Is.EqualTo("harmful_behaviors.csv"));
         Assert.That(part.Files, Is.EqualTo(new[] { "alpaca_data.json" }));
-        Assert.That(step.Parts(new ComparisonConfig(), step.Defaults).Single().Files, Is.Null);
+        Assert.That(step.Parts(new ComparisonConfig().Datasets, step.Defaults).Single().Files, Is.Null);
     }
 }

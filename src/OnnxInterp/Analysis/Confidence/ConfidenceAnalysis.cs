@@ -6,7 +6,7 @@ using OnnxInterp.Tokenization;
 namespace OnnxInterp.Analysis.Confidence;
 
 /// <summary>A model taking part (the first is the base): its last-layer weights and, for the ablation, its session.</summary>
-public sealed record ConfidenceModel(string Name, LastLayerWeights Weights, IHookedModel? Session = null)
+public sealed record ConfidenceModel(string Name, LastLayerWeights Weights, IHookedModel? Model = null)
 {
     /// <summary>The model as the paper's tables know it (<see cref="PaperModels.Identify"/>); null when not identified.</summary>
     public PaperModel? Paper { get; init; }
@@ -99,7 +99,7 @@ public static class ConfidenceAnalysis
 
         if (data is null) return new ConfidenceResult(o, sets, overlaps, null, null);
 
-        var missing = models.FirstOrDefault(m => m.Session is null);
+        var missing = models.FirstOrDefault(m => m.Model is null);
         if (missing is not null) Throw.Argument("the ablation needs an exported model (a session) for every model", "models", missing.Name);
         var (trueId, falseId) = JudgingAnswers.Tokens(data.Tokenizer, o.TrueAnswer, o.FalseAnswer, "entropy");
         var prompts = JudgingPrompts.Build(data.Dataset, data.FewShot, data.Tokenizer, o.MaxStatements, o.Seed);
@@ -108,9 +108,9 @@ public static class ConfidenceAnalysis
         var signatures = new List<EntropySignature>();
         for (int i = 0; i < models.Count; i++)
         {
-            ablations.Add(NeuronAblation.Run(models[i].Name, models[i].Session!, models[i].Weights, sets[i].Indices, prompts, trueId, falseId,
+            ablations.Add(NeuronAblation.Run(models[i].Name, models[i].Model!, models[i].Weights, sets[i].Indices, prompts, trueId, falseId,
                 o.Ablation, progress, cancellation));
-            signatures.Add(EntropySignatures.Measure(models[i].Name, models[i].Session!, models[i].Weights, sets[i], prompts, o.Signature, o.Ablation, cancellation));
+            signatures.Add(EntropySignatures.Measure(models[i].Name, models[i].Model!, models[i].Weights, sets[i], prompts, o.Signature, o.Ablation, cancellation));
         }
         return new ConfidenceResult(o, sets, overlaps, data.Dataset.Name, ablations) { Signatures = signatures };
     }

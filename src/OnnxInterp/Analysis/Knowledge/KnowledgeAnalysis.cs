@@ -6,7 +6,7 @@ using OnnxInterp.Tokenization;
 namespace OnnxInterp.Analysis.Knowledge;
 
 /// <summary>A model taking part in the comparison; the first one given is the base.</summary>
-public sealed record KnowledgeModel(string Name, IHookedModel Session);
+public sealed record KnowledgeModel(string Name, IHookedModel Model);
 
 public sealed record KnowledgeOptions
 {
@@ -63,7 +63,7 @@ public static class KnowledgeAnalysis
         var (trueId, falseId) = JudgingAnswers.Tokens(tokenizer, o.TrueAnswer, o.FalseAnswer, "knowledge");
 
         bool consecutive = IsConsecutiveRows(dataset.Name);
-        var curation = consecutive ? PairCuration.CurateConsecutive(dataset, tokenizer) : Curate(dataset, tokenizer, o.Protocol, models[0].Session.Config);
+        var curation = consecutive ? PairCuration.CurateConsecutive(dataset, tokenizer) : Curate(dataset, tokenizer, o.Protocol, models[0].Model.Config);
         if (curation.Pairs.Count == 0) Throw.Argument("no true/false pairs survive curation for this tokenizer", "dataset", dataset.Name);
         int sTok = Count(curation.Pairs[0], TokenRole.Subject), oTok = Count(curation.Pairs[0], TokenRole.Object);
         var pairs = o.MaxPairs is int max ? curation.Pairs.Take(max).ToList() : curation.Pairs;
@@ -87,7 +87,7 @@ public static class KnowledgeAnalysis
             return new KnowledgeMatrix(name, mean, labels, traces.Count);
         }
 
-        var matrices = models.Select(m => Trace(m.Name, m.Session, m.Session)).ToList();
+        var matrices = models.Select(m => Trace(m.Name, m.Model, m.Model)).ToList();
         var transfers = new List<KnowledgeMatrix>();
         var rows = new List<KnowledgeComparisonRow>();
         var baseModel = models[0];
@@ -96,9 +96,9 @@ public static class KnowledgeAnalysis
             var post = models[i];
             rows.Add(Row(matrices[0], matrices[i]));
             if (!o.Transfer) continue;
-            ModelPair.CheckCompatible(baseModel.Session, post.Session);
-            var forward = Trace($"{baseModel.Name}->{post.Name}", baseModel.Session, post.Session);
-            var backward = Trace($"{post.Name}->{baseModel.Name}", post.Session, baseModel.Session);
+            ModelPair.CheckCompatible(baseModel.Model, post.Model);
+            var forward = Trace($"{baseModel.Name}->{post.Name}", baseModel.Model, post.Model);
+            var backward = Trace($"{post.Name}->{baseModel.Name}", post.Model, baseModel.Model);
             transfers.Add(forward);
             transfers.Add(backward);
             rows.Add(Row(matrices[i], forward));

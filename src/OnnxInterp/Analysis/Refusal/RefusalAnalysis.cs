@@ -32,7 +32,7 @@ public static class RefusalAnalysis
             if (models.FirstOrDefault(m => m.Paper is null) is { } bare)
                 Throw.Argument("the paper protocol needs each model's paper settings (RefusalModel.ForPaper)", "models", bare.Name);
         }
-        foreach (var m in models.Skip(1)) ModelPair.CheckCompatible(models[0].Session, m.Session);
+        foreach (var m in models.Skip(1)) ModelPair.CheckCompatible(models[0].Model, m.Model);
         var split = paper
             ? instructions.SplitAsPaper(o.Seed, o.TestFraction, o.MaxTrain, o.MaxTest)
             : instructions.Split(o.Seed, o.TestFraction, o.MaxTrain, o.MaxValidation, o.MaxTest);
@@ -45,7 +45,7 @@ public static class RefusalAnalysis
             int done = 0;
             var harmful = m.Prompts.Encode(split.Test.Harmful);
             var harmless = m.Prompts.Encode(split.Test.Harmless);
-            int layers = m.Session.Config.NumLayers;
+            int layers = m.Model.Config.NumLayers;
             RefusalCell Evaluate(RefusalIntervention kind, ModelDirection? d, bool onHarmful)
             {
                 progress?.Report(new RefusalProgress($"{kind} {(onHarmful ? "harmful" : "harmless")}{(d is null ? "" : " with " + d.Model + "'s direction")}", m.Name, done++, perModel));
@@ -85,7 +85,7 @@ public static class RefusalAnalysis
         bool paper = o.Protocol == AnalysisProtocol.Paper;
         if (paper && (m.Paper is null || d.Paper is null)) Throw.Argument("the paper protocol needs both models' paper settings", "models", $"{m.Name}, {d.Model}");
         int layer = paper ? m.Paper!.InterventionLayer : d.Direction.Layer;
-        int n = m.Session.Config.NumLayers;
+        int n = m.Model.Config.NumLayers;
         if (layer >= n) Throw.Argument($"the steered layer lies outside the model's 0..{n - 1}", "layer", layer);
         float addition = o.AdditionCoefficient ?? (paper ? RefusalPaperSettings.AdditionCoefficient(m.Paper!.Model, d.Paper!.Model) : 1f);
         float c = !subtract ? addition
@@ -105,7 +105,7 @@ public static class RefusalAnalysis
         for (int start = 0; start < prompts.Count; start += options.BatchSize)
         {
             var batch = prompts.Skip(start).Take(options.BatchSize).ToList();
-            var r = model.Session.Generate(batch, new GenerationOptions
+            var r = model.Model.Generate(batch, new GenerationOptions
             {
                 MaxNewTokens = options.MaxNewTokens,
                 StopTokens = options.StopAtEndOfTurn ? model.Prompts.StopTokens : [],
@@ -127,10 +127,10 @@ public static class RefusalAnalysis
     {
         var s = m.Paper!;
         var p = m.DirectionPrompts ?? m.Prompts;
-        int n = m.Session.Config.NumLayers;
+        int n = m.Model.Config.NumLayers;
         if ((uint)s.Layer >= (uint)n) Throw.Argument($"the paper's layer lies outside the model's 0..{n - 1}", "layer", s.Layer);
         progress?.Report(new RefusalProgress("direction", m.Name, 0, 1));
-        var diff = RefusalDirections.MeanDifferences(m.Session, p.Encode(split.Train.Harmful), p.Encode(split.Train.Harmless),
+        var diff = RefusalDirections.MeanDifferences(m.Model, p.Encode(split.Train.Harmful), p.Encode(split.Train.Harmless),
             [s.Layer], [s.Position], p.PadTokenId, o.BatchSize, cancellation);
         return new ModelDirection(m.Name, p.Template.Name, p.PostInstructionTokens, new RefusalDirection(m.Name, s.Layer, s.Position, diff[0][0]), null)
         {
@@ -145,22 +145,22 @@ public static class RefusalAnalysis
         var p = m.DirectionPrompts ?? m.Prompts;
         var harmfulTrain = p.Encode(split.Train.Harmful);
         var harmlessTrain = p.Encode(split.Train.Harmless);
-        int n = m.Session.Config.NumLayers;
+        int n = m.Model.Config.NumLayers;
         string? interventionTemplate = m.DirectionPrompts is null ? null : m.Prompts.Template.Name;
         if (o.Layer is int layer && o.Position is int position)
         {
             progress?.Report(new RefusalProgress("direction", m.Name, 0, 1));
-            var diff = RefusalDirections.MeanDifferences(m.Session, harmfulTrain, harmlessTrain, [layer], [position], p.PadTokenId, o.BatchSize, cancellation);
+            var diff = RefusalDirections.MeanDifferences(m.Model, harmfulTrain, harmlessTrain, [layer], [position], p.PadTokenId, o.BatchSize, cancellation);
             return new ModelDirection(m.Name, p.Template.Name, p.PostInstructionTokens, new RefusalDirection(m.Name, layer, position, diff[0][0]), null)
             { Paper = m.Paper, InterventionTemplate = interventionTemplate };
         }
         var layers = o.CandidateLayers ?? Enumerable.Range(0, n).ToList();
         var positions = o.CandidatePositions ?? Enumerable.Range(-p.PostInstructionTokens, p.PostInstructionTokens).ToList();
         progress?.Report(new RefusalProgress("candidates", m.Name, 0, positions.Count * layers.Count));
-        var diffs = RefusalDirections.MeanDifferences(m.Session, harmfulTrain, harmlessTrain, layers, positions, p.PadTokenId, o.BatchSize, cancellation);
+        var diffs = RefusalDirections.MeanDifferences(m.Model, harmfulTrain, harmlessTrain, layers, positions, p.PadTokenId, o.BatchSize, cancellation);
         var tokens = o.RefusalTokens is { } t ? RefusalLogits.Tokens(p.Tokenizer, t) : RefusalLogits.DefaultTokens(p.Tokenizer);
         var selectionProgress = progress is null ? null : new InlineProgress<(int Done, int Total)>(x => progress.Report(new RefusalProgress("selection", m.Name, x.Done, x.Total)));
-        var selection = DirectionSelection.Run(m.Session, p.Encode(split.Validation.Harmful), p.Encode(split.Validation.Harmless), diffs, layers, positions,
+        var selection = DirectionSelection.Run(m.Model, p.Encode(split.Validation.Harmful), p.Encode(split.Validation.Harmless), diffs, layers, positions,
             tokens, p.PadTokenId, o.Selection, o.AdditionCoefficient ?? 1f, o.AdditionScale, o.AdditionHooks, o.BatchSize, selectionProgress, cancellation);
         int pi = positions.ToList().IndexOf(selection.Position), li = layers.ToList().IndexOf(selection.Layer);
         return new ModelDirection(m.Name, p.Template.Name, p.PostInstructionTokens,

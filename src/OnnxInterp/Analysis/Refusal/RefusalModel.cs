@@ -7,7 +7,7 @@ namespace OnnxInterp.Analysis.Refusal;
 /// A model taking part: its session and how it is prompted when intervened on (<see cref="Prompts"/>) and for its
 /// direction (<see cref="DirectionPrompts"/>, null: the same). The first one given is the base.
 /// </summary>
-public sealed record RefusalModel(string Name, IHookedModel Session, InstructionPrompts Prompts)
+public sealed record RefusalModel(string Name, IHookedModel Model, InstructionPrompts Prompts)
 {
     /// <summary>Prompts for the direction's mean activations when they differ from <see cref="Prompts"/> (the paper's Tulu SFT model).</summary>
     public InstructionPrompts? DirectionPrompts { get; init; }

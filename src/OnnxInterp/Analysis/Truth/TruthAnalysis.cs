@@ -24,8 +24,8 @@ public static class TruthAnalysis
         if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
         if (datasets.Count == 0) Throw.Argument("at least one dataset is needed", "datasets", 0);
         foreach (var g in datasets.GroupBy(d => d.Name)) if (g.Count() > 1) Throw.Argument("a dataset is given twice", "datasets", g.Key);
-        foreach (var m in models.Skip(1)) ModelPair.CheckCompatible(models[0].Session, m.Session);
-        int numLayers = models[0].Session.Config.NumLayers;
+        foreach (var m in models.Skip(1)) ModelPair.CheckCompatible(models[0].Model, m.Model);
+        int numLayers = models[0].Model.Config.NumLayers;
         if (paper && o.Reading != TruthReading.Statement)
             Throw.Argument("the paper protocol reads the bare statement's last token (generate_acts.py:44): use the Statement reading, or the default protocol", "reading", o.Reading);
         if (!paper && o.TrainingDatasets is not null)
@@ -34,7 +34,7 @@ public static class TruthAnalysis
         // Paper protocol: every model's config.ini row; the probe layer is the base's (probe_transfer.py:20). config.ini
         // gives every model of a family the same row, so it is also the post model's, whose row interventions.py:147-148 reads.
         var paperLayers = paper
-            ? models.Select((m, i) => TruthPaperSettings.For(m.Paper ?? PaperModels.Identify(m.Session.Config, i == 0 ? PostTraining.Base : PostTraining.Instruct))).ToList()
+            ? models.Select((m, i) => TruthPaperSettings.For(m.Paper ?? PaperModels.Identify(m.Model.Config, i == 0 ? PostTraining.Base : PostTraining.Instruct))).ToList()
             : null;
         int? fixedLayer = o.Layer ?? paperLayers?[0].ProbeLayer;
         var layers = (o.Layers ?? (paper ? [fixedLayer!.Value] : Enumerable.Range(0, numLayers).ToList())).Distinct().Order().ToList();
@@ -58,7 +58,7 @@ public static class TruthAnalysis
         for (int m = 0; m < models.Count; m++)
         {
             string stage = $"activations {models[m].Name}";
-            var raw = TruthActivations.Collect(models[m].Session, tokenized, layers, o.BatchSize,
+            var raw = TruthActivations.Collect(models[m].Model, tokenized, layers, o.BatchSize,
                 done => progress?.Report(new TruthProgress(stage, done, totalRows)), cancellation);
             acts[m] = raw.Select(perDataset => perDataset.Select(s => s.Centered()).ToArray()).ToArray();
         }
@@ -226,7 +226,7 @@ public static class TruthAnalysis
         void Step() => progress?.Report(new TruthProgress("intervention", ++done, runs));
         float scale = (float)o.InterventionScale;
         double PDiff(int model, IReadOnlyList<TruthPrompt> prompts, int? direction, float factor) =>
-            TruthIntervention.MeanProbabilityDifference(models[model].Session, prompts, trueId, falseId,
+            TruthIntervention.MeanProbabilityDifference(models[model].Model, prompts, trueId, falseId,
                 direction is int d ? vectors[d] : null, layers, factor, o.BatchSize, cancellation);
 
         var baselines = new List<InterventionBaseline>();

@@ -8,7 +8,7 @@ namespace OnnxInterp.Analysis.Truth;
 /// paper's settings tables (the paper protocol's layers); null: identified from its config (the first as the base,
 /// the others as instruct models).
 /// </summary>
-public sealed record TruthModel(string Name, IHookedModel Session, PaperModel? Paper = null);
+public sealed record TruthModel(string Name, IHookedModel Model, PaperModel? Paper = null);
 
 /// <summary>A statement dataset and, for the intervention, its few-shot examples (null when it has none).</summary>
 public sealed record TruthDataset(StatementDataset Data, IReadOnlyList<(string Statement, bool True)>? FewShot = null)

@@ -2,7 +2,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using OnnxInterp.Analysis;
 using OnnxInterp.Analysis.Confidence;
-using OnnxInterp.Comparison.Steps;
 using OnnxInterp.Reports;
 using OnnxInterp.Tests.Support;
 
@@ -136,7 +135,7 @@ public class EntropyPaperPresetTests
     public void Section_AndEntropyJson_CarryProtocolRatioAndTheAuthorsNumbers()
     {
         var r = PaperResult();
-        var section = ConfidenceStep.Section(r);
+        var section = ConfidenceStep.WriteSection(ConfidenceSection.From(r));
         Assert.That((section["protocol"]!.GetValue<string>(), section["ratio"]!.GetValue<string>()), Is.EqualTo(("Paper", "NormOverLogitVar")));
         Assert.That(section["models"]![0]!["paperModel"]!.GetValue<string>(), Is.EqualTo("llama-3.1-8b"));
         Assert.That(section["models"]![3]!["paperModel"], Is.Null);

@@ -127,9 +127,9 @@ public class EntropySignatureTests
         Assert.That(one.NoSelectedNeuronHasSignature, Is.False);
         Assert.That(ConfidenceReport.Markdown(none), Does.Contain("**No selected neuron has the entropy-neuron signature**"));
         Assert.That(ConfidenceReport.Markdown(one), Does.Not.Contain("No selected neuron has").And.Contain("planted 1/10"));
-        var section = OnnxInterp.Comparison.Steps.ConfidenceStep.Section(none);
+        var section = ConfidenceStep.WriteSection(ConfidenceSection.From(none));
         Assert.That(section["noSelectedNeuronHasSignature"]!.GetValue<bool>(), Is.True);
-        Assert.That(OnnxInterp.Comparison.Steps.ConfidenceStep.Section(one)["noSelectedNeuronHasSignature"]!.GetValue<bool>(), Is.False);
+        Assert.That(ConfidenceSection.From(one).NoSelectedNeuronHasSignature, Is.False);
         Assert.That(section["signatures"]![0]!["selected"]!.AsArray(), Has.Count.EqualTo(10));
     }
 

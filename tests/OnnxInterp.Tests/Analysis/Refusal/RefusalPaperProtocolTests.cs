@@ -5,7 +5,6 @@ using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Cli;
 using OnnxInterp.Comparison;
-using OnnxInterp.Comparison.Steps;
 using OnnxInterp.Reports;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tests.Reference;
@@ -102,7 +101,7 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
                 var sum = new double[64];
                 foreach (var ids in p.Encode(texts))
                 {
-                    var v = m.Session.Run(new ForwardRequest([ids]) { Hooks = [hook] }).Cache[hook].Vector(0, ids.Length + d.Direction.Position);
+                    var v = m.Model.Run(new ForwardRequest([ids]) { Hooks = [hook] }).Cache[hook].Vector(0, ids.Length + d.Direction.Position);
                     for (int i = 0; i < 64; i++) sum[i] += v[i] / (double)texts.Count;
                 }
                 return sum;
@@ -205,7 +204,7 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
         Assert.That(Field(new JsonObject { ["advBench"] = tmp.Sub("h.csv"), ["alpaca"] = tmp.Sub("a.json"), ["instructions"] = tmp.Sub("h.csv") }), Is.EqualTo("refusal.instructions"));
         Assert.That(Field(new JsonObject { ["seed"] = -1 }, "default"), Is.EqualTo("refusal.seed"));
         var both = step.Options(new JsonObject { ["advBench"] = tmp.Sub("h.csv"), ["alpaca"] = tmp.Sub("a.json") }, "paper");
-        Assert.That(step.Parts(new ComparisonConfig(), both).Single().Dataset, Is.EqualTo(tmp.Sub("h.csv")), "the journal hashes the AdvBench file");
+        Assert.That(step.Parts(new ComparisonConfig().Datasets, both).Single().Dataset, Is.EqualTo(tmp.Sub("h.csv")), "the journal hashes the AdvBench file");
     }
 
     [Test]

@@ -15,7 +15,7 @@ namespace OnnxInterp.Tests.Analysis.Truth;
 /// </summary>
 public class TruthPaperPromptTests
 {
-    /// <summary>few_shot_samples.json's cities entry, in the file's order (as ComparisonDataset.FewShot gives it).</summary>
+    /// <summary>few_shot_samples.json's cities entry, in the file's order (as AnalysisDataset.FewShot gives it).</summary>
     static readonly (string, bool)[] CitiesExamples =
     [
         ("The city of Dar es Salaam is in Italy.", false),

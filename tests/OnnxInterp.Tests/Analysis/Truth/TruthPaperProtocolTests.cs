@@ -1,7 +1,6 @@
 using OnnxInterp.Analysis;
 using OnnxInterp.Analysis.Truth;
 using OnnxInterp.Checkpoints;
-using OnnxInterp.Comparison.Steps;
 using OnnxInterp.Data;
 using OnnxInterp.Export;
 using OnnxInterp.Reports;
@@ -74,7 +73,7 @@ public class TruthPaperProtocolTests : TruthModelsFixture
         var md = TruthReport.Markdown(result);
         Assert.That(md, Does.Contain("Protocol: paper").And.Contain("not a model of the paper").And.Contain("not trained on: sp_en_trans, inventors, element_symb, facts")
             .And.Contain("random.seed(1 + i)").And.Contain("Not reproduced").And.Contain("No published numbers apply").And.Contain("| post | cities |"));
-        var json = TruthStep.Section(result);
+        var json = TruthStep.WriteSection(TruthSection.From(result));
         Assert.That(json["protocol"]!.GetValue<string>(), Is.EqualTo("Paper"));
         Assert.That(json["intervention"]!["positions"]!.AsArray().Select(p => p!.GetValue<int>()), Is.EqualTo(iv.Positions));
     }

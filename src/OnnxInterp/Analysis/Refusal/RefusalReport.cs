@@ -1,11 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using OnnxInterp.Analysis;
-using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Internals;
+using OnnxInterp.Reports;
 
-namespace OnnxInterp.Reports;
+namespace OnnxInterp.Analysis.Refusal;
 
 /// <summary>
 /// Writes a refusal analysis: refusal.json (options, split sizes, directions with their selection, every cell with all
@@ -46,7 +45,7 @@ public static class RefusalReport
             table = new { prefix = r.Table(RefusalMatch.Prefix), substring = r.Table(RefusalMatch.Substring) },
             cells = r.Cells,
         };
-        AtomicFile.WriteAllText(Path.Combine(directory, JsonFile), JsonSerializer.Serialize(json, KnowledgeReport.Json));
+        AtomicFile.WriteAllText(Path.Combine(directory, JsonFile), JsonSerializer.Serialize(json, ResultsJson.Files));
         AtomicFile.WriteAllText(Path.Combine(directory, MarkdownFile), Markdown(r, samples));
     }
 

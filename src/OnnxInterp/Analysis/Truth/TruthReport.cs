@@ -1,12 +1,11 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using OnnxInterp.Analysis;
-using OnnxInterp.Analysis.Truth;
 using OnnxInterp.Internals;
+using OnnxInterp.Reports;
 using ScottPlot;
 
-namespace OnnxInterp.Reports;
+namespace OnnxInterp.Analysis.Truth;
 
 /// <summary>
 /// Writes a truthfulness analysis: truth.json (everything), truth.md (<see cref="Markdown"/>) and one line plot of
@@ -40,7 +39,7 @@ public static class TruthReport
             probeLayerDirections = r.Models.Select((m, i) => new { model = m, direction = r.ProbeLayerDirections[i] }),
             options = r.Options,
         };
-        AtomicFile.WriteAllText(Path.Combine(directory, "truth.json"), JsonSerializer.Serialize(json, KnowledgeReport.Json));
+        AtomicFile.WriteAllText(Path.Combine(directory, "truth.json"), JsonSerializer.Serialize(json, ResultsJson.Files));
         AtomicFile.WriteAllText(Path.Combine(directory, "truth.md"), Markdown(r));
     }
 

@@ -1,20 +1,12 @@
 using System.Text.Json;
-using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Internals;
+using OnnxInterp.Reports;
 
-namespace OnnxInterp.Reports;
+namespace OnnxInterp.Analysis.Knowledge;
 
 /// <summary>Writes a knowledge analysis: results JSON, one CSV and one PNG heatmap per matrix, and difference heatmaps, as one set.</summary>
 public static class KnowledgeReport
 {
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        WriteIndented = true,
-        PropertyNamingPolicy = JsonNamingPolicy.CamelCase,
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
-    };
-
     /// <summary>
     /// Writes the report into <paramref name="directory"/>: knowledge_{dataset}.json, a CSV per matrix and figures/*.png.
     /// Every file is first written to a hidden staging folder beside them (<c>.knowledge_{dataset}.PID-GUID.partial</c>)
@@ -87,7 +79,7 @@ public static class KnowledgeReport
             comparisons = r.Comparisons,
         };
         files.Add($"knowledge_{r.Dataset}.json");
-        AtomicFile.WriteAllText(Path.Combine(directory, files[^1]), JsonSerializer.Serialize(json, Json));
+        AtomicFile.WriteAllText(Path.Combine(directory, files[^1]), JsonSerializer.Serialize(json, ResultsJson.Files));
         return files;
     }
 
@@ -130,6 +122,65 @@ public static class KnowledgeReport
         var images = r.Matrices.Concat(r.Transfers).Select(m => $"![{m.Model}](figures/{MatrixStem(r, m)}.png)")
             .Concat(r.Matrices.Skip(1).Select(b => $"![{b.Model} − {r.Matrices[0].Model}](figures/{DifferenceStem(r, r.Matrices[0], b)}.png)"));
         md.AppendLine(string.Join("\n", images));
+        return md.ToString();
+    }
+
+    /// <summary>
+    /// The paper's Table 1 over every traced dataset (columns): per post-trained model, the curated pairs and its map
+    /// against the base's (Corr, max|diff|, max|diff|_K on the normalised matrices); then the same for cross-model
+    /// patching (knowledge representation): the post model against base→post, the base against post→base.
+    /// </summary>
+    public static string? Overview(IReadOnlyList<(string Part, KnowledgeSection Section)> parts, IReadOnlyList<string> models)
+    {
+        if (parts.Count == 0) return null;
+        var md = new System.Text.StringBuilder();
+        string protocol = parts[0].Section.Protocol;
+        md.AppendLine("### Protocol").AppendLine();
+        md.AppendLine(protocol == "paper"
+            ? "The paper's (`--preset paper`), as Du et al.'s code runs it: pairs curated as Knowledge+Truthfulness/patching_process_data.py does " +
+              "(the paper's subject/object token counts per tokenizer family, each true statement paired with a false one ending in the same word, " +
+              "the last such false statement reused), few-shot prompts as patching.py builds them (its examples, Python's random.seed(1) and one list " +
+              "shuffled in place per pair), answers the last token of \" TRUE\" / \" FALSE\", every curated pair traced (`knowledge.maxPairs` limits them); each layer's block output " +
+              "patched from the true prompt into the false one at each statement and question position, scored by logit(TRUE) − logit(FALSE) at the last position."
+            : "OnnxInterp's default: pairs curated with each false statement used once at the most common subject/object token counts, " +
+              "a fresh few-shot order per pair, at most `knowledge.maxPairs` pairs; otherwise as the paper patches and scores.").AppendLine();
+        md.AppendLine("Corr is Pearson's r of the two normalised [layers × positions] maps, max|diff| their largest absolute difference, " +
+            "max|diff|_K that over the subject and object columns (patching_visualize.py lines 184–204).").AppendLine();
+        if (protocol == "paper")
+            md.AppendLine("The paper's published Table 1 values are not bundled with OnnxInterp (they could not be read from the paper here); " +
+                "compare with Table 1 of arXiv 2504.02904 by hand.").AppendLine();
+
+        string Header() => "| model | measure | " + string.Join(" | ", parts.Select(p => p.Part)) + " |\n|" + string.Concat(Enumerable.Repeat(" --- |", parts.Count + 2));
+        string Cells(Func<KnowledgeSection, string> cell) => string.Join(" | ", parts.Select(p => cell(p.Section)));
+        static string Num(double? v, string format) => v is double d && double.IsFinite(d) ? d.ToString(format, System.Globalization.CultureInfo.InvariantCulture) : "–";
+
+        md.AppendLine("### Table 1: knowledge storage (causal tracing), base vs post-trained").AppendLine();
+        md.AppendLine(Header());
+        foreach (var post in models.Skip(1))
+        {
+            md.AppendLine($"| {post} | curated pairs (traced) | {Cells(p => $"{p.PairsCurated} ({p.PairsTraced})")} |");
+            md.AppendLine($"| | subject + object tokens | {Cells(p => p.Labels.Count == 3 ? "–" : $"{p.SubjectTokens} + {p.ObjectTokens}")} |");
+            md.AppendLine($"| | Corr | {Cells(p => Num(p.Row(models[0], post)?.Corr, "F3"))} |");
+            md.AppendLine($"| | max\\|diff\\| | {Cells(p => Num(p.Row(models[0], post)?.MaxAbsDiff, "F1"))} |");
+            md.AppendLine($"| | max\\|diff\\|_K | {Cells(p => Num(p.Row(models[0], post)?.MaxAbsDiffK, "F1"))} |");
+        }
+        md.AppendLine();
+        foreach (var (part, r) in parts)
+            if (r.Curation is { Length: > 0 } rule) md.AppendLine($"- {part}: {rule}.");
+        md.AppendLine();
+        if (models.Count > 1 && parts.Any(p => p.Section.Row(models[1], $"{models[0]}->{models[1]}") is not null))
+        {
+            md.AppendLine("### Knowledge representation (cross-model patching)").AppendLine();
+            md.AppendLine(Header());
+            foreach (var post in models.Skip(1))
+                foreach (var (a, b) in new[] { (post, $"{models[0]}->{post}"), (models[0], $"{post}->{models[0]}") })
+                {
+                    md.AppendLine($"| {a} vs {b} | Corr | {Cells(p => Num(p.Row(a, b)?.Corr, "F3"))} |");
+                    md.AppendLine($"| | max\\|diff\\| | {Cells(p => Num(p.Row(a, b)?.MaxAbsDiff, "F1"))} |");
+                    md.AppendLine($"| | max\\|diff\\|_K | {Cells(p => Num(p.Row(a, b)?.MaxAbsDiffK, "F1"))} |");
+                }
+            md.AppendLine();
+        }
         return md.ToString();
     }
 }

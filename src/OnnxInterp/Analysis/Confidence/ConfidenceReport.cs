@@ -1,11 +1,10 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
-using OnnxInterp.Analysis;
-using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Internals;
+using OnnxInterp.Reports;
 
-namespace OnnxInterp.Reports;
+namespace OnnxInterp.Analysis.Confidence;
 
 /// <summary>
 /// Writes a confidence analysis: entropy.json (the protocol, every norm and LogitVar, the entropy neurons, the overlaps
@@ -51,7 +50,7 @@ public static class ConfidenceReport
             noSelectedNeuronHasSignature = r.Signatures is null ? (bool?)null : r.NoSelectedNeuronHasSignature,
             signatures = r.Signatures,
         };
-        AtomicFile.WriteAllText(Path.Combine(directory, JsonFile), JsonSerializer.Serialize(json, KnowledgeReport.Json));
+        AtomicFile.WriteAllText(Path.Combine(directory, JsonFile), JsonSerializer.Serialize(json, ResultsJson.Files));
     }
 
     /// <summary>

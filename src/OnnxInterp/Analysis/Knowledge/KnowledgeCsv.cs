@@ -1,9 +1,8 @@
 using System.Globalization;
 using System.Text;
-using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Internals;
 
-namespace OnnxInterp.Reports;
+namespace OnnxInterp.Analysis.Knowledge;
 
 /// <summary>
 /// A knowledge matrix as CSV: a header "layer," followed by the position labels, then one row per layer (layer 0

@@ -1,9 +1,6 @@
-using System.Text.Json.Nodes;
-using OnnxInterp.Analysis;
-using OnnxInterp.Analysis.Truth;
-using OnnxInterp.Reports;
+using System.Globalization;
 
-namespace OnnxInterp.Comparison.Steps;
+namespace OnnxInterp.Analysis.Truth;
 
 /// <summary>The truthfulness analysis's options, as the comparison binds them (config "truth": {...}, --set truth.x=...).</summary>
 public sealed record TruthStepOptions : TruthOptions;
@@ -13,10 +10,9 @@ public sealed record TruthStepOptions : TruthOptions;
 /// cosine across models, mass-mean and logistic probes evaluated leave-one-dataset-out over every configured dataset,
 /// the base probe transferred to each post-trained model (Table 2) and each model's direction added to / subtracted
 /// from each model's few-shot prompts (Table 3). One part over all datasets (the probes pool them). results.json:
-/// truth = { protocol, reading, evaluation, layers, probeLayer, trainingDatasets, paperLayers, datasets[], probes[],
-/// cosines[], transfer[], intervention } (docs/results-schema.md).
+/// truth = <see cref="TruthSection"/> (docs/results-schema.md).
 /// </summary>
-public sealed class TruthStep : ComparisonStep<TruthStepOptions>
+public sealed class TruthStep : AnalysisStep<TruthStepOptions, TruthSection>
 {
     public override string Name => "truth";
     public override string Title => "Truthfulness (truth direction, probes, probe transfer, intervention)";
@@ -69,9 +65,9 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
     static void Bad(string message, string option, object? value) =>
         throw new InvalidArgumentException(message, $"truth.{option}", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture));
 
-    public override StepOutput Run(StepContext context, TruthStepOptions options, StepPart part)
+    public override StepResult<TruthSection> Run(StepContext context, TruthStepOptions options, StepPart part)
     {
-        var datasets = context.Config.Datasets.Select(spec =>
+        var datasets = context.Datasets.Select(spec =>
         {
             var d = context.Dataset(spec);
             return new TruthDataset(d.Data, d.FewShot);
@@ -91,11 +87,11 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
             }
         }
         var tokenizer = context.Tokenizer;
-        int layers = context.Base.Session.Manifest.Config.NumLayers;
+        int layers = context.Base.Model.Config.NumLayers;
         foreach (var (value, option) in new[] { (options.Layer, "layer"), (options.InterventionFirstLayer, "interventionFirstLayer"), (options.InterventionLastLayer, "interventionLastLayer") })
             if (value is int l && l >= layers) Bad($"the models have {layers} layers: give 0..{layers - 1}", option, l);
         if (options.Layers?.FirstOrDefault(l => l >= layers) is int beyond && beyond >= layers) Bad($"the models have {layers} layers: give 0..{layers - 1}", "layers", beyond);
-        var models = context.Models.Select(m => new TruthModel(m.Name, m.Session, m.Paper)).ToList();
+        var models = context.Models.Select(m => new TruthModel(m.Name, m.Model, m.Paper)).ToList();
 
         // Activations of each model (half the work), the probes, then the intervention's (1 + models) runs per model.
         int n = models.Count;
@@ -113,142 +109,46 @@ public sealed class TruthStep : ComparisonStep<TruthStepOptions>
         var result = TruthAnalysis.Run(datasets, tokenizer, models, options, progress, context.Cancellation);
         TruthReport.Write(context.OutputDirectory, result);
 
-        var json = Section(result);
-        var summary = new List<SummaryItem>();
-        foreach (var p in result.Probes)
-            summary.Add(result.Protocol == AnalysisProtocol.Paper
-                ? new SummaryItem($"truth probe accuracy (paper protocol, layer {result.ProbeLayer}), {p.Model}", p.At(result.ProbeLayer).MassMean, $"truth.probes[model={p.Model}].accuracy")
-                : new SummaryItem($"truth probe accuracy (best layer {p.BestLayer}), {p.Model}", p.At(p.BestLayer).MassMean, $"truth.probes[model={p.Model}].bestAccuracy"));
-        var b = result.Models[0];
-        var cos = result.CosinesAtProbeLayer.Matrix;
-        for (int j = 1; j < n; j++)
-            summary.Add(new SummaryItem($"truth direction cosine (layer {result.ProbeLayer}), {b} vs {result.Models[j]}", cos[0][j], $"truth.cosines[a={b},b={result.Models[j]}].cosine"));
-        foreach (var m in result.Models.Skip(1))
-        {
-            var rows = result.Transfer.Where(t => t.Model == m).ToList();
-            if (rows.Count > 0)
-                summary.Add(new SummaryItem($"{b} probe on {m} − own probe, mean", rows.Average(t => t.Difference), $"truth.transfer[model={m},dataset={MeanRow}].difference"));
-        }
-        if (result.Intervention is { } iv)
-        {
-            summary.Add(new SummaryItem("truth intervention, mean IE of own directions", OwnMean(iv), "truth.intervention.ownMeanEffect"));
-            if (n > 1) summary.Add(new SummaryItem("truth intervention, mean IE of other models' directions", CrossMean(iv), "truth.intervention.crossMeanEffect"));
-        }
         var md = TruthReport.Markdown(result);
         if (options.Reading == TruthReading.Judgement)
             md = "Truth is read where the judgement is asked for (the last token of the few-shot prompt's \" This statement is:\"), " +
                 "not at the bare statement's end as in the paper: small models trained on judging documents compute truth only when asked.\n\n" + md;
-        return new StepOutput(json, md) { Summary = summary };
+        return new StepResult<TruthSection>(TruthSection.From(result), md);
     }
 
-    /// <summary>The <c>dataset</c> of each post-trained model's Table 2 row averaged over the held-out datasets.</summary>
-    public const string MeanRow = "mean";
-
-    static double OwnMean(InterventionResult iv) => iv.Effects.Where(e => e.Direction == e.Model).Average(e => e.MeanEffect);
-
-    static double CrossMean(InterventionResult iv)
+    /// <summary>
+    /// Each model's probe accuracy (at the paper's probe layer, else its best), the base's direction's cosines, each
+    /// post-trained model's mean probe-transfer difference, the intervention's mean effect of own and other directions.
+    /// </summary>
+    public override IReadOnlyList<SummaryItem> Headlines(TruthSection section, StepPart part)
     {
-        var cross = iv.Effects.Where(e => e.Direction != e.Model).ToList();
-        return cross.Count > 0 ? cross.Average(e => e.MeanEffect) : double.NaN;
-    }
-
-    /// <summary>The results.json section: the report's tables as arrays of objects keyed by model, dataset, direction.</summary>
-    public static JsonObject Section(TruthResult r)
-    {
-        var datasets = new JsonArray(r.Datasets.Select(d => (JsonNode)new JsonObject
+        var summary = new List<SummaryItem>();
+        foreach (var p in section.Probes)
+            summary.Add(section.Protocol == AnalysisProtocol.Paper
+                ? new SummaryItem($"truth probe accuracy (paper protocol, layer {section.ProbeLayer}), {p.Model}", p.Accuracy, $"truth.probes[model={p.Model}].accuracy")
+                : new SummaryItem($"truth probe accuracy (best layer {p.BestLayer}), {p.Model}", p.BestAccuracy, $"truth.probes[model={p.Model}].bestAccuracy"));
+        var b = section.Probes[0].Model;
+        foreach (var c in section.Cosines.Where(c => c.A == b))
+            summary.Add(new SummaryItem($"truth direction cosine (layer {section.ProbeLayer}), {b} vs {c.B}", c.Cosine, $"truth.cosines[a={b},b={c.B}].cosine"));
+        foreach (var m in section.Probes.Skip(1).Select(p => p.Model))
+            if (section.Transfer.LastOrDefault(t => t.Model == m) is { } mean) // each model's rows end with their mean
+                summary.Add(new SummaryItem($"{b} probe on {m} − own probe, mean", mean.Difference, $"truth.transfer[model={m},dataset={TruthSection.MeanRow}].difference"));
+        if (section.Intervention is { } iv)
         {
-            ["dataset"] = d.Name, ["statements"] = d.Statements, ["true"] = d.True,
-        }).ToArray());
-        var probes = new JsonArray(r.Probes.Select(p =>
-        {
-            var at = p.At(r.ProbeLayer);
-            return (JsonNode)new JsonObject
-            {
-                ["model"] = p.Model,
-                ["bestLayer"] = p.BestLayer,
-                ["bestAccuracy"] = p.At(p.BestLayer).MassMean,
-                ["accuracy"] = at.MassMean,
-                ["logisticAccuracy"] = at.Logistic,
-                ["layers"] = new JsonArray(p.Layers.Select(l => (JsonNode)new JsonObject
-                {
-                    ["layer"] = l.Layer,
-                    ["massMean"] = l.MassMean,
-                    ["logistic"] = l.Logistic,
-                    ["datasets"] = new JsonArray(l.PerDataset.Select(d => (JsonNode)new JsonObject
-                    {
-                        ["dataset"] = d.Dataset, ["massMean"] = d.MassMean, ["logistic"] = d.Logistic,
-                    }).ToArray()),
-                }).ToArray()),
-            };
-        }).ToArray());
-        var cos = r.CosinesAtProbeLayer.Matrix;
-        var cosines = new JsonArray();
-        for (int i = 0; i < r.Models.Count; i++)
-            for (int j = i + 1; j < r.Models.Count; j++)
-                cosines.Add(new JsonObject { ["a"] = r.Models[i], ["b"] = r.Models[j], ["cosine"] = cos[i][j] });
-        var transfer = new JsonArray();
-        foreach (var g in r.Transfer.GroupBy(t => t.Model))
-        {
-            JsonObject Row(string dataset, double baseOnBase, double own, double baseProbe, double difference) => new()
-            {
-                ["model"] = g.Key, ["dataset"] = dataset, ["baseOnBase"] = baseOnBase, ["own"] = own, ["baseProbe"] = baseProbe, ["difference"] = difference,
-            };
-            foreach (var t in g)
-            {
-                var row = Row(t.Dataset, t.BaseOnBase, t.Own, t.BaseProbe, t.Difference);
-                row["ownOnBase"] = t.OwnOnBase;
-                transfer.Add(row);
-            }
-            var mean = Row(MeanRow, g.Average(t => t.BaseOnBase), g.Average(t => t.Own), g.Average(t => t.BaseProbe), g.Average(t => t.Difference));
-            mean["ownOnBase"] = g.Average(t => t.OwnOnBase);
-            transfer.Add(mean);
+            summary.Add(new SummaryItem("truth intervention, mean IE of own directions", iv.OwnMeanEffect, "truth.intervention.ownMeanEffect"));
+            if (section.Probes.Count > 1) summary.Add(new SummaryItem("truth intervention, mean IE of other models' directions", iv.CrossMeanEffect, "truth.intervention.crossMeanEffect"));
         }
-        JsonNode? intervention = r.Intervention is not { } iv ? null : new JsonObject
-        {
-            ["dataset"] = iv.Dataset,
-            ["directionDatasets"] = ComparisonJson.ToNode(iv.DirectionDatasets),
-            ["layers"] = ComparisonJson.ToNode(iv.Layers),
-            ["positions"] = ComparisonJson.ToNode(iv.Positions),
-            ["scale"] = iv.Scale,
-            ["trueStatements"] = iv.TrueStatements,
-            ["falseStatements"] = iv.FalseStatements,
-            ["skipped"] = iv.Skipped,
-            ["ownMeanEffect"] = OwnMean(iv),
-            ["crossMeanEffect"] = CrossMean(iv),
-            ["baselines"] = new JsonArray(iv.Baselines.Select((x, i) => (JsonNode)new JsonObject
-            {
-                ["model"] = x.Model, ["trueStatements"] = x.TrueStatements, ["falseStatements"] = x.FalseStatements, ["directionNorm"] = iv.DirectionNorms[i],
-            }).ToArray()),
-            ["effects"] = new JsonArray(iv.Effects.Select(e => (JsonNode)new JsonObject
-            {
-                ["direction"] = e.Direction,
-                ["model"] = e.Model,
-                ["trueToFalse"] = e.TrueToFalse,
-                ["falseToTrue"] = e.FalseToTrue,
-                ["effectTrueToFalse"] = e.EffectTrueToFalse,
-                ["effectFalseToTrue"] = e.EffectFalseToTrue,
-                ["meanEffect"] = e.MeanEffect,
-                ["paperMeanEffect"] = TruthPaperResults.Effect(r, e)?.Mean,
-            }).ToArray()),
-        };
-        return new JsonObject
-        {
-            ["protocol"] = r.Protocol.ToString(),
-            ["reading"] = r.Options.Reading.ToString(),
-            ["evaluation"] = r.Evaluation,
-            ["layers"] = ComparisonJson.ToNode(r.Layers),
-            ["probeLayer"] = r.ProbeLayer,
-            ["trainingDatasets"] = r.TrainingDatasets is { } td ? ComparisonJson.ToNode(td) : null,
-            ["missingTrainingDatasets"] = ComparisonJson.ToNode(r.MissingTrainingDatasets),
-            ["paperLayers"] = r.PaperLayers is not { } pl ? null : new JsonArray(pl.Select((p, i) => (JsonNode)new JsonObject
-            {
-                ["model"] = r.Models[i], ["key"] = p.Key, ["fromTable"] = p.FromTable, ["probeLayer"] = p.ProbeLayer, ["firstInterventionLayer"] = p.FirstInterventionLayer,
-            }).ToArray()),
-            ["datasets"] = datasets,
-            ["probes"] = probes,
-            ["cosines"] = cosines,
-            ["transfer"] = transfer,
-            ["intervention"] = intervention,
-        };
+        return summary;
+    }
+
+    /// <summary>The probe layer and each model's probe accuracies.</summary>
+    public override IEnumerable<string> Describe(TruthSection section, TruthStepOptions options)
+    {
+        static string F(double v) => v.ToString("F3", CultureInfo.InvariantCulture);
+        yield return $"protocol {section.Protocol.ToString().ToLowerInvariant()}; probe layer {section.ProbeLayer} ({section.Evaluation})";
+        foreach (var p in section.Probes)
+            yield return $"  {p.Model,-20} best layer {p.BestLayer}: mass-mean {F(p.BestAccuracy)}; at layer {section.ProbeLayer}: mass-mean {F(p.Accuracy)}" +
+                (p.LogisticAccuracy is { } lr ? $", logistic {F(lr)}" : "");
+        if (options.Intervene && section.Intervention is null) yield return "  no dataset has few-shot examples: intervention skipped";
     }
 }

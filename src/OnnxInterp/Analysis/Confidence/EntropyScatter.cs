@@ -1,9 +1,8 @@
 using System.Globalization;
-using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Internals;
 using ScottPlot;
 
-namespace OnnxInterp.Reports;
+namespace OnnxInterp.Analysis.Confidence;
 
 /// <summary>
 /// The paper's Figure (fig1.py): each last-layer neuron as a point at (‖w_out‖, LogitVar) with LogitVar on a log

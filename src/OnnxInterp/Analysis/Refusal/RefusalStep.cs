@@ -1,11 +1,7 @@
-using System.Text.Json.Nodes;
-using OnnxInterp.Analysis;
-using OnnxInterp.Analysis.Refusal;
-using OnnxInterp.Data;
-using OnnxInterp.Reports;
+using System.Globalization;
 using OnnxInterp.Tokenization;
 
-namespace OnnxInterp.Comparison.Steps;
+namespace OnnxInterp.Analysis.Refusal;
 
 /// <summary>The refusal analysis's options plus what the comparison must know to run it.</summary>
 public sealed record RefusalStepOptions : RefusalOptions
@@ -15,7 +11,7 @@ public sealed record RefusalStepOptions : RefusalOptions
 
     /// <summary>
     /// The paper's sources, both or neither, instead of <see cref="Instructions"/>: AdvBench's harmful_behaviors.csv
-    /// (goal column) and Alpaca's JSON (instructions without input) (<see cref="RefusalDatasets"/>).
+    /// (goal column) and Alpaca's JSON (instructions without input) (<see cref="Data.RefusalDatasets"/>).
     /// </summary>
     public string? AdvBench { get; init; }
     public string? Alpaca { get; init; }
@@ -34,10 +30,9 @@ public sealed record RefusalStepOptions : RefusalOptions
 /// instructions with every model's direction ablated (harmful) and added (harmless), and the directions' cosines.
 /// Each model is prompted in its own chat template, or under `--preset paper` in the paper's templates
 /// (<see cref="RefusalPaperSettings"/>). <see cref="RefusalOptions.Layer"/> may count from the end (−1: the last
-/// block's input). results.json: refusal = { protocol, instructions, split, maxNewTokens, directions[], scores[],
-/// effects[], cosines[] } (docs/results-schema.md).
+/// block's input). results.json: refusal = <see cref="RefusalSection"/> (docs/results-schema.md).
 /// </summary>
-public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
+public sealed class RefusalStep : AnalysisStep<RefusalStepOptions, RefusalSection>
 {
     public override string Name => "refusal";
     public override string Title => "Refusal (refusal direction, ablation and activation addition)";
@@ -75,7 +70,7 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
     /// One part; its dataset is the instruction set (AdvBench's file, with Alpaca's as a further file, when the paper's
     /// sources are given), so the journal key covers those files' content (or the world seed).
     /// </summary>
-    public override IReadOnlyList<StepPart> Parts(ComparisonConfig config, RefusalStepOptions options) =>
+    public override IReadOnlyList<StepPart> Parts(IReadOnlyList<string> datasets, RefusalStepOptions options) =>
         [new StepPart("", options.AdvBench ?? (options.Instructions == RefusalStepOptions.SyntheticInstructions ? "synthetic:instructions" : options.Instructions))
         {
             Files = options.Alpaca is { } alpaca ? [alpaca] : null,
@@ -117,7 +112,7 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
     static void Bad(string message, string option, object? value) =>
         throw new InvalidArgumentException(message, $"refusal.{option}", Convert.ToString(value, System.Globalization.CultureInfo.InvariantCulture));
 
-    public override StepOutput Run(StepContext context, RefusalStepOptions options, StepPart part)
+    public override StepResult<RefusalSection> Run(StepContext context, RefusalStepOptions options, StepPart part)
     {
         var set = options.AdvBench is not null ? InstructionSet.FromAdvBenchAndAlpaca(options.AdvBench, options.Alpaca!)
             : options.Instructions == RefusalStepOptions.SyntheticInstructions ? InstructionSet.FromWorld(context.World)
@@ -130,12 +125,12 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
         var models = context.Models.Select(m =>
         {
             var given = options.Templates?.GetValueOrDefault(m.Name) is { } name ? ChatTemplates.Get(name) : null;
-            if (options.Protocol != AnalysisProtocol.Paper) return RefusalModel.FromSession(m.Name, m.Session, given ?? m.Template);
+            if (options.Protocol != AnalysisProtocol.Paper) return RefusalModel.FromSession(m.Name, m.Model, given ?? m.Template);
             return given is null
-                ? RefusalModel.ForPaper(m.Name, m.Session, m.Paper, m.Template)
-                : RefusalModel.FromSession(m.Name, m.Session, given) with { Paper = RefusalPaperSettings.For(m.Paper) };
+                ? RefusalModel.ForPaper(m.Name, m.Model, m.Paper, m.Template)
+                : RefusalModel.FromSession(m.Name, m.Model, given) with { Paper = RefusalPaperSettings.For(m.Paper) };
         }).ToList();
-        var analysis = ResolveLayers(options, context.Base.Session.Manifest.Config.NumLayers);
+        var analysis = ResolveLayers(options, context.Base.Model.Config.NumLayers);
 
         // Directions first (one per model, a selection sweep unless the place is given), then 2 + 2·models cells per model.
         int n = models.Count, perModel = 2 + (analysis.Subtraction ? 3 : 2) * n;
@@ -154,22 +149,46 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
         var result = RefusalAnalysis.Run(models, set, analysis, progress, context.Cancellation);
         RefusalReport.Write(context.OutputDirectory, result, options.Samples);
 
-        var json = Section(result, options.AdvBench is null ? options.Instructions : $"AdvBench {options.AdvBench}, Alpaca {options.Alpaca}");
+        var section = RefusalSection.From(result, options.AdvBench is null ? options.Instructions : $"AdvBench {options.AdvBench}, Alpaca {options.Alpaca}");
+        return new StepResult<RefusalSection>(section, RefusalReport.Markdown(result, options.Samples, heading: false));
+    }
+
+    /// <summary>Per model its refusal rate, the drop when its own direction is ablated and the rise when it is added; the base's direction's cosines.</summary>
+    public override IReadOnlyList<SummaryItem> Headlines(RefusalSection section, StepPart part)
+    {
         var summary = new List<SummaryItem>();
-        foreach (var m in result.Models)
+        foreach (var score in section.Scores)
         {
-            var row = result.Table().First(r => r.Model == m);
-            summary.Add(new SummaryItem($"refusal on harmful instructions, {m}", row.HarmfulBaseline, $"refusal.scores[model={m}].harmful"));
-            summary.Add(new SummaryItem($"refusal drop, {m}'s direction ablated", row.HarmfulBaseline - row.HarmfulAblated[m],
-                $"refusal.effects[model={m},direction={m}].ablationDrop"));
-            summary.Add(new SummaryItem($"refusal rise, {m}'s direction added", row.HarmlessAdded[m] - row.HarmlessBaseline,
-                $"refusal.effects[model={m},direction={m}].additionRise"));
+            var m = score.Model;
+            var own = section.Effect(m, m);
+            summary.Add(new SummaryItem($"refusal on harmful instructions, {m}", score.Harmful, $"refusal.scores[model={m}].harmful"));
+            summary.Add(new SummaryItem($"refusal drop, {m}'s direction ablated", own.AblationDrop, $"refusal.effects[model={m},direction={m}].ablationDrop"));
+            summary.Add(new SummaryItem($"refusal rise, {m}'s direction added", own.AdditionRise, $"refusal.effects[model={m},direction={m}].additionRise"));
         }
-        var b = result.Models[0];
-        for (int j = 1; j < result.Models.Count; j++)
-            summary.Add(new SummaryItem($"refusal direction cosine, {b} vs {result.Models[j]}", result.Cosines[0][j],
-                $"refusal.cosines[a={b},b={result.Models[j]}].cosine"));
-        return new StepOutput(json, RefusalReport.Markdown(result, options.Samples, heading: false)) { Summary = summary };
+        var b = section.Scores[0].Model;
+        foreach (var c in section.Cosines.Where(c => c.A == b))
+            summary.Add(new SummaryItem($"refusal direction cosine, {b} vs {c.B}", c.Cosine, $"refusal.cosines[a={b},b={c.B}].cosine"));
+        return summary;
+    }
+
+    /// <summary>Each model's direction and the prefix-score table.</summary>
+    public override IEnumerable<string> Describe(RefusalSection section, RefusalStepOptions options)
+    {
+        static string F(double v) => v.ToString("F2", CultureInfo.InvariantCulture);
+        yield return $"protocol: {section.Protocol}";
+        string How(RefusalSectionDirection d) =>
+            section.Protocol == AnalysisProtocol.Paper && d.PaperSource is not null
+                ? d.PaperScript is { } script ? $"the paper's, {script}" : "the paper protocol's rule"
+                : d.Selected ? "selected" : "given";
+        foreach (var d in section.Directions)
+            yield return $"{d.Model}: {d.Template} template, direction at layer {d.Layer}, position {d.Position} ({How(d)}), norm {F(d.Norm)}";
+        yield return "refusal score (prefix): harmful baseline -> ablated with each direction; harmless baseline -> added";
+        foreach (var s in section.Scores)
+        {
+            var mine = section.Effects.Where(e => e.Model == s.Model).ToList();
+            yield return $"  {s.Model,-12} harmful {F(s.Harmful)} -> {string.Join(" ", mine.Select(e => $"{e.Direction}:{F(e.Ablated)}"))}; " +
+                $"harmless {F(s.Harmless)} -> {string.Join(" ", mine.Select(e => $"{e.Direction}:{F(e.Added)}"))}";
+        }
     }
 
     /// <summary>Negative layers count from the end (−1: the last block's input, resid_pre of layer L−1).</summary>
@@ -185,94 +204,6 @@ public sealed class RefusalStep : ComparisonStep<RefusalStepOptions>
         {
             Layer = o.Layer is { } l ? Resolve(l, "layer") : null,
             CandidateLayers = o.CandidateLayers?.Select(l => Resolve(l, "candidateLayers")).ToList(),
-        };
-    }
-
-    /// <summary>The results.json section: everything in the report's tables, as arrays of objects keyed by model.</summary>
-    public static JsonObject Section(RefusalResult r, string instructions)
-    {
-        var models = r.Models;
-        var table = r.Table(RefusalMatch.Prefix).ToDictionary(t => t.Model);
-        var substring = r.Table(RefusalMatch.Substring).ToDictionary(t => t.Model);
-        JsonObject Counts(InstructionSet s) => new() { ["harmful"] = s.Harmful.Count, ["harmless"] = s.Harmless.Count };
-        var directions = new JsonArray();
-        foreach (var d in r.Directions)
-        {
-            var s = d.Selection;
-            var chosen = s?.Candidates.First(c => c.Layer == s.Layer && c.Position == s.Position);
-            directions.Add(new JsonObject
-            {
-                ["model"] = d.Model,
-                ["template"] = d.Template,
-                ["interventionTemplate"] = d.InterventionTemplate ?? d.Template,
-                ["paperModel"] = d.Paper?.Model.Key,
-                ["paperScript"] = d.Paper?.Script,
-                ["paperSource"] = d.Paper?.Source,
-                ["interventionLayer"] = d.Paper?.InterventionLayer,
-                ["postInstructionTokens"] = d.PostInstructionTokens,
-                ["layer"] = d.Direction.Layer,
-                ["position"] = d.Direction.Position,
-                ["norm"] = d.Direction.Norm,
-                ["selected"] = s is not null,
-                ["candidates"] = s?.Candidates.Count,
-                ["relaxed"] = s is null ? null : ComparisonJson.ToNode(s.Relaxed),
-                ["ablationLogOdds"] = chosen?.AblationScore,
-                ["additionLogOdds"] = chosen?.AdditionScore,
-                ["kl"] = chosen?.Kl,
-                ["baselineHarmfulLogOdds"] = s?.BaselineHarmful,
-                ["baselineHarmlessLogOdds"] = s?.BaselineHarmless,
-            });
-        }
-        var scores = new JsonArray(models.Select(m => (JsonNode)new JsonObject
-        {
-            ["model"] = m,
-            ["harmful"] = table[m].HarmfulBaseline,
-            ["harmless"] = table[m].HarmlessBaseline,
-            ["harmfulSubstring"] = substring[m].HarmfulBaseline,
-            ["harmlessSubstring"] = substring[m].HarmlessBaseline,
-        }).ToArray());
-        var effects = new JsonArray();
-        foreach (var m in models)
-            foreach (var d in models)
-                effects.Add(new JsonObject
-                {
-                    ["model"] = m,
-                    ["direction"] = d,
-                    ["ablated"] = table[m].HarmfulAblated[d],
-                    ["added"] = table[m].HarmlessAdded[d],
-                    ["ablationDrop"] = table[m].HarmfulBaseline - table[m].HarmfulAblated[d],
-                    ["additionRise"] = table[m].HarmlessAdded[d] - table[m].HarmlessBaseline,
-                    ["ablatedSubstring"] = substring[m].HarmfulAblated[d],
-                    ["addedSubstring"] = substring[m].HarmlessAdded[d],
-                    ["additionCoefficient"] = r.Cell(m, RefusalIntervention.Addition, d).Coefficient,
-                    ["additionLayer"] = r.Cell(m, RefusalIntervention.Addition, d).InterventionLayer,
-                    ["subtracted"] = table[m].HarmfulSubtracted?[d],
-                    ["subtractionCoefficient"] = r.Options.Subtraction ? r.Cell(m, RefusalIntervention.Subtraction, d).Coefficient : null,
-                });
-        var cosines = new JsonArray();
-        for (int i = 0; i < models.Count; i++)
-            for (int j = i + 1; j < models.Count; j++)
-                cosines.Add(new JsonObject
-                {
-                    ["a"] = models[i], ["b"] = models[j], ["cosine"] = r.Cosines[i][j],
-                    ["paper"] = r.Directions[i].Paper is { } a && r.Directions[j].Paper is { } b ? RefusalPaperSettings.PublishedCosine(a.Model, b.Model) : null,
-                });
-        return new JsonObject
-        {
-            ["protocol"] = r.Options.Protocol.ToString(),
-            ["instructions"] = instructions,
-            ["split"] = new JsonObject
-            {
-                ["train"] = Counts(r.Split.Train), ["validation"] = Counts(r.Split.Validation), ["test"] = Counts(r.Split.Test),
-            },
-            ["maxNewTokens"] = r.Options.MaxNewTokens,
-            ["stopAtEndOfTurn"] = r.Options.StopAtEndOfTurn,
-            ["additionScale"] = r.Options.AdditionScale.ToString(),
-            ["additionHooks"] = r.Options.AdditionHooks.ToString(),
-            ["directions"] = directions,
-            ["scores"] = scores,
-            ["effects"] = effects,
-            ["cosines"] = cosines,
         };
     }
 }
