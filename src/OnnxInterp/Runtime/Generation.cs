@@ -38,9 +38,7 @@ static class GenerationLoop
     public static GenerationResult Generate(ModelSession session, IReadOnlyList<int[]> prompts, GenerationOptions o,
         IProgress<GenerationProgress>? progress, CancellationToken cancellation)
     {
-        if (o.MaxNewTokens < 0) Throw.Argument("must not be negative", "max_new_tokens", o.MaxNewTokens);
-        if (o.Temperature < 0 || !float.IsFinite(o.Temperature)) Throw.Argument("must be 0 (greedy) or positive", "temperature", o.Temperature);
-        if (!(o.TopP > 0 && o.TopP <= 1)) Throw.Argument("must lie in (0, 1]", "top_p", o.TopP);
+        Check(o);
         var config = session.Manifest.Config;
         var stops = new HashSet<int>(o.StopTokens ?? config.EosTokenIds);
         int pad = o.PadTokenId ?? config.PadTokenId ?? 0;
@@ -114,8 +112,16 @@ static class GenerationLoop
         return new GenerationResult(output.Select(r => r.ToArray()).ToArray(), stopped);
     }
 
-    /// <summary>Greedy (first maximum) or temperature + nucleus sampling.</summary>
-    static int Pick(ReadOnlySpan<float> logits, GenerationOptions o, Random rng)
+    /// <summary>The options' own limits (the test suite's reference model checks them here too).</summary>
+    internal static void Check(GenerationOptions o)
+    {
+        if (o.MaxNewTokens < 0) Throw.Argument("must not be negative", "max_new_tokens", o.MaxNewTokens);
+        if (o.Temperature < 0 || !float.IsFinite(o.Temperature)) Throw.Argument("must be 0 (greedy) or positive", "temperature", o.Temperature);
+        if (!(o.TopP > 0 && o.TopP <= 1)) Throw.Argument("must lie in (0, 1]", "top_p", o.TopP);
+    }
+
+    /// <summary>Greedy (first maximum) or temperature + nucleus sampling; internal so that the reference model samples the same way.</summary>
+    internal static int Pick(ReadOnlySpan<float> logits, GenerationOptions o, Random rng)
     {
         if (o.Temperature == 0) return TensorPrimitives.IndexOfMax(logits);
         var probs = new float[logits.Length];

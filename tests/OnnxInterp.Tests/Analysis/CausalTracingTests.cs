@@ -12,7 +12,7 @@ namespace OnnxInterp.Tests.Analysis;
 public class CausalTracingTests
 {
     static TempDir _tmp = null!;
-    static ModelSession _a = null!, _b = null!;
+    static readonly Dictionary<string, (IHookedModel A, IHookedModel B)> _models = [];
     static HfTokenizer _tok = null!;
     static IReadOnlyList<TracingPrompt> _prompts = null!;
 
@@ -21,12 +21,9 @@ public class CausalTracingTests
     {
         _tmp = new TempDir();
         foreach (var (name, seed) in new[] { ("a", 11), ("b", 12) })
-        {
             RandomCheckpoint.Write(_tmp.Sub(name + "-hf"), new RandomCheckpointSpec { Layers = 3, Seed = seed });
-            OnnxInterp.Export.ModelExporter.Export(_tmp.Sub(name + "-hf"), _tmp.Sub(name), new OnnxInterp.Export.ExportOptions { HashSource = false });
-        }
-        _a = ModelSession.Open(_tmp.Sub("a"));
-        _b = ModelSession.Open(_tmp.Sub("b"));
+        foreach (var kind in HookedModels.Kinds)
+            _models[kind] = (HookedModels.Open(kind, _tmp.Sub("a-hf"), _tmp.Sub("a")), HookedModels.Open(kind, _tmp.Sub("b-hf"), _tmp.Sub("b")));
         _tok = HfTokenizer.FromDirectory(_tmp.Sub("a"));
         static Statement S(string t, int l) => new(t, l, ImmutableDictionary<string, string>.Empty);
         var data = new StatementDataset("cities", [S("The city of Paris is in France.", 1), S("The city of Lyons is in Italy.", 1),
@@ -38,8 +35,12 @@ public class CausalTracingTests
     [OneTimeTearDown]
     public void TearDown()
     {
-        _a.Dispose();
-        _b.Dispose();
+        foreach (var (a, b) in _models.Values)
+        {
+            HookedModels.Dispose(a);
+            HookedModels.Dispose(b);
+        }
+        _models.Clear();
         _tmp.Dispose();
     }
 
@@ -62,12 +63,11 @@ public class CausalTracingTests
         Assert.That(p.Labels, Has.Length.EqualTo(p.Patched));
     }
 
-    [TestCase(TracingMetric.LogitDiff)]
-    [TestCase(TracingMetric.ProbDiff)]
-    [TestCase(TracingMetric.KL)]
-    public void Fast_EqualsTheNaiveLoop_SameModelAndTransfer(TracingMetric metric)
+    [Test]
+    public void Fast_EqualsTheNaiveLoop_SameModelAndTransfer([ValueSource(typeof(HookedModels), nameof(HookedModels.Kinds))] string kind, [Values] TracingMetric metric)
     {
-        foreach (var (source, target) in new[] { (_a, _a), (_a, _b), (_b, _a) })
+        var (a, b) = _models[kind];
+        foreach (var (source, target) in new[] { (a, a), (a, b), (b, a) })
         {
             var fast = CausalTracing.TracePair(source, target, _prompts[0], Options(metric, fast: true));
             var naive = CausalTracing.TracePair(source, target, _prompts[0], Options(metric, fast: false));
@@ -78,16 +78,19 @@ public class CausalTracingTests
         }
     }
 
+    /// <summary>ONNX only: the reference has no per-layer graphs, so both paths would be the same one.</summary>
     [Test]
     public void SkippingLayersBelow_EqualsRecomputingThem()
     {
+        var (a, b) = _models[HookedModels.Onnx];
+        Assert.That(b.Layers, Is.Not.Null);
         foreach (var prompt in _prompts)
         {
-            var layered = CausalTracing.TracePair(_a, _b, prompt, Options(TracingMetric.LogitDiff, fast: true));
-            var batched = CausalTracing.TracePair(_a, _b, prompt, Options(TracingMetric.LogitDiff, fast: true) with { SkipLayersBelow = false });
+            var layered = CausalTracing.TracePair(a, b, prompt, Options(TracingMetric.LogitDiff, fast: true));
+            var batched = CausalTracing.TracePair(a, b, prompt, Options(TracingMetric.LogitDiff, fast: true) with { SkipLayersBelow = false });
             foreach (int chunk in new[] { 1, 3, 100 })
             {
-                var chunked = CausalTracing.TracePair(_a, _b, prompt, Options(TracingMetric.LogitDiff, fast: true) with { PositionsPerCall = chunk });
+                var chunked = CausalTracing.TracePair(a, b, prompt, Options(TracingMetric.LogitDiff, fast: true) with { PositionsPerCall = chunk });
                 for (int l = 0; l < layered.Values.GetLength(0); l++)
                     for (int p = 0; p < layered.Values.GetLength(1); p++)
                         Assert.That(chunked.Values[l, p], Is.EqualTo(batched.Values[l, p]).Within(1e-4 * Math.Max(1, Math.Abs(batched.Values[l, p]))), $"chunk {chunk} ({l}, {p})");
@@ -98,23 +101,24 @@ public class CausalTracingTests
         }
     }
 
-    [Test]
-    public void PatchingTheLastStateOfTheLastLayer_ReproducesTheTrueRun()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void PatchingTheLastStateOfTheLastLayer_ReproducesTheTrueRun(string kind)
     {
-        var t = CausalTracing.TracePair(_a, _a, _prompts[1], Options(TracingMetric.LogitDiff, fast: true));
+        var a = _models[kind].A;
+        var t = CausalTracing.TracePair(a, a, _prompts[1], Options(TracingMetric.LogitDiff, fast: true));
         int last = t.Values.GetLength(1) - 1, top = t.Values.GetLength(0) - 1;
         Assert.That(t.Values[top, last], Is.EqualTo(t.CleanTrue).Within(1e-4));
-        var kl = CausalTracing.TracePair(_a, _a, _prompts[1], Options(TracingMetric.KL, fast: true));
+        var kl = CausalTracing.TracePair(a, a, _prompts[1], Options(TracingMetric.KL, fast: true));
         Assert.That(kl.Values[top, last], Is.EqualTo(0).Within(1e-6));
         Assert.That(kl.CleanFalse, Is.GreaterThan(0));
     }
 
-    [Test]
-    public void APatch_EqualsTheReferenceForwardWithThatReplacement()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void APatch_EqualsTheReferenceForwardWithThatReplacement(string kind)
     {
         var ckpt = TinyCheckpointFactory.Create(new TinyCheckpointSpec("llama") { Seed = 41 });
         using var tmp = new TempDir();
-        using var model = ModelSession.Open(TestCheckpoints.Export(ckpt, tmp));
+        var model = HookedModels.Open(kind, TestCheckpoints.Write(ckpt, tmp.Sub("hf")), tmp.Sub("onnx"));
         var reference = new ReferenceTransformer(ckpt.Config, ckpt.Weights);
         int[] trueTokens = [5, 9, 14, 60, 61, 20, 33, 7], falseTokens = [5, 9, 14, 70, 72, 20, 33, 7];
         var pair = new StatementPair("t", "f", "s", "s'", "o", trueTokens[3..], falseTokens[3..], new TokenRole[5], new string[5]);
@@ -131,5 +135,6 @@ public class CausalTracingTests
             double expected = patched.Logits[0][7][3] - patched.Logits[0][7][4];
             Assert.That(trace.Values[l, p], Is.EqualTo(expected).Within(1e-4 * Math.Max(1, Math.Abs(expected))), $"({l}, {p})");
         }
+        HookedModels.Dispose(model);
     }
 }

@@ -11,8 +11,8 @@ namespace OnnxInterp.Tests.Analysis;
 
 public class KnowledgeAnalysisTests
 {
-    [Test]
-    public void Run_TwoModels_MatricesTransfersComparisonsAndReport()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_TwoModels_MatricesTransfersComparisonsAndReport(string kind)
     {
         using var tmp = new TempDir();
         var world = SyntheticWorld.Generate(4);
@@ -23,12 +23,13 @@ public class KnowledgeAnalysisTests
         {
             RandomCheckpoint.Write(tmp.Sub(name + "-hf"), new RandomCheckpointSpec { Layers = 2, Seed = seed, VocabSize = 600 });
             File.WriteAllText(Path.Combine(tmp.Sub(name + "-hf"), "tokenizer.json"), tokenizerJson);
-            OnnxInterp.Export.ModelExporter.Export(tmp.Sub(name + "-hf"), tmp.Sub(name), new OnnxInterp.Export.ExportOptions { HashSource = false });
         }
-        using var pair = ModelPair.Open(tmp.Sub("base"), tmp.Sub("post"));
-        var result = KnowledgeAnalysis.Run(world.ToDataset(SyntheticWorld.Cities), pair.Tokenizer!,
-            [new KnowledgeModel("base", pair.Base), new KnowledgeModel("post", pair.Post)], world.FewShot(SyntheticWorld.Cities),
+        var (baseModel, postModel) = (HookedModels.Open(kind, tmp.Sub("base-hf"), tmp.Sub("base")), HookedModels.Open(kind, tmp.Sub("post-hf"), tmp.Sub("post")));
+        var result = KnowledgeAnalysis.Run(world.ToDataset(SyntheticWorld.Cities), ModelPair.CheckCompatible(baseModel, postModel)!,
+            [new KnowledgeModel("base", baseModel), new KnowledgeModel("post", postModel)], world.FewShot(SyntheticWorld.Cities),
             new KnowledgeOptions { MaxPairs = 3 });
+        HookedModels.Dispose(baseModel);
+        HookedModels.Dispose(postModel);
 
         Assert.That(result.Matrices.Select(m => m.Model), Is.EqualTo(new[] { "base", "post" }));
         Assert.That(result.Transfers.Select(m => m.Model), Is.EqualTo(new[] { "base->post", "post->base" }));

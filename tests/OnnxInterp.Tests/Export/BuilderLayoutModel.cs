@@ -193,7 +193,7 @@ public static class BuilderLayoutModel
         /// <summary>make_rotary_embedding_caches_from_scratch: cos/sin of t · inv_freq, [context_length, head_size / 2].</summary>
         void RotaryCaches()
         {
-            var inv = ReferenceTransformer.ComputeInverseFrequencies(_c);
+            var inv = ReferenceRope.InverseFrequencies(_c);
             int positions = 256, half = inv.Length;
             var cos = new float[positions * half];
             var sin = new float[positions * half];

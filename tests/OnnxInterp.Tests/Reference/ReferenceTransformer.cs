@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace OnnxInterp.Tests.Reference;
 
 /// <summary>
@@ -7,6 +9,8 @@ namespace OnnxInterp.Tests.Reference;
 /// blocks.{l}.hook_resid_post.
 /// Deviation from HF: a query with no visible key (a left-padding position) gets a zero attention output;
 /// HF's eager path yields a uniform average there. Such positions are never meaningful.
+/// With a past (the keys and values of earlier tokens, as a previous call's <see cref="ReferenceOutput.Present"/>),
+/// the attention mask covers past + current tokens and the sliding window counts cache indices, as HF's cache does.
 /// </summary>
 public sealed class ReferenceTransformer
 {
@@ -57,7 +61,7 @@ public sealed class ReferenceTransformer
         else
             Take(weights, "lm_head.weight", v * d);
 
-        _invFreq = ComputeInverseFrequencies(config);
+        _invFreq = ReferenceRope.InverseFrequencies(config);
     }
 
     public ReferenceConfig Config => _config;
@@ -90,43 +94,6 @@ public sealed class ReferenceTransformer
         _w[name] = copy;
     }
 
-    /// <summary>
-    /// inv_freq[j] = 1 / theta^(2j/hd), then adjusted as transformers' _compute_llama3_parameters ("llama3")
-    /// or _compute_linear_scaling_rope_parameters ("linear") do.
-    /// </summary>
-    public static double[] ComputeInverseFrequencies(ReferenceConfig config)
-    {
-        int hd = config.HeadDim;
-        var inv = new double[hd / 2];
-        for (int j = 0; j < hd / 2; j++)
-            inv[j] = 1.0 / Math.Pow(config.RopeTheta, (2.0 * j) / hd);
-
-        RopeScalingSpec? s = config.RopeScaling;
-        if (s is null) return inv;
-        if (s.Type == "linear")
-        {
-            for (int j = 0; j < inv.Length; j++) inv[j] = inv[j] / s.Factor;
-            return inv;
-        }
-        if (s.Type != "llama3") throw new NotSupportedException($"rope scaling '{s.Type}'");
-
-        double oldContextLen = s.OriginalMaxPositionEmbeddings;
-        double lowFreqWavelen = oldContextLen / s.LowFreqFactor;
-        double highFreqWavelen = oldContextLen / s.HighFreqFactor;
-        var result = new double[inv.Length];
-        for (int j = 0; j < inv.Length; j++)
-        {
-            double wavelen = 2 * Math.PI / inv[j];
-            // torch.where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq)
-            double invFreqLlama = wavelen > lowFreqWavelen ? inv[j] / s.Factor : inv[j];
-            double smoothFactor = (oldContextLen / wavelen - s.LowFreqFactor) / (s.HighFreqFactor - s.LowFreqFactor);
-            double smoothed = (1 - smoothFactor) * invFreqLlama / s.Factor + smoothFactor * invFreqLlama;
-            bool isMediumFreq = !(wavelen < highFreqWavelen) && !(wavelen > lowFreqWavelen);
-            result[j] = isMediumFreq ? smoothed : invFreqLlama;
-        }
-        return result;
-    }
-
     /// <summary>x / sqrt(mean(x^2) + eps) * weight.</summary>
     public static double[] RmsNorm(double[] x, double[] weight, double eps)
     {
@@ -145,8 +112,7 @@ public sealed class ReferenceTransformer
         var y = new double[outDim];
         for (int o = 0; o < outDim; o++)
         {
-            double acc = 0;
-            for (int i = 0; i < inDim; i++) acc += w[o * inDim + i] * x[i];
+            double acc = TensorPrimitives.Dot<double>(w.AsSpan(o * inDim, inDim), x);
             y[o] = b is null ? acc : acc + b[o];
         }
         return y;
@@ -154,46 +120,27 @@ public sealed class ReferenceTransformer
 
     private double[]? Bias(string name) => _w.TryGetValue(name, out double[]? b) ? b : null;
 
-    /// <summary>q * cos + rotate_half(q) * sin for one head, with emb = cat(freqs, freqs).</summary>
-    private double[] ApplyRope(double[] x, int position)
-    {
-        int hd = x.Length, half = hd / 2;
-        var cos = new double[hd];
-        var sin = new double[hd];
-        for (int j = 0; j < hd; j++)
-        {
-            double angle = position * _invFreq[j % half];
-            cos[j] = Math.Cos(angle);
-            sin[j] = Math.Sin(angle);
-        }
-        var rotated = new double[hd]; // cat(-x2, x1)
-        for (int j = 0; j < half; j++)
-        {
-            rotated[j] = -x[j + half];
-            rotated[j + half] = x[j];
-        }
-        var y = new double[hd];
-        for (int j = 0; j < hd; j++) y[j] = x[j] * cos[j] + rotated[j] * sin[j];
-        return y;
-    }
-
     private static double Silu(double x) => x / (1.0 + Math.Exp(-x));
 
     public ReferenceOutput Forward(
         int[][] inputIds,
         int[][] attentionMask,
         int[][] positionIds,
-        IReadOnlyList<ReferenceIntervention>? interventions = null)
+        IReadOnlyList<ReferenceIntervention>? interventions = null,
+        ReferenceKv? past = null)
     {
         var c = _config;
         int batch = inputIds.Length;
         if (batch == 0) throw new ArgumentException("empty batch");
         int seq = inputIds[0].Length;
+        int pastLen = past?.Length ?? 0;
         if (attentionMask.Length != batch || positionIds.Length != batch)
             throw new ArgumentException("inputIds, attentionMask and positionIds differ in batch size");
+        if (past is not null && !past.Fits(c.NumLayers, batch, c.NumKvHeads, c.HeadDim))
+            throw new ArgumentException($"past must hold {c.NumLayers} layers of [{batch}][{c.NumKvHeads}][T][{c.HeadDim}] keys and values");
         for (int b = 0; b < batch; b++)
         {
-            if (inputIds[b].Length != seq || attentionMask[b].Length != seq || positionIds[b].Length != seq)
+            if (inputIds[b].Length != seq || attentionMask[b].Length != pastLen + seq || positionIds[b].Length != seq)
                 throw new ArgumentException($"row {b} has a different length");
             foreach (int id in inputIds[b])
                 if (id < 0 || id >= c.VocabSize) throw new ArgumentOutOfRangeException(nameof(inputIds), $"token id {id}");
@@ -210,6 +157,9 @@ public sealed class ReferenceTransformer
         int d = c.HiddenSize, hd = c.HeadDim, nH = c.NumHeads, nKv = c.NumKvHeads, im = c.IntermediateSize;
         int groups = nH / nKv;
         var hooks = new Dictionary<string, double[][][]>();
+        var rotations = positionIds.SelectMany(r => r).Distinct().ToDictionary(t => t, t => ReferenceRope.Rotation(_invFreq, t));
+        var presentKeys = new double[c.NumLayers][][][][];
+        var presentValues = new double[c.NumLayers][][][][];
 
         // Embedding lookup.
         double[] embed = _w["model.embed_tokens.weight"];
@@ -228,6 +178,11 @@ public sealed class ReferenceTransformer
         {
             string p = $"model.layers.{l}.";
             Hook($"blocks.{l}.hook_resid_pre", resid, interventions, hooks);
+            double[] inputNorm = _w[p + "input_layernorm.weight"], postNorm = _w[p + "post_attention_layernorm.weight"];
+            double[] qW = _w[p + "self_attn.q_proj.weight"], kW = _w[p + "self_attn.k_proj.weight"], vW = _w[p + "self_attn.v_proj.weight"], oW = _w[p + "self_attn.o_proj.weight"];
+            double[]? qB = Bias(p + "self_attn.q_proj.bias"), kB = Bias(p + "self_attn.k_proj.bias"), vB = Bias(p + "self_attn.v_proj.bias"), oB = Bias(p + "self_attn.o_proj.bias");
+            double[] gateW = _w[p + "mlp.gate_proj.weight"], upW = _w[p + "mlp.up_proj.weight"], downW = _w[p + "mlp.down_proj.weight"];
+            double[]? gateB = Bias(p + "mlp.gate_proj.bias"), upB = Bias(p + "mlp.up_proj.bias"), downB = Bias(p + "mlp.down_proj.bias");
 
             // ---- self attention ----
             var q = new double[batch][][][]; // [b][t][head][hd], after RoPE
@@ -240,22 +195,49 @@ public sealed class ReferenceTransformer
                 v[b] = new double[seq][][];
                 for (int t = 0; t < seq; t++)
                 {
-                    double[] x = RmsNorm(resid[b][t], _w[p + "input_layernorm.weight"], c.RmsNormEps);
-                    double[] qAll = Linear(_w[p + "self_attn.q_proj.weight"], Bias(p + "self_attn.q_proj.bias"), x, nH * hd);
-                    double[] kAll = Linear(_w[p + "self_attn.k_proj.weight"], Bias(p + "self_attn.k_proj.bias"), x, nKv * hd);
-                    double[] vAll = Linear(_w[p + "self_attn.v_proj.weight"], Bias(p + "self_attn.v_proj.bias"), x, nKv * hd);
+                    double[] x = RmsNorm(resid[b][t], inputNorm, c.RmsNormEps);
+                    double[] qAll = Linear(qW, qB, x, nH * hd);
+                    double[] kAll = Linear(kW, kB, x, nKv * hd);
+                    double[] vAll = Linear(vW, vB, x, nKv * hd);
+                    var rotation = rotations[positionIds[b][t]];
                     q[b][t] = new double[nH][];
                     for (int h = 0; h < nH; h++)
-                        q[b][t][h] = ApplyRope(qAll[(h * hd)..((h + 1) * hd)], positionIds[b][t]);
+                        q[b][t][h] = ReferenceRope.Apply(qAll[(h * hd)..((h + 1) * hd)], rotation);
                     k[b][t] = new double[nKv][];
                     v[b][t] = new double[nKv][];
                     for (int g = 0; g < nKv; g++)
                     {
-                        k[b][t][g] = ApplyRope(kAll[(g * hd)..((g + 1) * hd)], positionIds[b][t]);
+                        k[b][t][g] = ReferenceRope.Apply(kAll[(g * hd)..((g + 1) * hd)], rotation);
                         v[b][t][g] = vAll[(g * hd)..((g + 1) * hd)];
                     }
                 }
             }
+
+            // The cache: past keys/values [b][g][j][hd] for j < pastLen, this call's tokens after them.
+            var keys = new double[batch][][][];
+            var values = new double[batch][][][];
+            for (int b = 0; b < batch; b++)
+            {
+                keys[b] = new double[nKv][][];
+                values[b] = new double[nKv][][];
+                for (int g = 0; g < nKv; g++)
+                {
+                    keys[b][g] = new double[pastLen + seq][];
+                    values[b][g] = new double[pastLen + seq][];
+                    for (int j = 0; j < pastLen; j++)
+                    {
+                        keys[b][g][j] = past!.Keys[l][b][g][j];
+                        values[b][g][j] = past.Values[l][b][g][j];
+                    }
+                    for (int t = 0; t < seq; t++)
+                    {
+                        keys[b][g][pastLen + t] = k[b][t][g];
+                        values[b][g][pastLen + t] = v[b][t][g];
+                    }
+                }
+            }
+            presentKeys[l] = keys;
+            presentValues[l] = values;
 
             bool sliding = c.IsSlidingLayer(l);
             double scaling = 1.0 / Math.Sqrt(hd);
@@ -268,20 +250,23 @@ public sealed class ReferenceTransformer
                     {
                         int g = h / groups; // repeat_kv: query head h reads kv head h / n_rep
                         var visible = new List<int>();
-                        for (int j = 0; j <= i; j++)
+                        int qi = pastLen + i; // the query's cache index
+                        for (int j = 0; j <= qi; j++)
                         {
                             if (attentionMask[b][j] == 0) continue;
                             // masking_utils.sliding_window_overlay: kv_idx > q_idx - sliding_window
-                            if (sliding && !(j > i - c.SlidingWindow!.Value)) continue;
+                            if (sliding && !(j > qi - c.SlidingWindow!.Value)) continue;
                             visible.Add(j);
                         }
                         if (visible.Count == 0) continue; // documented: zero output
                         var scores = new double[visible.Count];
                         double max = double.NegativeInfinity;
+                        double[] query = q[b][i][h];
                         for (int n = 0; n < visible.Count; n++)
                         {
+                            double[] key = keys[b][g][visible[n]];
                             double dot = 0;
-                            for (int e = 0; e < hd; e++) dot += q[b][i][h][e] * k[b][visible[n]][g][e];
+                            for (int e = 0; e < hd; e++) dot += query[e] * key[e];
                             scores[n] = dot * scaling;
                             max = Math.Max(max, scores[n]);
                         }
@@ -294,10 +279,11 @@ public sealed class ReferenceTransformer
                         for (int n = 0; n < scores.Length; n++)
                         {
                             double prob = scores[n] / sum;
-                            for (int e = 0; e < hd; e++) concat[h * hd + e] += prob * v[b][visible[n]][g][e];
+                            double[] value = values[b][g][visible[n]];
+                            for (int e = 0; e < hd; e++) concat[h * hd + e] += prob * value[e];
                         }
                     }
-                    double[] attnOut = Linear(_w[p + "self_attn.o_proj.weight"], Bias(p + "self_attn.o_proj.bias"), concat, d);
+                    double[] attnOut = Linear(oW, oB, concat, d);
                     var mid = new double[d];
                     for (int e = 0; e < d; e++) mid[e] = resid[b][i][e] + attnOut[e];
                     resid[b][i] = mid;
@@ -312,9 +298,9 @@ public sealed class ReferenceTransformer
                 act[b] = new double[seq][];
                 for (int t = 0; t < seq; t++)
                 {
-                    double[] x = RmsNorm(resid[b][t], _w[p + "post_attention_layernorm.weight"], c.RmsNormEps);
-                    double[] gate = Linear(_w[p + "mlp.gate_proj.weight"], Bias(p + "mlp.gate_proj.bias"), x, im);
-                    double[] up = Linear(_w[p + "mlp.up_proj.weight"], Bias(p + "mlp.up_proj.bias"), x, im);
+                    double[] x = RmsNorm(resid[b][t], postNorm, c.RmsNormEps);
+                    double[] gate = Linear(gateW, gateB, x, im);
+                    double[] up = Linear(upW, upB, x, im);
                     act[b][t] = new double[im];
                     for (int e = 0; e < im; e++) act[b][t][e] = Silu(gate[e]) * up[e];
                 }
@@ -324,7 +310,7 @@ public sealed class ReferenceTransformer
             {
                 for (int t = 0; t < seq; t++)
                 {
-                    double[] down = Linear(_w[p + "mlp.down_proj.weight"], Bias(p + "mlp.down_proj.bias"), act[b][t], d);
+                    double[] down = Linear(downW, downB, act[b][t], d);
                     var post = new double[d];
                     for (int e = 0; e < d; e++) post[e] = resid[b][t][e] + down[e];
                     resid[b][t] = post;
@@ -344,7 +330,7 @@ public sealed class ReferenceTransformer
                 logits[b][t] = Linear(_w["lm_head.weight"], null, x, c.VocabSize);
             }
         }
-        return new ReferenceOutput(logits, hooks);
+        return new ReferenceOutput(logits, hooks) { Present = new ReferenceKv(presentKeys, presentValues) };
     }
 
     /// <summary>Applies the interventions aimed at <paramref name="name"/> in list order (in place), then records a copy.</summary>

@@ -149,6 +149,29 @@ public class ReferenceTransformerTests
     }
 
     [TestCaseSource(nameof(Specs))]
+    public void Past_ResumedFromPresent_EqualsTheWholeSequence(TinyCheckpointSpec spec)
+    {
+        var m = Model(spec);
+        int[] a = Tokens(5, 9, spec.VocabSize);
+        var whole = Run(m, a);
+        var head = Run(m, a[..5]);
+        var tail = m.Forward([a[5..]], [Ones(9)], [Range(5, 4)], past: head.Present);
+        Assert.That(tail.Present!.Length, Is.EqualTo(9));
+        double worst = 0;
+        for (int t = 0; t < 4; t++)
+        {
+            worst = Math.Max(worst, MaxAbsDiff(whole.Logits[0][t + 5], tail.Logits[0][t]));
+            foreach (var (name, value) in tail.Hooks) worst = Math.Max(worst, MaxAbsDiff(whole.Hooks[name][0][t + 5], value[0][t]));
+        }
+        for (int l = 0; l < spec.NumLayers; l++)
+            for (int g = 0; g < spec.NumKvHeads; g++)
+                for (int j = 0; j < 9; j++)
+                    worst = Math.Max(worst, Math.Max(MaxAbsDiff(whole.Present!.Keys[l][0][g][j], tail.Present.Keys[l][0][g][j]),
+                        MaxAbsDiff(whole.Present!.Values[l][0][g][j], tail.Present.Values[l][0][g][j])));
+        Assert.That(worst, Is.LessThan(1e-12));
+    }
+
+    [TestCaseSource(nameof(Specs))]
     public void ShiftingAllPositions_LeavesLogitsUnchanged(TinyCheckpointSpec spec)
     {
         var m = Model(spec);
@@ -191,9 +214,9 @@ public class ReferenceTransformerTests
             HeadDim = hd, VocabSize = 10, RopeTheta = theta, RopeScaling = s,
         };
 
-        double[] a = ReferenceTransformer.ComputeInverseFrequencies(Cfg(10000, 16, new("llama3", 8, 1, 4, 16)));
-        double[] b = ReferenceTransformer.ComputeInverseFrequencies(Cfg(10000, 16, new("llama3", 8, 1, 4, 64)));
-        double[] c = ReferenceTransformer.ComputeInverseFrequencies(Cfg(500000, 16, new("llama3", 32, 1, 4, 8192)));
+        double[] a = ReferenceRope.InverseFrequencies(Cfg(10000, 16, new("llama3", 8, 1, 4, 16)));
+        double[] b = ReferenceRope.InverseFrequencies(Cfg(10000, 16, new("llama3", 8, 1, 4, 64)));
+        double[] c = ReferenceRope.InverseFrequencies(Cfg(500000, 16, new("llama3", 32, 1, 4, 8192)));
         Assert.That(MaxAbsDiff(a, Expected(10000, 16, 8, 1, 4, 16)), Is.LessThan(1e-15));
         Assert.That(MaxAbsDiff(b, Expected(10000, 16, 8, 1, 4, 64)), Is.LessThan(1e-15));
         Assert.That(MaxAbsDiff(c, Expected(500000, 16, 32, 1, 4, 8192)), Is.LessThan(1e-15));
@@ -217,8 +240,8 @@ public class ReferenceTransformerTests
         var plain = TinyCheckpointFactory.Create(new TinyCheckpointSpec("llama") { Seed = 21 });
         var linear = TinyCheckpointFactory.Create(new TinyCheckpointSpec("llama")
         { Seed = 21, RopeScaling = new RopeScalingSpec("linear", 2.0, 0, 0, 0) });
-        double[] f0 = ReferenceTransformer.ComputeInverseFrequencies(plain.Config);
-        double[] f1 = ReferenceTransformer.ComputeInverseFrequencies(linear.Config);
+        double[] f0 = ReferenceRope.InverseFrequencies(plain.Config);
+        double[] f1 = ReferenceRope.InverseFrequencies(linear.Config);
         Assert.That(MaxAbsDiff(f1, f0.Select(x => x / 2).ToArray()), Is.EqualTo(0.0));
 
         int[] a = Tokens(5, 6, 97);

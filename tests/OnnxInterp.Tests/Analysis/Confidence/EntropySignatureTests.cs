@@ -17,9 +17,15 @@ public class EntropySignatureTests
 {
     const int Planted = 17;
 
-    TempDir _tmp = null!, _randomDir = null!;
-    ModelSession _random = null!, _planted = null!;
-    LastLayerWeights _randomWeights = null!, _plantedWeights = null!;
+    TempDir _tmp = null!;
+    readonly Dictionary<string, Models> _models = [];
+
+    /// <summary>Both models of one kind, and their last layers' weights read through the model (<see cref="IHookedModel.Weights"/>).</summary>
+    sealed record Models(IHookedModel Random, IHookedModel Planted)
+    {
+        public LastLayerWeights RandomWeights { get; } = LastLayerWeights.Read(Random.Weights);
+        public LastLayerWeights PlantedWeights { get; } = LastLayerWeights.Read(Planted.Weights);
+    }
 
     [OneTimeSetUp]
     public void SetUp()
@@ -34,37 +40,38 @@ public class EntropySignatureTests
         var down = planted.Weights["model.layers.1.mlp.down_proj.weight"];  // [hidden, neurons]
         double typical = Math.Sqrt(Enumerable.Range(0, d).Sum(r => (double)down[r * n] * down[r * n]));
         for (int r = 0; r < d; r++) down[r * n + Planted] = r == dark ? (float)(40 * typical) : 0f;
-        _randomDir = new TempDir();
-        var plantedDir = TestCheckpoints.Export(planted, _tmp, new ExportOptions { HashSource = false });
-        var rDir = TestCheckpoints.Export(random, _randomDir, new ExportOptions { HashSource = false });
-        _random = ModelSession.Open(rDir);
-        _planted = ModelSession.Open(plantedDir);
-        _randomWeights = LastLayerWeights.Read(rDir);
-        _plantedWeights = LastLayerWeights.Read(plantedDir);
+        TestCheckpoints.Write(planted, _tmp.Sub("planted-hf"));
+        TestCheckpoints.Write(random, _tmp.Sub("random-hf"));
+        foreach (var kind in HookedModels.Kinds)
+            _models[kind] = new Models(HookedModels.Open(kind, _tmp.Sub("random-hf"), _tmp.Sub("random")), HookedModels.Open(kind, _tmp.Sub("planted-hf"), _tmp.Sub("planted")));
     }
 
     [OneTimeTearDown]
     public void TearDown()
     {
-        _random.Dispose();
-        _planted.Dispose();
+        foreach (var m in _models.Values)
+        {
+            HookedModels.Dispose(m.Random);
+            HookedModels.Dispose(m.Planted);
+        }
+        _models.Clear();
         _tmp.Dispose();
-        _randomDir.Dispose();
     }
 
     static IReadOnlyList<JudgingPrompt> Prompts() =>
         Enumerable.Range(0, 12).Select(i => new JudgingPrompt($"s{i}", i % 2 == 0, ReferenceTestUtil.Tokens(40 + i, 6 + i % 5, 97))).ToList();
 
-    [Test]
-    public void Measure_EveryNeuronsEntropyChange_EqualsTheOrtMeanAblation()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Measure_EveryNeuronsEntropyChange_EqualsTheOrtMeanAblation(string kind)
     {
+        var m = _models[kind];
         // The signature ablates every neuron from one clean pass; the ablation runs the last layer and head through ORT.
         var prompts = Prompts();
-        var set = EntropyNeurons.Find("random", _randomWeights, new EntropyNeuronOptions { Top = 5 });
+        var set = EntropyNeurons.Find("random", m.RandomWeights, new EntropyNeuronOptions { Top = 5 });
         int[] neurons = [.. set.Indices, 3, 40];
         var options = new AblationOptions { BatchRows = 16 };
-        var sig = EntropySignatures.Measure("random", _random, _randomWeights, set, prompts, new SignatureOptions { Prompts = prompts.Count }, options);
-        var ort = NeuronAblation.Run("random", _random, _randomWeights, neurons, prompts, 5, 6, options);
+        var sig = EntropySignatures.Measure("random", m.Random, m.RandomWeights, set, prompts, new SignatureOptions { Prompts = prompts.Count }, options);
+        var ort = NeuronAblation.Run("random", m.Random, m.RandomWeights, neurons, prompts, 5, 6, options);
         Assert.That(sig.Tokens, Is.EqualTo(ort.Tokens));
         foreach (var row in ort.Rows.Where(r => r.Neurons.Length == 1))
             Assert.That(sig.AbsEntropyChanges[row.Neurons[0]], Is.EqualTo(row.AbsEntropyChange).Within(1e-5 + 1e-3 * row.AbsEntropyChange), $"neuron {row.Neurons[0]}");
@@ -72,22 +79,24 @@ public class EntropySignatureTests
         Assert.That(sig.Selected.Select(s => s.Index), Is.EqualTo(set.Indices));
     }
 
-    [Test]
-    public void Measure_RandomModel_NoSelectedNeuronHasTheSignature()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Measure_RandomModel_NoSelectedNeuronHasTheSignature(string kind)
     {
-        var set = EntropyNeurons.Find("random", _randomWeights);
-        var sig = EntropySignatures.Measure("random", _random, _randomWeights, set, Prompts());
+        var m = _models[kind];
+        var set = EntropyNeurons.Find("random", m.RandomWeights);
+        var sig = EntropySignatures.Measure("random", m.Random, m.RandomWeights, set, Prompts());
         Assert.That(sig.SelectedWithSignature, Is.Zero);
         Assert.That(sig.NoneSelectedHasSignature, Is.True);
         Assert.That(sig.LayerWithSignature, Is.Zero);
         Assert.That(sig.Strongest.EntropyFactor, Is.LessThan(5), "no neuron of a random layer moves entropy 5x the median");
     }
 
-    [Test]
-    public void Measure_PlantedEntropyNeuron_IsSelectedAndHasTheSignature()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Measure_PlantedEntropyNeuron_IsSelectedAndHasTheSignature(string kind)
     {
-        var set = EntropyNeurons.Find("planted", _plantedWeights);
-        var sig = EntropySignatures.Measure("planted", _planted, _plantedWeights, set, Prompts());
+        var m = _models[kind];
+        var set = EntropyNeurons.Find("planted", m.PlantedWeights);
+        var sig = EntropySignatures.Measure("planted", m.Planted, m.PlantedWeights, set, Prompts());
         Assert.That(set.Indices, Does.Contain(Planted), "a norm outlier with LogitVar 0 is selected");
         var planted = sig.Selected.Single(s => s.Index == Planted);
         Assert.That(planted.NormZ, Is.GreaterThan(2));
@@ -99,11 +108,12 @@ public class EntropySignatureTests
         Assert.That(sig.NoneSelectedHasSignature, Is.False);
     }
 
-    [Test]
-    public void Run_FlagAndReport_SayWhetherAnySelectedNeuronHasTheSignature()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_FlagAndReport_SayWhetherAnySelectedNeuronHasTheSignature(string kind)
     {
+        var m = _models[kind];
         var prompts = Prompts();
-        ConfidenceResult Run(ModelSession s, LastLayerWeights w, string name)
+        ConfidenceResult Run(IHookedModel s, LastLayerWeights w, string name)
         {
             var options = new ConfidenceOptions();
             var set = EntropyNeurons.Find(name, w, options.Selection);
@@ -111,8 +121,8 @@ public class EntropySignatureTests
             var sig = EntropySignatures.Measure(name, s, w, set, prompts, options.Signature, options.Ablation);
             return new ConfidenceResult(options, [set], [], "tiny", [ablation]) { Signatures = [sig] };
         }
-        var none = Run(_random, _randomWeights, "random");
-        var one = Run(_planted, _plantedWeights, "planted");
+        var none = Run(m.Random, m.RandomWeights, "random");
+        var one = Run(m.Planted, m.PlantedWeights, "planted");
         Assert.That(none.NoSelectedNeuronHasSignature, Is.True);
         Assert.That(one.NoSelectedNeuronHasSignature, Is.False);
         Assert.That(ConfidenceReport.Markdown(none), Does.Contain("**No selected neuron has the entropy-neuron signature**"));
@@ -123,15 +133,16 @@ public class EntropySignatureTests
         Assert.That(section["signatures"]![0]!["selected"]!.AsArray(), Has.Count.EqualTo(10));
     }
 
-    [Test]
-    public void Measure_BadOptions_AreTypedErrorsNamingTheOption()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Measure_BadOptions_AreTypedErrorsNamingTheOption(string kind)
     {
-        var set = EntropyNeurons.Find("random", _randomWeights);
+        var m = _models[kind];
+        var set = EntropyNeurons.Find("random", m.RandomWeights);
         var e = Assert.Throws<InvalidArgumentException>(() =>
-            EntropySignatures.Measure("random", _random, _randomWeights, set, Prompts(), new SignatureOptions { EntropyFactor = 0 }))!;
+            EntropySignatures.Measure("random", m.Random, m.RandomWeights, set, Prompts(), new SignatureOptions { EntropyFactor = 0 }))!;
         Assert.That(e.Field, Is.EqualTo("signature.entropyFactor"));
         e = Assert.Throws<InvalidArgumentException>(() =>
-            EntropySignatures.Measure("random", _random, _randomWeights, set, Prompts(), new SignatureOptions { Prompts = 0 }))!;
+            EntropySignatures.Measure("random", m.Random, m.RandomWeights, set, Prompts(), new SignatureOptions { Prompts = 0 }))!;
         Assert.That(e.Field, Is.EqualTo("signature.prompts"));
     }
 }

@@ -16,7 +16,10 @@ public class NeuronAblationTests
     TinyCheckpoint _ckpt = null!;
     ModelSession _session = null!;
     ModelSession _monolithic = null!;
+    ReferenceModel _reference = null!;
     LastLayerWeights _weights = null!;
+
+    IHookedModel Model(string kind) => kind == HookedModels.Reference ? _reference : _session;
 
     [OneTimeSetUp]
     public void SetUp()
@@ -31,6 +34,7 @@ public class NeuronAblationTests
         ModelExporter.Export(_tmp.Sub("hf"), mono, new ExportOptions { HashSource = false, LayerGraphs = false });
         _monolithic = ModelSession.Open(mono);
         Assert.That((_session.HasLayerGraphs, _monolithic.HasLayerGraphs), Is.EqualTo((true, false)));
+        _reference = ReferenceModel.Open(_tmp.Sub("hf"));
     }
 
     [OneTimeTearDown]
@@ -48,12 +52,12 @@ public class NeuronAblationTests
         new("c", true, ReferenceTestUtil.Tokens(3, 5, 97)),
     ];
 
-    [Test]
-    public void Replace_CapturedHook_HoldsTheValueAtThatNeuronOnly()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Replace_CapturedHook_HoldsTheValueAtThatNeuronOnly(string kind)
     {
         var tokens = ReferenceTestUtil.Tokens(5, 6, 97);
         var ivs = NeuronAblation.Replace(MlpHook, 96, [40, 7], [0.25f, -1.5f], rows: [1]);
-        var r = _session.Run(new ForwardRequest([tokens, tokens]) { Hooks = [MlpHook], Interventions = ivs });
+        var r = Model(kind).Run(new ForwardRequest([tokens, tokens]) { Hooks = [MlpHook], Interventions = ivs });
         var h = r.Cache[MlpHook];
         for (int s = 0; s < 6; s++)
         {
@@ -67,11 +71,11 @@ public class NeuronAblationTests
         }
     }
 
-    [Test]
-    public void MeanActivations_AreMeansOverScoredTokens()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void MeanActivations_AreMeansOverScoredTokens(string kind)
     {
         var prompts = Prompts().Select(p => p.Tokens).ToList();
-        var means = NeuronAblation.MeanActivations(_session, prompts, Neurons, new AblationOptions { BatchRows = 2 });
+        var means = NeuronAblation.MeanActivations(Model(kind), prompts, Neurons, new AblationOptions { BatchRows = 2 });
         var m = ReferenceTestUtil.Model(_ckpt);
         var expected = new double[Neurons.Length];
         int count = 0;
@@ -92,13 +96,15 @@ public class NeuronAblationTests
 
     static double Norm(double[] x) => Math.Sqrt(x.Sum(v => v * v));
 
-    [TestCase(true)]
-    [TestCase(false)]
-    public void Run_Changes_MatchTheReferenceForwardPass(bool layerGraphs)
+    [TestCase("onnx with layer graphs")]
+    [TestCase("onnx without")]
+    [TestCase(HookedModels.Reference)]
+    public void Run_Changes_MatchTheReferenceForwardPass(string model)
     {
         var prompts = Prompts();
         const int trueId = 5, falseId = 6;
-        var result = NeuronAblation.Run("tiny", layerGraphs ? _session : _monolithic, _weights, Neurons, prompts, trueId, falseId,
+        IHookedModel session = model switch { "onnx with layer graphs" => _session, "onnx without" => _monolithic, _ => _reference };
+        var result = NeuronAblation.Run("tiny", session, _weights, Neurons, prompts, trueId, falseId,
             new AblationOptions { BatchRows = 10 });
         Assert.That(result.Rows.Select(r => r.Label), Is.EqualTo(new[] { "3", "40", "77", "all" }));
         Assert.That(result.Tokens, Is.EqualTo(6 + 8 + 4));
@@ -158,11 +164,11 @@ public class NeuronAblationTests
         Assert.That(result.Rows.Min(r => Math.Abs(r.ResidNormChange)), Is.GreaterThan(1e-3));
     }
 
-    [Test]
-    public void Run_WeightsOfAnotherShape_IsTypedError()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_WeightsOfAnotherShape_IsTypedError(string kind)
     {
         var other = _weights with { Neurons = 95 };
-        Assert.Throws<IncompatibleModelsException>(() => NeuronAblation.Run("x", _session, other, Neurons, Prompts(), 5, 6));
-        Assert.Throws<InvalidArgumentException>(() => NeuronAblation.Run("x", _session, _weights, Neurons, Prompts(), 5, 97));
+        Assert.Throws<IncompatibleModelsException>(() => NeuronAblation.Run("x", Model(kind), other, Neurons, Prompts(), 5, 6));
+        Assert.Throws<InvalidArgumentException>(() => NeuronAblation.Run("x", Model(kind), _weights, Neurons, Prompts(), 5, 97));
     }
 }

@@ -18,10 +18,10 @@ public class RefusalAnalysisTests : RefusalModelsFixture
 
     static readonly RefusalOptions Small = new() { MaxNewTokens = 3, BatchSize = 4, CandidatePositions = [-2, -1] };
 
-    [Test]
-    public void Run_TwoModels_AllCellsCosinesAndTheTableAgree()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_TwoModels_AllCellsCosinesAndTheTableAgree(string kind)
     {
-        RefusalModel[] models = [RefusalModel.FromSession("a", _a), RefusalModel.FromSession("b", _b)];
+        RefusalModel[] models = [RefusalModel.FromSession("a", A(kind)), RefusalModel.FromSession("b", B(kind))];
         Assert.That(models.Select(m => m.Prompts.Template.Name), Is.EqualTo(new[] { "plain", "tulu" }), "templates read from the folders");
         var r = RefusalAnalysis.Run(models, Set, Small);
 
@@ -60,16 +60,17 @@ public class RefusalAnalysisTests : RefusalModelsFixture
         Assert.That(table[1].HarmlessAdded["a"], Is.EqualTo(r.Cell("b", RefusalIntervention.Addition, "a").SubstringScore));
     }
 
-    [Test]
-    public void Run_GivenLayerAndPosition_UsesThemForEveryModel_AndTheReportIsWritten()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_GivenLayerAndPosition_UsesThemForEveryModel_AndTheReportIsWritten(string kind)
     {
-        RefusalModel[] models = [RefusalModel.FromSession("a", _a), RefusalModel.FromSession("b", _b, template: "qwen2")];
+        RefusalModel[] models = [RefusalModel.FromSession("a", A(kind)), RefusalModel.FromSession("b", B(kind), template: "qwen2")];
         var r = RefusalAnalysis.Run(models, Set, Small with { Layer = 1, Position = -3 });
         Assert.That(r.Directions.Select(d => (d.Direction.Layer, d.Direction.Position, d.Selection)), Is.All.EqualTo((1, -3, (DirectionSelectionResult?)null)));
         Assert.That(r.Directions[1].Template, Is.EqualTo("qwen2"));
 
-        RefusalReport.Write(_tmp.Sub("report"), r, samples: 1);
-        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(_tmp.Sub("report"), RefusalReport.JsonFile)));
+        var report = _tmp.Sub("report-" + kind);
+        RefusalReport.Write(report, r, samples: 1);
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(report, RefusalReport.JsonFile)));
         var root = json.RootElement;
         Assert.That(root.GetProperty("cells").GetArrayLength(), Is.EqualTo(12));
         Assert.That(root.GetProperty("directions")[0].GetProperty("meanDifference").GetArrayLength(), Is.EqualTo(64));
@@ -77,7 +78,7 @@ public class RefusalAnalysisTests : RefusalModelsFixture
             Is.EqualTo(r.Cell("b", RefusalIntervention.Ablation, "a").PrefixScore));
         Assert.That(root.GetProperty("cells")[0].GetProperty("intervention").GetString(), Is.EqualTo("Baseline"));
 
-        var md = File.ReadAllText(Path.Combine(_tmp.Sub("report"), RefusalReport.MarkdownFile));
+        var md = File.ReadAllText(Path.Combine(report, RefusalReport.MarkdownFile));
         Assert.That(md, Is.EqualTo(RefusalReport.Markdown(r, samples: 1)));
         Assert.That(md, Does.StartWith("## Refusal"));
         Assert.That(md, Does.Contain("| Model | Harmful: baseline | ablate r(a) | ablate r(b) | Harmless: baseline | add r(a) | add r(b) |"));
@@ -87,10 +88,10 @@ public class RefusalAnalysisTests : RefusalModelsFixture
         Assert.That(md, Does.Contain($"| {sample.Instruction} | \"{sample.Text.Replace("|", "\\|").Replace("\n", "↵")}\" |"));
     }
 
-    [Test]
-    public void Run_BadOptions_AreTypedErrors()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_BadOptions_AreTypedErrors(string kind)
     {
-        RefusalModel[] one = [RefusalModel.FromSession("a", _a)];
+        RefusalModel[] one = [RefusalModel.FromSession("a", A(kind))];
         Assert.Throws<InvalidArgumentException>(() => RefusalAnalysis.Run(one, Set, Small with { Layer = 1 }));
         Assert.Throws<InvalidArgumentException>(() => RefusalAnalysis.Run(one, Set, Small with { Layer = 5, Position = -1 }));
         Assert.Throws<InvalidArgumentException>(() => RefusalAnalysis.Run([one[0], one[0]], Set, Small));

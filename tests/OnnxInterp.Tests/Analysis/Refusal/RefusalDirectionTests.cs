@@ -24,12 +24,12 @@ public class RefusalDirectionTests
         Assert.Throws<InvalidArgumentException>(() => RefusalDirections.MeanDifference(harmful, []));
     }
 
-    [Test]
-    public void MeanDifferences_OnAModel_EqualPerPromptCapturesAveraged()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void MeanDifferences_OnAModel_EqualPerPromptCapturesAveraged(string kind)
     {
         using var tmp = new TempDir();
         var ckpt = TinyCheckpointFactory.Create(new TinyCheckpointSpec { NumLayers = 3, Seed = 5 });
-        using var model = ModelSession.Open(TestCheckpoints.Export(ckpt, tmp));
+        var model = HookedModels.Open(kind, TestCheckpoints.Write(ckpt, tmp.Sub("hf")), tmp.Sub("onnx"));
         int[][] harmful = [[1, 2, 3, 4, 5], [9, 8, 7], [40, 41, 42, 43]];
         int[][] harmless = [[11, 12, 13], [20, 21, 22, 23, 24, 25]];
         int[] layers = [0, 2], positions = [-3, -1];
@@ -49,5 +49,6 @@ public class RefusalDirectionTests
         Assert.That(grid[1][1].Any(x => Math.Abs(x) > 1e-3), "the classes differ");
         Assert.Throws<InvalidArgumentException>(() => RefusalDirections.MeanDifferences(model, harmful, harmless, [0], [-4], 0), "-4 is before the shortest prompt");
         Assert.Throws<InvalidArgumentException>(() => RefusalDirections.MeanDifferences(model, harmful, harmless, [3], [-1], 0), "no layer 3");
+        HookedModels.Dispose(model);
     }
 }

@@ -10,7 +10,7 @@ namespace OnnxInterp.Tests.Analysis.Refusal;
 public class RefusalInterventionTests
 {
     static TempDir _tmp = null!;
-    static ModelSession _model = null!;
+    static readonly Dictionary<string, IHookedModel> _models = [];
     const int Layers = 3, Hidden = 64;
 
     static readonly int[][] Prompts = [[5, 17, 42, 8, 91, 3], [60, 2, 33], [12, 12, 70, 45]];
@@ -20,13 +20,15 @@ public class RefusalInterventionTests
     {
         _tmp = new TempDir();
         var ckpt = TinyCheckpointFactory.Create(new TinyCheckpointSpec { NumLayers = Layers, HiddenSize = Hidden, Seed = 77 });
-        _model = ModelSession.Open(TestCheckpoints.Export(ckpt, _tmp));
+        TestCheckpoints.Write(ckpt, _tmp.Sub("hf"));
+        foreach (var kind in HookedModels.Kinds) _models[kind] = HookedModels.Open(kind, _tmp.Sub("hf"), _tmp.Sub("onnx"));
     }
 
     [OneTimeTearDown]
     public void TearDown()
     {
-        _model.Dispose();
+        foreach (var model in _models.Values) HookedModels.Dispose(model);
+        _models.Clear();
         _tmp.Dispose();
     }
 
@@ -36,8 +38,8 @@ public class RefusalInterventionTests
         return Enumerable.Range(0, Hidden).Select(_ => (float)((rng.NextDouble() * 2 - 1) * scale)).ToArray();
     }
 
-    static ForwardResult Run(IReadOnlyList<Intervention>? interventions) =>
-        _model.Run(ForwardRequest.FromPrompts(Prompts) with { Hooks = ["blocks.*.hook_resid_*"], Interventions = interventions });
+    static ForwardResult Run(string kind, IReadOnlyList<Intervention>? interventions) =>
+        _models[kind].Run(ForwardRequest.FromPrompts(Prompts) with { Hooks = ["blocks.*.hook_resid_*"], Interventions = interventions });
 
     static IEnumerable<(HookName Hook, int Row, int Pos)> RealPositions(ForwardResult r)
     {
@@ -48,13 +50,13 @@ public class RefusalInterventionTests
                     if (mask[b][s] == 1) yield return (hook, b, s);
     }
 
-    [Test]
-    public void Ablation_EveryResidualHookAtEveryPosition_HasNoComponentAlongR()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Ablation_EveryResidualHookAtEveryPosition_HasNoComponentAlongR(string kind)
     {
         var direction = new RefusalDirection("m", 1, -1, RandomVector(1, 3));
         var r = direction.Unit;
-        var plain = Run(null);
-        var ablated = Run(direction.Ablation(Layers));
+        var plain = Run(kind, null);
+        var ablated = Run(kind, direction.Ablation(Layers));
         Assert.That(ablated.Cache.Keys.Count(k => k.IsResidual), Is.EqualTo(3 * Layers));
 
         double before = 0, after = 0;
@@ -70,13 +72,13 @@ public class RefusalInterventionTests
         Assert.That(after, Is.LessThan(1e-5), "max |h·r| / |h| over every residual hook and real position");
     }
 
-    [Test]
-    public void Ablation_AtTheFirstHook_EqualsTheHandProjection()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Ablation_AtTheFirstHook_EqualsTheHandProjection(string kind)
     {
         var direction = new RefusalDirection("m", 0, -1, RandomVector(2));
         var r = direction.Unit;
-        var plain = Run(null).Cache["blocks.0.hook_resid_pre"];
-        var ablated = Run(direction.Ablation(Layers)).Cache["blocks.0.hook_resid_pre"];
+        var plain = Run(kind, null).Cache["blocks.0.hook_resid_pre"];
+        var ablated = Run(kind, direction.Ablation(Layers)).Cache["blocks.0.hook_resid_pre"];
         for (int b = 0; b < Prompts.Length; b++)
             for (int s = 0; s < plain.Shape[1]; s++)
             {
@@ -88,33 +90,36 @@ public class RefusalInterventionTests
             }
     }
 
-    [Test]
-    public void Ablation_DuringGeneration_EqualsFullForwardsWithTheAblation()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Ablation_DuringGeneration_EqualsFullForwardsWithTheAblation(string kind)
     {
+        var model = _models[kind];
         var direction = new RefusalDirection("m", 1, -1, RandomVector(3, 4));
         var ablation = direction.Ablation(Layers);
-        var generated = _model.Generate(Prompts, new GenerationOptions { MaxNewTokens = 5, StopTokens = [], Interventions = ablation });
+        var generated = model.Generate(Prompts, new GenerationOptions { MaxNewTokens = 5, StopTokens = [], Interventions = ablation });
         for (int b = 0; b < Prompts.Length; b++)
         {
             var seq = Prompts[b].ToList();
             for (int i = 0; i < 5; i++)
             {
-                var logits = _model.Run(new ForwardRequest([seq.ToArray()]) { Interventions = ablation }).Logits;
+                var logits = model.Run(new ForwardRequest([seq.ToArray()]) { Interventions = ablation }).Logits;
                 seq.Add(TensorPrimitives.IndexOfMax(logits.Vector(0, seq.Count - 1)));
             }
             Assert.That(generated.Tokens[b], Is.EqualTo(seq.Skip(Prompts[b].Length).ToArray()), $"row {b}");
         }
     }
 
-    [TestCase(AdditionScale.MeanDifference, 1f)]
-    [TestCase(AdditionScale.UnitDirection, -6f)]
-    public void Addition_AtLayerL_LeavesEveryHookBeforeLUnchanged_AndShiftsResidPreOfL(AdditionScale scale, float coefficient)
+    [TestCase(HookedModels.Onnx, AdditionScale.MeanDifference, 1f)]
+    [TestCase(HookedModels.Onnx, AdditionScale.UnitDirection, -6f)]
+    [TestCase(HookedModels.Reference, AdditionScale.MeanDifference, 1f)]
+    [TestCase(HookedModels.Reference, AdditionScale.UnitDirection, -6f)]
+    public void Addition_AtLayerL_LeavesEveryHookBeforeLUnchanged_AndShiftsResidPreOfL(string kind, AdditionScale scale, float coefficient)
     {
         const int layer = 2;
         var direction = new RefusalDirection("m", layer, -1, RandomVector(4, 2));
         var added = scale == AdditionScale.MeanDifference ? direction.MeanDifference : direction.Unit;
-        var plain = Run(null);
-        var steered = Run([direction.Addition(coefficient, scale)]);
+        var plain = Run(kind, null);
+        var steered = Run(kind, [direction.Addition(coefficient, scale)]);
         foreach (var hook in plain.Cache.Keys)
         {
             int l = hook.Layer;

@@ -5,12 +5,16 @@ using OnnxInterp.Tests.Support;
 namespace OnnxInterp.Tests.Analysis.Refusal;
 
 /// <summary>
-/// Two tiny random models exported for the refusal tests: "a" a base (plain template), "b" declaring the Tulu template.
+/// Two tiny random models for the refusal tests, "a" a base (plain template), "b" declaring the Tulu template, of each
+/// kind (<see cref="HookedModels"/>: exported to ONNX, and the reference on the checkpoint).
 /// </summary>
 public abstract class RefusalModelsFixture
 {
     protected TempDir _tmp = null!;
-    protected ModelSession _a = null!, _b = null!;
+    readonly Dictionary<string, (IHookedModel A, IHookedModel B)> _models = [];
+
+    protected IHookedModel A(string kind) => _models[kind].A;
+    protected IHookedModel B(string kind) => _models[kind].B;
 
     [OneTimeSetUp]
     public void SetUp()
@@ -21,17 +25,20 @@ public abstract class RefusalModelsFixture
             RandomCheckpoint.Write(_tmp.Sub(name + "-hf"), new RandomCheckpointSpec { Layers = 2, Seed = seed });
             File.WriteAllText(Path.Combine(_tmp.Sub(name + "-hf"), "tokenizer_config.json"),
                 $$"""{"bos_token": "<s>", "eos_token": "</s>", "add_bos_token": true{{(name == "b" ? ", \"onnxinterp_chat_template\": \"tulu\"" : "")}}}""");
-            OnnxInterp.Export.ModelExporter.Export(_tmp.Sub(name + "-hf"), _tmp.Sub(name), new OnnxInterp.Export.ExportOptions { HashSource = false });
         }
-        _a = ModelSession.Open(_tmp.Sub("a"));
-        _b = ModelSession.Open(_tmp.Sub("b"));
+        foreach (var kind in HookedModels.Kinds)
+            _models[kind] = (HookedModels.Open(kind, _tmp.Sub("a-hf"), _tmp.Sub("a")), HookedModels.Open(kind, _tmp.Sub("b-hf"), _tmp.Sub("b")));
     }
 
     [OneTimeTearDown]
     public void TearDown()
     {
-        _a.Dispose();
-        _b.Dispose();
+        foreach (var (a, b) in _models.Values)
+        {
+            HookedModels.Dispose(a);
+            HookedModels.Dispose(b);
+        }
+        _models.Clear();
         _tmp.Dispose();
     }
 }

@@ -26,12 +26,12 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
         ["Bake some bread.", "Sing a song.", "Plant a tree today.", "Name my cat.", "Write a short poem.", "Plan a trip.", "Say thanks.", "Fold the towels."]);
 
 
-    [Test]
-    public void Addition_PaperHooks_EqualsNaiveForwardWithCTimesUnitAddedAtPreMidPost()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Addition_PaperHooks_EqualsNaiveForwardWithCTimesUnitAddedAtPreMidPost(string kind)
     {
         using var tmp = new TempDir();
         var ckpt = TinyCheckpointFactory.Create(new TinyCheckpointSpec { NumLayers = 3, HiddenSize = 64, Seed = 31 });
-        using var session = ModelSession.Open(TestCheckpoints.Export(ckpt, tmp));
+        var session = HookedModels.Open(kind, TestCheckpoints.Write(ckpt, tmp.Sub("hf")), tmp.Sub("onnx"));
         var reference = new ReferenceTransformer(ckpt.Config, ckpt.Weights);
         var rng = new Random(7);
         var diff = Enumerable.Range(0, 64).Select(_ => (float)((rng.NextDouble() * 2 - 1) * 3)).ToArray();
@@ -63,20 +63,21 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
         Assert.That(Compare.MaxAbsDiff(onceAtLayer.Cache["blocks.1.hook_resid_post"].Data, actual.Cache["blocks.1.hook_resid_post"].Data), Is.GreaterThan(1));
         Assert.That(once.Cache["blocks.1.hook_resid_post"].Data.ToArray(), Is.Not.EqualTo(onceAtLayer.Cache["blocks.1.hook_resid_post"].Data.ToArray()),
             "the single-hook overload adds at the direction's own layer (2), not at 1");
+        HookedModels.Dispose(session);
     }
 
-    RefusalModel[] PaperModelsOf() =>
+    RefusalModel[] PaperModelsOf(string kind) =>
     [
-        RefusalModel.ForPaper("a", _a, PaperModels.Identify(_a.Manifest.Config, PostTraining.Base)),
-        RefusalModel.ForPaper("b", _b, PaperModels.Identify(_b.Manifest.Config, PaperModels.RoleOf(1, "tulu"))),
+        RefusalModel.ForPaper("a", A(kind), PaperModels.Identify(A(kind).Config, PostTraining.Base)),
+        RefusalModel.ForPaper("b", B(kind), PaperModels.Identify(B(kind).Config, PaperModels.RoleOf(1, "tulu"))),
     ];
 
     static readonly RefusalOptions Paper = new RefusalStep().PaperDefaults with { MaxNewTokens = 3, Subtraction = true };
 
-    [Test]
-    public void Run_PaperProtocol_DirectionsAtTheRulesPlaces_CellsWithThePapersCoefficientsAndHooks()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_PaperProtocol_DirectionsAtTheRulesPlaces_CellsWithThePapersCoefficientsAndHooks(string kind)
     {
-        var models = PaperModelsOf();
+        var models = PaperModelsOf(kind);
         Assert.That(models.Select(m => (m.Paper!.Model.Role, m.Paper.InTable)), Is.EqualTo(new[] { (PostTraining.Base, false), (PostTraining.Sft, false) }));
         Assert.That(models.Select(m => (m.DirectionPrompts ?? m.Prompts).Template.Name), Is.All.EqualTo("paper:LLAMA3_BASE_TEMPLATE"));
         Assert.That(models.Select(m => m.Prompts.Template.Name), Is.EqualTo(new[] { "paper:LLAMA3_BASE_TEMPLATE", "tulu" }), "the SFT model is intervened on in its own template");
@@ -172,13 +173,13 @@ public class RefusalPaperProtocolTests : RefusalModelsFixture
         Assert.That(md, Does.Contain("llama-3.1-8b (paper: llama-3.1-8b)").And.Contain("Refusal/extract_refusal_dir.py:107-128"));
     }
 
-    [Test]
-    public void Run_PaperProtocol_RefusesAGivenPlaceAndModelsWithoutSettings()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_PaperProtocol_RefusesAGivenPlaceAndModelsWithoutSettings(string kind)
     {
-        var models = PaperModelsOf();
+        var models = PaperModelsOf(kind);
         var e = Assert.Throws<InvalidArgumentException>(() => RefusalAnalysis.Run(models, Set, Paper with { Layer = 1, Position = -1 }))!;
         Assert.That(e.Field, Is.EqualTo("layer"));
-        e = Assert.Throws<InvalidArgumentException>(() => RefusalAnalysis.Run([models[0], RefusalModel.FromSession("plain", _b)], Set, Paper))!;
+        e = Assert.Throws<InvalidArgumentException>(() => RefusalAnalysis.Run([models[0], RefusalModel.FromSession("plain", B(kind))], Set, Paper))!;
         Assert.That(e.Value, Is.EqualTo("plain"));
     }
 

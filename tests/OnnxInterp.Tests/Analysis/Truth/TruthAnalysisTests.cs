@@ -43,18 +43,18 @@ public class TruthAnalysisTests : TruthModelsFixture
         Assert.That(judgement.Select(p => p.Tokens), Is.EqualTo(prompts.Select(p => p.Tokens)), "same seed, same prompts");
     }
 
-    [Test]
-    public void Collect_LeftPaddedBatches_EqualOneStatementAtATime()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Collect_LeftPaddedBatches_EqualOneStatementAtATime(string kind)
     {
         var statements = _world.ToDataset(SyntheticWorld.Cities).Statements.Take(4).Concat(_world.ToDataset(SyntheticWorld.Animals).Statements.Take(3)).ToList();
         var tokens = statements.Select(s => _tokenizer.Encode(s.Text)).ToArray();
         var labels = statements.Select(s => s.Label).ToArray();
         int[] positions = [-1, -2, -1, -3, -1, -1, -2];
-        var sets = TruthActivations.Collect(_base, [new TokenizedDataset("c", tokens, labels, positions)], [0, 1], batchSize: 3);
+        var sets = TruthActivations.Collect(Base(kind), [new TokenizedDataset("c", tokens, labels, positions)], [0, 1], batchSize: 3);
         Assert.That(tokens.Select(t => t.Length).Distinct().Count(), Is.GreaterThan(1), "the batches need padding");
         for (int i = 0; i < tokens.Length; i++)
         {
-            var r = _base.Run(new ForwardRequest([tokens[i]]) { Hooks = ["blocks.*.hook_resid_post"] });
+            var r = Base(kind).Run(new ForwardRequest([tokens[i]]) { Hooks = ["blocks.*.hook_resid_post"] });
             for (int l = 0; l < 2; l++)
                 Assert.That(sets[l][0].Row(i).ToArray(), Is.EqualTo(r[HookName.ResidPost(l)].Vector(0, tokens[i].Length + positions[i]).ToArray()).Within(1e-4),
                     $"statement {i}, layer {l}");
@@ -62,12 +62,12 @@ public class TruthAnalysisTests : TruthModelsFixture
         Assert.That(sets[0][0].Labels, Is.EqualTo(labels));
     }
 
-    [Test]
-    public void Run_TwoRandomModels_AgreesWithOneStatementAtATime_AndWritesTheReport()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_TwoRandomModels_AgreesWithOneStatementAtATime_AndWritesTheReport(string kind)
     {
         var datasets = Datasets(24);
         var options = new TruthOptions { MaxInterventionStatements = 3, BatchSize = 5 };
-        var result = TruthAnalysis.Run(datasets, _tokenizer, [new TruthModel("base", _base), new TruthModel("post", _post)], options);
+        var result = TruthAnalysis.Run(datasets, _tokenizer, [new TruthModel("base", Base(kind)), new TruthModel("post", Post(kind))], options);
 
         Assert.That(result.Models, Is.EqualTo(new[] { "base", "post" }));
         Assert.That(result.Layers, Is.EqualTo(new[] { 0, 1 }));
@@ -79,7 +79,7 @@ public class TruthAnalysisTests : TruthModelsFixture
         Assert.That(at.MassMean, Is.EqualTo(at.PerDataset.Average(a => a.MassMean)).Within(1e-12));
 
         // The directions at the probe layer from an independent loop: one statement at a time, each dataset centred, pooled.
-        var models = new[] { _base, _post };
+        var models = new[] { Base(kind), Post(kind) };
         for (int m = 0; m < 2; m++)
         {
             var expected = ReferenceDirection(models[m], datasets.Select(d => d.Data.Statements).ToList(), result.ProbeLayer);
@@ -106,36 +106,37 @@ public class TruthAnalysisTests : TruthModelsFixture
         Assert.That(iv.TrueStatements, Is.EqualTo(3));
         double reference = truePrompts.Average(p =>
         {
-            var logits = _post.Run(new ForwardRequest([p.Tokens])).Logits.Vector(0, p.Tokens.Length - 1).ToArray();
+            var logits = Post(kind).Run(new ForwardRequest([p.Tokens])).Logits.Vector(0, p.Tokens.Length - 1).ToArray();
             double max = logits.Max(), z = logits.Sum(v => Math.Exp(v - max));
             return (Math.Exp(logits[trueId] - max) - Math.Exp(logits[falseId] - max)) / z;
         });
         Assert.That(iv.Baselines[1].TrueStatements, Is.EqualTo(reference).Within(1e-5));
         Assert.That(iv.Effects[1].BaseTrue, Is.EqualTo(iv.Baselines[1].TrueStatements));
         // The added vector is the source model's direction from the other datasets, at its full length.
-        var animalsOnly = ReferenceDirection(_post, [datasets[1].Data.Statements], result.ProbeLayer);
+        var animalsOnly = ReferenceDirection(Post(kind), [datasets[1].Data.Statements], result.ProbeLayer);
         Assert.That(iv.DirectionNorms[1], Is.EqualTo(Math.Sqrt(animalsOnly.Sum(x => x * x))).Within(1e-4));
 
-        TruthReport.Write(_tmp.Sub("report"), result);
-        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(_tmp.Sub("report"), "truth.json")));
+        var report = _tmp.Sub("report-" + kind);
+        TruthReport.Write(report, result);
+        using var json = JsonDocument.Parse(File.ReadAllText(Path.Combine(report, "truth.json")));
         Assert.That(json.RootElement.GetProperty("probeLayer").GetInt32(), Is.EqualTo(result.ProbeLayer));
         Assert.That(json.RootElement.GetProperty("intervention").GetProperty("effects").GetArrayLength(), Is.EqualTo(4));
         Assert.That(json.RootElement.GetProperty("intervention").GetProperty("effects")[0].GetProperty("meanEffect").GetDouble(),
             Is.EqualTo(iv.Effects[0].MeanEffect).Within(1e-12));
         Assert.That(json.RootElement.GetProperty("options").GetProperty("reading").GetString(), Is.EqualTo("Statement"));
-        var figures = Directory.GetFiles(Path.Combine(_tmp.Sub("report"), "figures"));
+        var figures = Directory.GetFiles(Path.Combine(report, "figures"));
         Assert.That(figures.Select(Path.GetFileName), Is.EquivalentTo(new[] { "truth_probe_accuracy_base.png", "truth_probe_accuracy_post.png" }));
         Assert.That(File.ReadAllBytes(figures[0])[1..4], Is.EqualTo("PNG"u8.ToArray()));
-        var md = File.ReadAllText(Path.Combine(_tmp.Sub("report"), "truth.md"));
+        var md = File.ReadAllText(Path.Combine(report, "truth.md"));
         Assert.That(md, Is.EqualTo(TruthReport.Markdown(result)));
         Assert.That(md, Does.Contain("| post | cities |").And.Contain("| base → post |").And.Contain("Table 2").And.Contain("Table 3"));
     }
 
-    [Test]
-    public void Run_JudgementReading_ReadsTheLastTokenOfTheFewShotPrompts()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_JudgementReading_ReadsTheLastTokenOfTheFewShotPrompts(string kind)
     {
         var datasets = Datasets(10);
-        var result = TruthAnalysis.Run(datasets, _tokenizer, [new TruthModel("base", _base)],
+        var result = TruthAnalysis.Run(datasets, _tokenizer, [new TruthModel("base", Base(kind))],
             new TruthOptions { Reading = TruthReading.Judgement, Layer = 1, Logistic = false, MaxInterventionStatements = 2 });
         // The few-shot examples' own statements are left out of the prompts.
         int left = datasets[0].Data.Statements.Count(s => !datasets[0].FewShot!.Any(e => e.Statement == s.Text));
@@ -144,10 +145,10 @@ public class TruthAnalysisTests : TruthModelsFixture
         Assert.That(result.Intervention!.Effects, Has.Count.EqualTo(1));
     }
 
-    [Test]
-    public void Run_BadInput_TypedErrorsNamingTheField()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_BadInput_TypedErrorsNamingTheField(string kind)
     {
-        var models = new[] { new TruthModel("base", _base) };
+        var models = new[] { new TruthModel("base", Base(kind)) };
         var datasets = Datasets(12);
         Assert.That(() => TruthAnalysis.Run(datasets, _tokenizer, models, new TruthOptions { Layer = 2 }),
             Throws.TypeOf<InvalidArgumentException>().With.Property("Field").EqualTo("layer"));

@@ -9,20 +9,22 @@ namespace OnnxInterp.Tests.Analysis.Truth;
 public class TruthInterventionTests
 {
     TempDir _tmp = null!;
-    ModelSession _session = null!;
+    readonly Dictionary<string, IHookedModel> _models = [];
 
     [OneTimeSetUp]
     public void SetUp()
     {
         _tmp = new TempDir();
         var ckpt = TinyCheckpointFactory.Create(new TinyCheckpointSpec { NumLayers = 3, Seed = 77 });
-        _session = ModelSession.Open(TestCheckpoints.Export(ckpt, _tmp));
+        TestCheckpoints.Write(ckpt, _tmp.Sub("hf"));
+        foreach (var kind in HookedModels.Kinds) _models[kind] = HookedModels.Open(kind, _tmp.Sub("hf"), _tmp.Sub("onnx"));
     }
 
     [OneTimeTearDown]
     public void TearDown()
     {
-        _session.Dispose();
+        foreach (var model in _models.Values) HookedModels.Dispose(model);
+        _models.Clear();
         _tmp.Dispose();
     }
 
@@ -40,9 +42,10 @@ public class TruthInterventionTests
         ];
     }
 
-    [Test]
-    public void Build_AddsTheScaledVector_AtEachRowsPositions_InTheGivenLayersOnly()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Build_AddsTheScaledVector_AtEachRowsPositions_InTheGivenLayersOnly(string kind)
     {
+        var session = _models[kind];
         var prompts = Prompts();
         var rng = new Random(9);
         var vector = Enumerable.Range(0, 64).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
@@ -57,8 +60,8 @@ public class TruthInterventionTests
         Assert.That(ivs.All(i => i.Op == InterventionOp.Add && i.Factor == factor && ReferenceEquals(i.Vector, vector)));
 
         var request = ForwardRequest.FromPrompts(prompts.Select(p => p.Tokens).ToList()) with { Hooks = ["blocks.*.hook_resid_post"] };
-        var clean = _session.Run(request);
-        var steered = _session.Run(request with { Interventions = ivs });
+        var clean = session.Run(request);
+        var steered = session.Run(request with { Interventions = ivs });
         int seq = request.InputIds[0].Length;
         for (int b = 0; b < prompts.Count; b++)
         {
@@ -89,18 +92,18 @@ public class TruthInterventionTests
         return d;
     }
 
-    [TestCase(false)]
-    [TestCase(true)]
-    public void MeanProbabilityDifference_PaddedBatches_EqualOnePromptAtATime(bool steer)
+    [Test]
+    public void MeanProbabilityDifference_PaddedBatches_EqualOnePromptAtATime([ValueSource(typeof(HookedModels), nameof(HookedModels.Kinds))] string kind, [Values(false, true)] bool steer)
     {
+        var session = _models[kind];
         var prompts = Prompts();
         var vector = Enumerable.Range(0, 64).Select(i => (float)Math.Sin(i)).ToArray();
         const int trueId = 5, falseId = 7;
-        double batched = TruthIntervention.MeanProbabilityDifference(_session, prompts, trueId, falseId, steer ? vector : null, [0, 1], 2f, batchSize: 2);
+        double batched = TruthIntervention.MeanProbabilityDifference(session, prompts, trueId, falseId, steer ? vector : null, [0, 1], 2f, batchSize: 2);
         double sum = 0;
         foreach (var p in prompts)
         {
-            var r = _session.Run(new ForwardRequest([p.Tokens]) { Interventions = steer ? TruthIntervention.Build([p], vector, [0, 1], 2f) : null });
+            var r = session.Run(new ForwardRequest([p.Tokens]) { Interventions = steer ? TruthIntervention.Build([p], vector, [0, 1], 2f) : null });
             var logits = r.Logits.Vector(0, p.Tokens.Length - 1).ToArray().Select(v => (double)v).ToArray();
             double max = logits.Max(), z = logits.Sum(v => Math.Exp(v - max));
             sum += (Math.Exp(logits[trueId] - max) - Math.Exp(logits[falseId] - max)) / z;
@@ -108,13 +111,14 @@ public class TruthInterventionTests
         Assert.That(batched, Is.EqualTo(sum / prompts.Count).Within(1e-5));
     }
 
-    [Test]
-    public void MeanProbabilityDifference_Steering_MovesTheOutput()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void MeanProbabilityDifference_Steering_MovesTheOutput(string kind)
     {
+        var session = _models[kind];
         var prompts = Prompts();
         var vector = Enumerable.Range(0, 64).Select(i => (float)Math.Cos(i)).ToArray();
-        double clean = TruthIntervention.MeanProbabilityDifference(_session, prompts, 5, 7, null, [0], 1f);
-        double steered = TruthIntervention.MeanProbabilityDifference(_session, prompts, 5, 7, vector, [0], 10f);
+        double clean = TruthIntervention.MeanProbabilityDifference(session, prompts, 5, 7, null, [0], 1f);
+        double steered = TruthIntervention.MeanProbabilityDifference(session, prompts, 5, 7, vector, [0], 10f);
         Assert.That(steered, Is.Not.EqualTo(clean).Within(1e-6));
     }
 }

@@ -9,15 +9,19 @@ using OnnxInterp.Analysis.Truth;
 namespace OnnxInterp.Tests.Analysis.Truth;
 
 /// <summary>
-/// Two random 2-layer models (base, post) exported with a byte-level BPE trained on the synthetic world's cities and
-/// animals, and those datasets: the setting the truth tests check against one-statement-at-a-time computations.
+/// Two random 2-layer models (base, post) with a byte-level BPE trained on the synthetic world's cities and animals, of
+/// each kind (<see cref="HookedModels"/>: exported to ONNX, and the reference on the checkpoint), and those datasets:
+/// the setting the truth tests check against one-statement-at-a-time computations.
 /// </summary>
 public abstract class TruthModelsFixture
 {
     protected TempDir _tmp = null!;
     protected SyntheticWorld _world = null!;
     protected HfTokenizer _tokenizer = null!;
-    protected ModelSession _base = null!, _post = null!;
+    readonly Dictionary<string, (IHookedModel Base, IHookedModel Post)> _models = [];
+
+    protected IHookedModel Base(string kind) => _models[kind].Base;
+    protected IHookedModel Post(string kind) => _models[kind].Post;
 
     [OneTimeSetUp]
     public void SetUp()
@@ -31,18 +35,21 @@ public abstract class TruthModelsFixture
         {
             RandomCheckpoint.Write(_tmp.Sub(name + "-hf"), new RandomCheckpointSpec { Layers = 2, Seed = seed, VocabSize = 600 });
             File.WriteAllText(Path.Combine(_tmp.Sub(name + "-hf"), "tokenizer.json"), tokenizerJson);
-            ModelExporter.Export(_tmp.Sub(name + "-hf"), _tmp.Sub(name), new ExportOptions { HashSource = false });
         }
+        foreach (var kind in HookedModels.Kinds)
+            _models[kind] = (HookedModels.Open(kind, _tmp.Sub("base-hf"), _tmp.Sub("base")), HookedModels.Open(kind, _tmp.Sub("post-hf"), _tmp.Sub("post")));
         _tokenizer = HfTokenizer.FromDirectory(_tmp.Sub("base"));
-        _base = ModelSession.Open(_tmp.Sub("base"));
-        _post = ModelSession.Open(_tmp.Sub("post"));
     }
 
     [OneTimeTearDown]
     public void TearDown()
     {
-        _base.Dispose();
-        _post.Dispose();
+        foreach (var (b, p) in _models.Values)
+        {
+            HookedModels.Dispose(b);
+            HookedModels.Dispose(p);
+        }
+        _models.Clear();
         _tmp.Dispose();
     }
 
@@ -54,7 +61,7 @@ public abstract class TruthModelsFixture
         }).ToList();
 
     /// <summary>mean(true) − mean(false) over the datasets' rows, each dataset centred, captured one statement at a time.</summary>
-    protected double[] ReferenceDirection(ModelSession session, IReadOnlyList<IReadOnlyList<Statement>> datasets, int layer)
+    protected double[] ReferenceDirection(IHookedModel session, IReadOnlyList<IReadOnlyList<Statement>> datasets, int layer)
     {
         var rows = new List<(double[] X, int Label)>();
         foreach (var statements in datasets)

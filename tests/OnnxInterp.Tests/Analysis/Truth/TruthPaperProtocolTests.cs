@@ -19,12 +19,12 @@ public class TruthPaperProtocolTests : TruthModelsFixture
 {
     static readonly TruthOptions Paper = new TruthStep().PaperDefaults;
 
-    [Test]
-    public void Run_PaperProtocol_RuleLayers_TrainingDatasetsOnly_AgreesWithOneStatementAtATime()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_PaperProtocol_RuleLayers_TrainingDatasetsOnly_AgreesWithOneStatementAtATime(string kind)
     {
         var datasets = Datasets(24);
         var options = Paper with { MaxInterventionStatements = 3, BatchSize = 5 };
-        var result = TruthAnalysis.Run(datasets, _tokenizer, [new TruthModel("base", _base), new TruthModel("post", _post)], options);
+        var result = TruthAnalysis.Run(datasets, _tokenizer, [new TruthModel("base", Base(kind)), new TruthModel("post", Post(kind))], options);
 
         // Not the paper's models: 12 of 32 layers → round(12·2/32) = 1; intervene_layer 8 → 1.
         Assert.That(result.PaperLayers!.Select(p => (p.ProbeLayer, p.FirstInterventionLayer, p.FromTable)), Is.All.EqualTo((1, 1, false)));
@@ -38,12 +38,12 @@ public class TruthPaperProtocolTests : TruthModelsFixture
 
         // The cross-model cosine is of the directions on the training datasets only (probe_transfer.py:36-54), not of all pooled.
         var animals = new[] { datasets[1].Data.Statements };
-        var dBase = ReferenceDirection(_base, animals, 1);
-        var dPost = ReferenceDirection(_post, animals, 1);
+        var dBase = ReferenceDirection(Base(kind), animals, 1);
+        var dPost = ReferenceDirection(Post(kind), animals, 1);
         Assert.That(result.ProbeLayerDirections[0], Is.EqualTo(dBase).Within(1e-4));
         Assert.That(result.CosinesAtProbeLayer.Matrix[0][1], Is.EqualTo(TruthDirection.Cosine(dBase, dPost)).Within(1e-5));
-        var pooled = TruthDirection.Cosine(ReferenceDirection(_base, datasets.Select(d => d.Data.Statements).ToList(), 1),
-            ReferenceDirection(_post, datasets.Select(d => d.Data.Statements).ToList(), 1));
+        var pooled = TruthDirection.Cosine(ReferenceDirection(Base(kind), datasets.Select(d => d.Data.Statements).ToList(), 1),
+            ReferenceDirection(Post(kind), datasets.Select(d => d.Data.Statements).ToList(), 1));
         Assert.That(Math.Abs(pooled - result.CosinesAtProbeLayer.Matrix[0][1]), Is.GreaterThan(1e-3), "pooling every dataset would give another cosine");
 
         // Table 2: the base probe (trained on animal_class, paper fit) on each model's cities activations.
@@ -64,7 +64,7 @@ public class TruthPaperProtocolTests : TruthModelsFixture
         double reference = prompts.Take(3).Average(p =>
         {
             var tokens = _tokenizer.Encode(TruthPaperPrompts.Queries(trueSubset, datasets[0].FewShot!).First(q => q.Statement.Text == p.Statement).Text);
-            var logits = _base.Run(new ForwardRequest([tokens]) { LogitPositions = [-1] }).Logits.Vector(0, 0).ToArray();
+            var logits = Base(kind).Run(new ForwardRequest([tokens]) { LogitPositions = [-1] }).Logits.Vector(0, 0).ToArray();
             double max = logits.Max(), z = logits.Sum(v => Math.Exp(v - max));
             return (Math.Exp(logits[trueId] - max) - Math.Exp(logits[falseId] - max)) / z;
         });
@@ -96,10 +96,10 @@ public class TruthPaperProtocolTests : TruthModelsFixture
             Throws.TypeOf<InvalidArgumentException>().With.Property("Field").EqualTo("truth.trainingDatasets"));
     }
 
-    [Test]
-    public void Run_PaperProtocol_BadInput_TypedErrorsNamingTheDatasetAndWhatToPass()
+    [TestCaseSource(typeof(HookedModels), nameof(HookedModels.Kinds))]
+    public void Run_PaperProtocol_BadInput_TypedErrorsNamingTheDatasetAndWhatToPass(string kind)
     {
-        var models = new[] { new TruthModel("base", _base) };
+        var models = new[] { new TruthModel("base", Base(kind)) };
         var datasets = Datasets(12);
         // cities without few-shot examples: the paper gives none for it here; animal_class has them.
         var noCities = new List<TruthDataset> { datasets[0] with { FewShot = null }, datasets[1] };
