@@ -95,15 +95,16 @@ public static class ShardMerge
     static List<Shard> Check(List<Shard> given)
     {
         var dup = given.GroupBy(s => s.Directory).FirstOrDefault(g => g.Count() > 1);
-        if (dup is not null) Fail(dup.Last(), $"the folder {dup.Key} is given twice", "shards", dup.Key);
+        if (dup is not null) Fail(dup.Last(), "is given twice", "shards", dup.Key);
         var shards = given.OrderBy(s => s.Manifest.Shard).ThenBy(s => s.Directory, StringComparer.Ordinal).ToList();
         var first = shards[0];
         var m0 = first.Manifest;
         foreach (var s in shards.Skip(1))
         {
             var m = s.Manifest;
-            if (m.Shard == shards[shards.IndexOf(s) - 1].Manifest.Shard)
-                Fail(s, $"shard {m.Shard} of {m.Shards} is given twice: {shards[shards.IndexOf(s) - 1].Directory} and {s.Directory}", "shard", m.Shard);
+            var previous = shards[shards.IndexOf(s) - 1];
+            if (m.Shard == previous.Manifest.Shard)
+                Fail(s, $"has the same index as {previous.Directory}: one shard given twice (two workers of one index share a folder)", "shard", m.Shard);
             if (m.Kind != m0.Kind) Fail(s, $"is a {m.Kind} shard, shard {m0.Shard} a {m0.Kind} one", "kind", m.Kind);
             if (m.Shards != m0.Shards) Fail(s, $"is one of {m.Shards} shards, shard {m0.Shard} one of {m0.Shards}: shards of two splits", "shards", m.Shards);
             if (m.Tool != m0.Tool) Fail(s, $"was run by onnxinterp {m.Tool}, shard {m0.Shard} by {m0.Tool}", "tool", m.Tool);

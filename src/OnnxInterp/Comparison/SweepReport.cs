@@ -33,7 +33,7 @@ public static partial class SweepReport
     {
         var results = Results(comparisons);
         bool bySteps = results["axis"]!.GetValue<string>() == "step";
-        var x = results["checkpoints"]!.AsArray().Select(c => c!["x"]!.GetValue<double>()).ToList();
+        var x = results["checkpoints"]!.AsArray().Select(c => (double)c!["x"]!.GetValue<long>()).ToList();
         var series = results["series"]!.AsArray();
         var panels = Panels.Select(p => new TrajectoryPanel(p.Title, p.YLabel, series
                 .Where(s => s!["panel"]?.GetValue<string>() == p.Panel)
@@ -41,7 +41,8 @@ public static partial class SweepReport
             .Where(p => p.Lines.Count > 0).ToList();
         AtomicFile.WriteDirectory(Path.Combine(outDir, "figures"), staging =>
         {
-            if (panels.Count > 0) TrajectoryChart.WritePng(Path.Combine(staging, Path.GetFileName(Figure)), x, bySteps ? "training step" : "checkpoint", panels);
+            var ticks = results["checkpoints"]!.AsArray().Select(c => bySteps ? c!["x"]!.ToJsonString() : c!["name"]!.GetValue<string>()).ToList();
+            if (panels.Count > 0) TrajectoryChart.WritePng(Path.Combine(staging, Path.GetFileName(Figure)), x, ticks, bySteps ? "training step" : "checkpoint", panels);
         });
         AtomicFile.WriteAllText(Path.Combine(outDir, "results.json"), results.ToJsonString(ResultsJson.Strict) + "\n");
         var md = Markdown(title, results, panels.Count > 0);
@@ -65,7 +66,7 @@ public static partial class SweepReport
             {
                 ["name"] = name,
                 ["step"] = plan.TrainingStep,
-                ["x"] = bySteps ? plan.TrainingStep!.Value : i + 1,
+                ["x"] = bySteps ? plan.TrainingStep!.Value : (long)(i + 1),
                 ["hash"] = plan.Models[1].Hash,
                 ["results"] = $"{plan.Folder}/results.json",
             });

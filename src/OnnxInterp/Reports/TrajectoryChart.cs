@@ -1,4 +1,3 @@
-using System.Globalization;
 using OnnxInterp.Internals;
 using ScottPlot;
 using SkiaSharp;
@@ -17,7 +16,14 @@ public sealed record TrajectoryPanel(string Title, string YLabel, IReadOnlyList<
 /// </summary>
 public static class TrajectoryChart
 {
-    public static void WritePng(string path, IReadOnlyList<double> x, string xLabel, IReadOnlyList<TrajectoryPanel> panels,
+    /// <param name="path">The PNG to write (to a temporary sibling first, then moved into place).</param>
+    /// <param name="x">Each checkpoint's place on the x axis (its training step, or its position).</param>
+    /// <param name="xTicks">Each checkpoint's tick label.</param>
+    /// <param name="xLabel">The x axis's label.</param>
+    /// <param name="panels">The panels, two a row.</param>
+    /// <param name="panelWidth">A panel's width in pixels.</param>
+    /// <param name="panelHeight">A panel's height in pixels.</param>
+    public static void WritePng(string path, IReadOnlyList<double> x, IReadOnlyList<string> xTicks, string xLabel, IReadOnlyList<TrajectoryPanel> panels,
         int panelWidth = 640, int panelHeight = 420)
     {
         if (panels.Count == 0) throw new InvalidArgumentException("a trajectory figure needs at least one panel", "panels", "0");
@@ -28,7 +34,7 @@ public static class TrajectoryChart
             canvas.Clear(SKColors.White);
             for (int i = 0; i < panels.Count; i++)
             {
-                using var panel = SKBitmap.Decode(RenderPanel(x, xLabel, panels[i], panelWidth, panelHeight));
+                using var panel = SKBitmap.Decode(RenderPanel(x, xTicks, xLabel, panels[i], panelWidth, panelHeight));
                 canvas.DrawBitmap(panel, i % 2 * panelWidth, i / 2 * panelHeight);
             }
         }
@@ -37,7 +43,7 @@ public static class TrajectoryChart
         AtomicFile.Write(path, fs => data.SaveTo(fs));
     }
 
-    static byte[] RenderPanel(IReadOnlyList<double> x, string xLabel, TrajectoryPanel panel, int width, int height)
+    static byte[] RenderPanel(IReadOnlyList<double> x, IReadOnlyList<string> xTicks, string xLabel, TrajectoryPanel panel, int width, int height)
     {
         using var plot = new Plot();
         foreach (var line in panel.Lines)
@@ -52,7 +58,7 @@ public static class TrajectoryChart
         plot.XLabel(xLabel);
         plot.YLabel(panel.YLabel);
         var ticks = new ScottPlot.TickGenerators.NumericManual();
-        foreach (var v in x.Distinct()) ticks.AddMajor(v, v.ToString("0.###", CultureInfo.InvariantCulture));
+        for (int i = 0; i < x.Count; i++) ticks.AddMajor(x[i], xTicks[i]);
         plot.Axes.Bottom.TickGenerator = ticks;
         double lo = x.Min(), hi = x.Max(), pad = hi > lo ? (hi - lo) * 0.08 : 0.5;
         plot.Axes.SetLimitsX(lo - pad, hi + pad);
