@@ -28,10 +28,11 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
 
     /// <summary>
     /// One matrix per model and, with transfer, two per post-trained model, each over the traced pairs (all of them,
-    /// taken as 200, when unbounded): about 0.08 s per matrix and pair on the demo (7 matrices of 16 pairs, 9 s).
+    /// taken as 200, when unbounded): about 0.06 s per matrix and pair on the demo's machine (the demo sweep: 4 matrices
+    /// of 16 pairs, 2–5 s; the demo: 7 of 16, 7–11 s).
     /// </summary>
     public override double EstimatedCost(KnowledgeOptions options, StepPart part, int models) =>
-        0.08 * (models + (options.Transfer ? 2 * (models - 1) : 0)) * (options.MaxPairs ?? 200);
+        0.06 * (models + (options.Transfer ? 2 * (models - 1) : 0)) * (options.MaxPairs ?? 200);
 
     public override StepResult<KnowledgeSection> Run(StepContext context, KnowledgeOptions options, StepPart part)
     {

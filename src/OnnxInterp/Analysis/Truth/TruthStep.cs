@@ -40,9 +40,9 @@ public sealed class TruthStep : AnalysisStep<TruthStepOptions, TruthSection>
         FalseAnswer = TruthPaperSettings.FalseAnswer,
     };
 
-    /// <summary>Each model's activations, probes and interventions: 16 s on the demo (3 models, 120 statements per dataset).</summary>
+    /// <summary>Each model's activations, probes and interventions: 6–9 s a comparison of the demo sweep (2 models, 120 statements per dataset), 16 s the demo's (3).</summary>
     public override double EstimatedCost(TruthStepOptions options, StepPart part, int models) =>
-        5.3 * models * (options.MaxStatementsPerDataset ?? 400) / 120.0;
+        3.5 * models * (options.MaxStatementsPerDataset ?? 400) / 120.0;
 
     protected override void Validate(TruthStepOptions o)
     {
