@@ -14,8 +14,11 @@ sealed class FolderLock : IDisposable
 
     FolderLock(FileStream stream) => _stream = stream;
 
-    /// <summary>Takes the lock of <paramref name="directory"/> (created if missing), waiting while another process holds it.</summary>
-    public static FolderLock Acquire(string directory, Action<string>? log = null, CancellationToken cancellation = default)
+    /// <summary>
+    /// Takes the lock of <paramref name="directory"/> (created if missing), waiting while another process holds it;
+    /// <paramref name="waiting"/> is logged once if it must wait (by default: another worker writes the folder).
+    /// </summary>
+    public static FolderLock Acquire(string directory, Action<string>? log = null, CancellationToken cancellation = default, string? waiting = null)
     {
         Directory.CreateDirectory(directory);
         var path = Path.Combine(directory, FileName);
@@ -29,7 +32,7 @@ sealed class FolderLock : IDisposable
             }
             catch (IOException e) when (IsHeldElsewhere(e))
             {
-                if (!told) log?.Invoke($"another onnxinterp process is writing {directory} (a second worker of the same shard?); waiting for it to finish, then resuming from its journal");
+                if (!told) log?.Invoke(waiting ?? $"another onnxinterp process is writing {directory} (a second worker of the same shard?); waiting for it to finish, then resuming from its journal");
                 told = true;
                 cancellation.WaitHandle.WaitOne(TimeSpan.FromMilliseconds(250));
             }

@@ -118,6 +118,10 @@ public class LocalIndexedJobTests
         Assert.That(pods[victim].Output, Does.Match(killed ? @"\(\d+ run, [1-9]\d* resumed\)" : @"\(0 run, \d+ resumed\)"), "the replacement resumes from the journal");
         Assert.That(pods[doubled].Output + twin.Output, Does.Contain("(0 run, "), $"one of the two pods of index {doubled} found its steps done");
         foreach (var p in pods) p.Dispose();
+        // Every pod resolved the three models through the shared cache: each exported once, nothing half-written left.
+        var exports = Path.Combine(env[ModelResolver.CacheVariable], "exports");
+        Assert.That(Directory.GetDirectories(exports), Has.Length.EqualTo(3));
+        Assert.That(Directory.GetDirectories(exports, ".*"), Is.Empty);
         TestContext.Out.WriteLine($"steps per shard: {string.Join(", ", perShard)}; shard {victim} {(killed ? "killed after its first step" : "had finished before the kill")}, shard {doubled} run twice");
 
         // The merge Job, then the same sweep unsharded, in-process.
