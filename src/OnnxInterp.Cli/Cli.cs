@@ -56,6 +56,8 @@ public static class Cli
         root.Subcommands.Add(TransferCommand.Create(ctx));
         root.Subcommands.Add(CompareCommand.Create(ctx));
         root.Subcommands.Add(DemoCommand.Create(ctx));
+        root.Subcommands.Add(SweepCommand.Create(ctx));
+        root.Subcommands.Add(MergeCommand.Create(ctx));
         root.Subcommands.Add(AuditCommand.Create(ctx));
         root.Subcommands.Add(HookCommand.Create(ctx));
         root.Subcommands.Add(TruthCommand.Create(ctx));

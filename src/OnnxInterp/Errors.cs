@@ -64,3 +64,14 @@ public sealed class UnmappedGraphException(string message, string? file, string 
 {
     public string Node { get; } = node;
 }
+
+/// <summary>
+/// Shards given to `merge` do not make one run: one is missing, given twice or unfinished, or belongs to another run
+/// (its configuration, datasets, models or tool version differ). <see cref="Shard"/> is its index, <see cref="OnnxInterpException.File"/>
+/// its shard.json.
+/// </summary>
+public sealed class ShardMismatchException(string message, int? shard, string? file = null, string? field = null, string? value = null)
+    : OnnxInterpException(message, file, field, value)
+{
+    public int? Shard { get; } = shard;
+}

@@ -11,6 +11,7 @@ static class CompareCommand
         var post = new Option<string[]>("--post") { Description = "A post-trained model (same kinds of folder; NAME=DIR names it); repeat for several.", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Report folder: report.md, report.html, results.json, figures/, data/ (and .journal/, which a rerun resumes from).", Required = true };
         var shared = new ComparisonOptions(ctx.Registry);
+        var shards = new ShardOptions();
         var cmd = new Command("compare", $"""
             Compare a base model with its post-trained versions: run every analysis ({string.Join(", ", ctx.Registry.Select(s => s.Name))}) and
             write REPORT_DIR/report.md, report.html (self-contained), results.json (every number, the config, versions, model
@@ -21,9 +22,11 @@ static class CompareCommand
               onnxinterp compare --base ./Llama-3.1-8B --post ./Llama-3.1-8B-Instruct --datasets ../datasets/cities.csv --out ./report
               onnxinterp compare --base models/base --post models/sft --post models/instruct --out ./report --set knowledge.maxPairs=20
               onnxinterp compare --base base=./ckpt-0 --post it=./ckpt-it --config compare.json --provider cuda --out ./report
+              onnxinterp compare --base models/base --post models/instruct --shard 0/2 --out ./shard-0   # then 1/2, then merge
             """)
         { baseDir, post, output };
         shared.AddTo(cmd);
+        shards.AddTo(cmd);
         cmd.SetAction(parse => ctx.Guard(parse, cancellation =>
         {
             var request = new ComparisonRequest
@@ -33,7 +36,11 @@ static class CompareCommand
                 Config = shared.Build(parse),
                 CacheDirectory = parse.GetValue(shared.CacheDir),
             };
-            ComparisonCli.Run(ctx, request, cancellation);
+            if (shards.Get(parse) is { } shard)
+                ComparisonCli.RunShard(ctx, request.OutputDirectory, (progress, log) =>
+                    ComparisonRunner.RunShard(request with { Registry = ctx.Registry }, shard, progress, log, cancellation));
+            else
+                ComparisonCli.Run(ctx, request, cancellation);
             return ExitCodes.Ok;
         }));
         return cmd;

@@ -60,6 +60,38 @@ sealed class ComparisonOptions
         (values ?? []).SelectMany(v => v.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList();
 }
 
+/// <summary>`--shard K/N` and `--shards N` (the index from JOB_COMPLETION_INDEX), which `compare`, `sweep` and `demo` share.</summary>
+sealed class ShardOptions
+{
+    public readonly Option<string?> Shard = new("--shard")
+    {
+        Description = "Run shard K of N (K from 0, e.g. 1/3): a deterministic 1/N of the steps, journaled in --out (a folder per shard, no report); " +
+            "`onnxinterp merge` joins the shards into the report an unsharded run writes.",
+    };
+
+    public readonly Option<int?> Shards = new("--shards")
+    {
+        Description = $"Run shard ${ShardSpec.IndexVariable} of N (Kubernetes sets it in each pod of an Indexed Job); elsewhere use --shard K/N.",
+    };
+
+    public void AddTo(Command cmd)
+    {
+        cmd.Options.Add(Shard);
+        cmd.Options.Add(Shards);
+    }
+
+    /// <summary>The shard to run, or null for the whole run.</summary>
+    public ShardSpec? Get(ParseResult parse)
+    {
+        var text = parse.GetValue(Shard);
+        var count = parse.GetValue(Shards);
+        if (text is not null && count is not null) throw new InvalidArgumentException("give --shard K/N or --shards N, not both", "--shards", count.ToString());
+        if (text is not null) return ShardSpec.Parse(text);
+        if (count is { } n) return ShardSpec.FromEnvironment(n);
+        return null;
+    }
+}
+
 static class ComparisonCli
 {
     /// <summary>
@@ -86,6 +118,26 @@ static class ComparisonCli
                 if (eq > 0 ? list[i].Name == t[..eq] : i > 0) list[i] = list[i] with { Template = name };
         }
         return list;
+    }
+
+    /// <summary>Runs one shard with progress on stderr, then says what it did and how to merge.</summary>
+    public static ShardOutcome RunShard(CliContext ctx, string outputDirectory, Func<IProgress<ComparisonProgress>, Action<string>, ShardOutcome> run)
+    {
+        var printer = new ProgressPrinter(ctx.Err);
+        try
+        {
+            var outcome = run(printer, line => printer.Log(line));
+            printer.Done();
+            ctx.Out.WriteLine($"shard {outcome.Shard}: {outcome.Steps} of {outcome.PlanSteps} steps journaled in {outcome.OutputDirectory} " +
+                $"({outcome.Ran} run, {outcome.Resumed} resumed); when every shard has finished: onnxinterp merge SHARD_DIR... --out REPORT_DIR");
+            return outcome;
+        }
+        catch (OperationCanceledException)
+        {
+            printer.Done();
+            ctx.Err.WriteLine($"finished steps are kept in {Path.GetFullPath(outputDirectory)}; run the same command again to resume");
+            throw;
+        }
     }
 
     /// <summary>

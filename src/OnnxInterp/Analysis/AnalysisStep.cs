@@ -55,6 +55,12 @@ public interface IAnalysisStep
 
     IReadOnlyList<StepPart> Parts(IReadOnlyList<string> datasets, JsonObject options);
 
+    /// <summary>
+    /// The part's estimated cost over <paramref name="models"/> models, in seconds of the demo's machine (only ratios
+    /// matter): shards of a run are balanced by it, so it must depend on its arguments only.
+    /// </summary>
+    double Cost(JsonObject options, StepPart part, int models);
+
     StepOutput Run(StepContext context, JsonObject options, StepPart part);
 
     /// <summary>Markdown (headings from level 3) over every part's section, by part id, before the parts' own sections; null for none.</summary>
@@ -105,6 +111,9 @@ public abstract class AnalysisStep<TOptions, TSection> : IAnalysisStep<TOptions>
 
     public abstract StepResult<TSection> Run(StepContext context, TOptions options, StepPart part);
 
+    /// <summary>The part's estimated cost (<see cref="IAnalysisStep.Cost"/>); by default one per model.</summary>
+    public virtual double EstimatedCost(TOptions options, StepPart part, int models) => models;
+
     /// <summary>Headline numbers of one part, read from its section (each with its path in results.json).</summary>
     public virtual IReadOnlyList<SummaryItem> Headlines(TSection section, StepPart part) => [];
 
@@ -153,6 +162,8 @@ public abstract class AnalysisStep<TOptions, TSection> : IAnalysisStep<TOptions>
         JsonSerializer.SerializeToNode(Options(overrides, preset), ResultsJson.Strict)!.AsObject();
 
     IReadOnlyList<StepPart> IAnalysisStep.Parts(IReadOnlyList<string> datasets, JsonObject options) => Parts(datasets, Options(options));
+
+    double IAnalysisStep.Cost(JsonObject options, StepPart part, int models) => EstimatedCost(Options(options), part, models);
 
     StepOutput IAnalysisStep.Run(StepContext context, JsonObject options, StepPart part)
     {

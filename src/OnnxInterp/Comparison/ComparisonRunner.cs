@@ -1,11 +1,6 @@
-using System.Diagnostics;
-using System.Security.Cryptography;
-using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.Json;
 using OnnxInterp.Analysis;
-using OnnxInterp.Data;
-using OnnxInterp.Export;
 using OnnxInterp.Internals;
 using OnnxInterp.Reports;
 
@@ -67,6 +62,9 @@ public sealed record ComparisonOutcome(string OutputDirectory, IReadOnlyList<Res
     }
 }
 
+/// <summary>What one shard ran: <see cref="Steps"/> of the run's <see cref="PlanSteps"/> steps, <see cref="Ran"/> run and <see cref="Resumed"/> read from its journal.</summary>
+public sealed record ShardOutcome(string OutputDirectory, ShardSpec Shard, int Steps, int PlanSteps, int Ran, int Resumed);
+
 /// <summary>
 /// Runs the selected analyses over the models, one journal entry per step (analysis × part), skipping steps the journal
 /// already holds for the same key, and writes the report from the journal. Cancellation stops between or inside steps;
@@ -81,149 +79,118 @@ public static class ComparisonRunner
 
     public static string ToolVersion =>
         typeof(ComparisonRunner).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyInformationalVersionAttribute), false)
-            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? ModelExporter.Version;
+            .OfType<System.Reflection.AssemblyInformationalVersionAttribute>().FirstOrDefault()?.InformationalVersion ?? Export.ModelExporter.Version;
 
     public static ComparisonOutcome Run(ComparisonRequest request, IProgress<ComparisonProgress>? progress = null,
         Action<string>? log = null, CancellationToken cancellation = default)
     {
-        var config = request.Config;
         var outDir = Path.GetFullPath(request.OutputDirectory);
         CheckReportFolder(outDir);
-        var steps = ComparisonSteps.Select(config, request.Registry);
-        if (request.Models.Count < 1) Throw.Argument("a base model is needed", "models", 0);
-        var dupName = request.Models.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
-        if (dupName is not null) Throw.Argument("two models have the same name; name them with NAME=DIR", "models", dupName.Key);
-        foreach (var d in config.Datasets) DatasetSpec.Check(d);
-
-        // Resolve options first: a typo in the config fails before any export.
-        var options = steps.ToDictionary(s => s.Name, s => s.ResolveOptions(config.AnalysisOptions.GetValueOrDefault(s.Name), config.Preset));
-        var resolver = new ModelResolver(request.CacheDirectory);
-        var dtype = config.DType == "fp16" ? ExportDType.Fp16 : ExportDType.Fp32;
-        var models = new List<ResolvedModel>();
-        foreach (var spec in request.Models)
-        {
-            cancellation.ThrowIfCancellationRequested();
-            models.Add(resolver.Resolve(spec, dtype, log, cancellation));
-        }
-
-        var plan = steps.SelectMany(s => s.Parts(config.Datasets, options[s.Name]).Select(p => (Step: s, Part: p))).ToList();
-        var dupPart = plan.GroupBy(p => ResultsJournal.Stem(p.Step.Name, p.Part.Id)).FirstOrDefault(g => g.Count() > 1);
-        if (dupPart is not null) Throw.Argument("two datasets give the same part name; rename one file", "datasets", dupPart.Key);
-        Directory.CreateDirectory(outDir);
+        var plan = Plan(request, log, cancellation);
+        using var folderLock = FolderLock.Acquire(outDir, log, cancellation);
         var journal = new ResultsJournal(outDir);
-        var entries = new List<JournalEntry>();
-        var timings = new JsonArray();
+        var executor = new StepExecutor(plan.Steps.Count, progress, log, cancellation);
         var started = DateTimeOffset.UtcNow;
         string status = "interrupted";
-        int ran = 0, resumed = 0;
-        var ranSeconds = new List<double>();
         try
         {
-            using var session = new ComparisonSession(config, models, log);
-            for (int i = 0; i < plan.Count; i++)
-            {
-                var (step, part) = plan[i];
-                string name = ResultsJournal.Stem(step.Name, part.Id);
-                string key = Key(step, part, options[step.Name], config, models);
-                cancellation.ThrowIfCancellationRequested();
-                var entry = journal.TryRead(step.Name, part.Id, key);
-                if (entry is not null)
-                {
-                    resumed++;
-                    entries.Add(entry);
-                    timings.Add(new JsonObject { ["step"] = name, ["status"] = "resumed", ["seconds"] = entry.Seconds });
-                    progress?.Report(new ComparisonProgress(i + 1, plan.Count, name, StepStatus.Resumed, 1, "from the journal", TimeSpan.Zero, TimeSpan.Zero, null));
-                    continue;
-                }
-                var watch = Stopwatch.StartNew();
-                int remainingAfter = plan.Count - i - 1;
-                var stepProgress = new SyncProgress<StepProgress>(p =>
-                {
-                    var elapsed = watch.Elapsed;
-                    TimeSpan? eta = p.Fraction > 0.02 ? elapsed / p.Fraction * (1 - p.Fraction) : null;
-                    double? perStep = ranSeconds.Count > 0 ? ranSeconds.Average() : p.Fraction > 0.02 ? elapsed.TotalSeconds / p.Fraction : null;
-                    TimeSpan? total = eta is { } e && perStep is { } ps ? e + TimeSpan.FromSeconds(ps * remainingAfter) : null;
-                    progress?.Report(new ComparisonProgress(i + 1, plan.Count, name, StepStatus.Running, Math.Clamp(p.Fraction, 0, 1), p.Detail, elapsed, eta, total));
-                });
-                var staging = journal.BeginFiles(step.Name, part.Id);
-                try
-                {
-                    stepProgress.Report(new StepProgress(0, "starting"));
-                    var output = step.Run(new StepContext(session, staging, stepProgress, cancellation), options[step.Name], part);
-                    cancellation.ThrowIfCancellationRequested();
-                    entry = journal.Commit(staging, step.Name, part.Id, key, output, Math.Round(watch.Elapsed.TotalSeconds, 3));
-                }
-                catch
-                {
-                    journal.Abandon(staging);
-                    throw;
-                }
-                ran++;
-                ranSeconds.Add(entry.Seconds);
-                entries.Add(entry);
-                timings.Add(new JsonObject { ["step"] = name, ["status"] = "ran", ["seconds"] = entry.Seconds });
-                progress?.Report(new ComparisonProgress(i + 1, plan.Count, name, StepStatus.Finished, 1, null, watch.Elapsed, TimeSpan.Zero, null));
-            }
-
-            var results = Results(config, steps, options, models, entries);
-            ComparisonReport.Write(outDir, request.Title, results, steps, entries, journal);
+            var entries = executor.Run(plan, journal, plan.Steps);
+            var results = WriteReport(outDir, plan, entries, journal);
             status = "complete";
-            return new ComparisonOutcome(outDir, models, ran, resumed, results) { Analyses = steps, Options = options, Entries = entries };
+            return new ComparisonOutcome(outDir, plan.Models, executor.Ran, executor.Resumed, results) { Analyses = plan.Analyses, Options = plan.Options, Entries = entries };
         }
         finally
         {
-            // Timings and dates live here, not in results.json, so that results.json depends on the inputs only.
-            try
-            {
-                AtomicFile.WriteAllText(Path.Combine(outDir, "run.json"), new JsonObject
-                {
-                    ["status"] = status,
-                    ["started"] = started.ToString("O"),
-                    ["finished"] = DateTimeOffset.UtcNow.ToString("O"),
-                    ["machine"] = $"{Environment.ProcessorCount} cores, {System.Runtime.InteropServices.RuntimeInformation.OSDescription}",
-                    ["steps"] = timings,
-                }.ToJsonString(ResultsJson.Strict));
-            }
-            catch (IOException) { }
+            StepExecutor.WriteRunLog(outDir, status, started, executor.Timings);
         }
     }
 
+    /// <summary>
+    /// Runs shard <paramref name="shard"/> of the comparison: the steps <see cref="ShardAssignment"/> gives it, journaled
+    /// in <see cref="ComparisonRequest.OutputDirectory"/> (the shard's own folder) with its shard.json; no report.
+    /// <see cref="ShardMerge.Merge"/> writes the report from all the shards. Killed and run again, it resumes.
+    /// </summary>
+    public static ShardOutcome RunShard(ComparisonRequest request, ShardSpec shard, IProgress<ComparisonProgress>? progress = null,
+        Action<string>? log = null, CancellationToken cancellation = default)
+    {
+        var outDir = Path.GetFullPath(request.OutputDirectory);
+        CheckShardFolder(outDir, shard);
+        var plan = Plan(request, log, cancellation);
+        return RunShard("compare", request.Title, outDir, [plan], shard, progress, log, cancellation);
+    }
+
+    /// <summary>Checks the request and plans its one comparison (resolving, and exporting on first use, its models).</summary>
+    static PlannedComparison Plan(ComparisonRequest request, Action<string>? log, CancellationToken cancellation)
+    {
+        var config = request.Config;
+        var (analyses, options) = ComparisonPlanner.Analyses(config, request.Registry);
+        ComparisonPlanner.CheckModels(request.Models);
+        var models = ComparisonPlanner.Resolve(request.Models, config, request.CacheDirectory, log, cancellation);
+        return ComparisonPlanner.Plan("", "", request.Title, config, models, analyses, options);
+    }
+
+    /// <summary>Runs one shard of a planned run (a comparison, or a sweep's comparisons) into <paramref name="outDir"/>.</summary>
+    internal static ShardOutcome RunShard(string kind, string title, string outDir, IReadOnlyList<PlannedComparison> plan, ShardSpec shard,
+        IProgress<ComparisonProgress>? progress, Action<string>? log, CancellationToken cancellation)
+    {
+        var steps = plan.SelectMany(c => c.Steps).ToList();
+        var assignment = ShardAssignment.Assign(steps.Select(s => (s.Id, s.Cost)).ToList(), shard.Count);
+        var manifest = ShardManifest.Of(kind, title, plan, shard, assignment);
+        var mine = steps.Where((_, i) => assignment[i] == shard.Index).ToHashSet();
+        using var folderLock = FolderLock.Acquire(outDir, log, cancellation);
+        CheckShardFolder(outDir, shard); // again under the lock: a worker of another index may have claimed it meanwhile
+        manifest.Write(outDir);
+        var executor = new StepExecutor(mine.Count, progress, log, cancellation);
+        var started = DateTimeOffset.UtcNow;
+        string status = "interrupted";
+        try
+        {
+            foreach (var c in plan)
+            {
+                var todo = c.Steps.Where(mine.Contains).ToList();
+                if (todo.Count > 0) executor.Run(c, new ResultsJournal(Path.Combine(outDir, c.Folder)), todo);
+            }
+            (manifest with { Complete = true }).Write(outDir);
+            status = "complete";
+            return new ShardOutcome(outDir, shard, mine.Count, steps.Count, executor.Ran, executor.Resumed);
+        }
+        finally
+        {
+            StepExecutor.WriteRunLog(outDir, status, started, executor.Timings, new JsonObject { ["shard"] = shard.ToString() });
+        }
+    }
+
+    /// <summary>results.json, report.md, report.html, figures/ and data/ of one comparison, from its entries (in plan order).</summary>
+    internal static JsonObject WriteReport(string outDir, PlannedComparison plan, IReadOnlyList<JournalEntry> entries, ResultsJournal journal)
+    {
+        var results = Results(plan.Config, plan.Analyses, plan.Options, plan.Models, entries);
+        ComparisonReport.Write(outDir, plan.Title, results, plan.Analyses, entries, journal);
+        return results;
+    }
+
     /// <summary>Refuses to write into a non-empty folder that is not a report folder, so a typo cannot mix a report into other files.</summary>
-    static void CheckReportFolder(string outDir)
+    internal static void CheckReportFolder(string outDir, bool shard = false)
     {
         if (File.Exists(outDir)) Throw.Argument("the report folder is a file", "out", outDir);
         if (!Directory.Exists(outDir) || !Directory.EnumerateFileSystemEntries(outDir).Any()) return;
-        if (Directory.Exists(Path.Combine(outDir, ResultsJournal.FolderName)) || File.Exists(Path.Combine(outDir, "results.json"))) return;
+        if (!shard && File.Exists(Path.Combine(outDir, ShardManifest.FileName)))
+            Throw.Argument("the folder holds a shard (shard.json): merge the shards with `onnxinterp merge`, or choose another folder", "out", outDir);
+        if (Directory.Exists(Path.Combine(outDir, ResultsJournal.FolderName)) || File.Exists(Path.Combine(outDir, "results.json"))
+            || File.Exists(Path.Combine(outDir, FolderLock.FileName)) || File.Exists(Path.Combine(outDir, ShardManifest.FileName))) return;
         Throw.Argument("the report folder exists and is not a report folder (no .journal/ or results.json); choose an empty or new folder", "out", outDir);
     }
 
-    /// <summary>
-    /// What a step's result depends on: the tool version, the step, its part and options, the world seed and export type,
-    /// the models (name, weights, tokenizer, chat template) and the content of the datasets it reads.
-    /// </summary>
-    static string Key(IAnalysisStep step, StepPart part, JsonObject options, ComparisonConfig config, IReadOnlyList<ResolvedModel> models)
+    /// <summary>A shard's folder: new, empty, or the same shard's (which resumes); not another shard's or a report's.</summary>
+    internal static void CheckShardFolder(string outDir, ShardSpec shard)
     {
-        var datasets = part.Dataset is { } d ? [d] : config.Datasets;
-        var key = new JsonObject
-        {
-            ["tool"] = ToolVersion,
-            ["analysis"] = step.Name,
-            ["part"] = part.Id,
-            ["options"] = options.DeepClone(),
-            ["worldSeed"] = config.WorldSeed,
-            ["dtype"] = config.DType,
-            ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
-            {
-                ["name"] = m.Name, ["hash"] = m.Hash, ["tokenizer"] = m.TokenizerHash, ["chatTemplate"] = m.ChatTemplate, ["chatTemplateSource"] = m.ChatTemplateSource,
-            }).ToArray()),
-            ["datasets"] = new JsonArray(datasets.Select(s => (JsonNode)JsonValue.Create(ComparisonSession.DatasetFingerprint(s, config.WorldSeed))).ToArray()),
-        };
-        if (part.Files is { Count: > 0 } files)
-            key["files"] = new JsonArray(files.Select(f => (JsonNode)JsonValue.Create(ComparisonSession.DatasetFingerprint(f, config.WorldSeed))).ToArray());
-        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToJsonString())));
+        CheckReportFolder(outDir, shard: true);
+        if (File.Exists(Path.Combine(outDir, "results.json")))
+            Throw.Argument("the folder holds a report (results.json), not a shard; give each shard its own folder", "out", outDir);
+        if (ShardManifest.TryRead(outDir) is { } m && (m.Shard != shard.Index || m.Shards != shard.Count))
+            Throw.Argument($"the folder holds shard {m.Shard}/{m.Shards}, not {shard}; give each shard its own folder", "out", outDir);
     }
 
-    static JsonObject Results(ComparisonConfig config, IReadOnlyList<IAnalysisStep> steps, Dictionary<string, JsonObject> options,
+    internal static JsonObject Results(ComparisonConfig config, IReadOnlyList<IAnalysisStep> steps, IReadOnlyDictionary<string, JsonObject> options,
         IReadOnlyList<ResolvedModel> models, IReadOnlyList<JournalEntry> entries)
     {
         var configNode = new JsonObject

@@ -105,6 +105,12 @@ public sealed class ModelResolver(string? cacheDirectory = null)
         if (!File.Exists(Path.Combine(target, ModelManifest.FileName)))
         {
             cancellation.ThrowIfCancellationRequested();
+            // One export per checkpoint however many workers share the cache (a sharded run's pods all resolve every
+            // model): the others wait for it, then find it in place.
+            using var exportLock = FolderLock.Acquire(Path.Combine(CacheDirectory, "locks", key), log, cancellation,
+                $"{spec.Name}: another onnxinterp process is exporting {dir} into the cache; waiting for it");
+            if (File.Exists(Path.Combine(target, ModelManifest.FileName)))
+                return Describe(spec, dir, "checkpoint", target, checkpointHash, ModelManifest.Read(target));
             RemoveAbandoned(key);
             log?.Invoke($"exporting {spec.Name} ({dir}) to the cache {target}");
             var staging = Path.Combine(CacheDirectory, "exports", $".{key}.{Guid.NewGuid():N}.partial");

@@ -35,6 +35,10 @@ public sealed class ResultsJournal
 {
     public const string FolderName = ".journal";
 
+    /// <summary>
+    /// The journal of <paramref name="reportDirectory"/>, created if missing. Staging folders of interrupted steps are
+    /// removed: the caller holds the folder's lock (<see cref="Internals.FolderLock"/>), so no other writer owns them.
+    /// </summary>
     public ResultsJournal(string reportDirectory)
     {
         Directory = Path.Combine(Path.GetFullPath(reportDirectory), FolderName);
@@ -56,10 +60,12 @@ public sealed class ResultsJournal
     public string FilesOf(string analysis, string part) => Path.Combine(Directory, Stem(analysis, part));
 
     /// <summary>The entry for this step when it finished with the same key; null when it must run.</summary>
-    public JournalEntry? TryRead(string analysis, string part, string key)
+    public JournalEntry? TryRead(string analysis, string part, string key) => TryRead(Directory, analysis, part, key);
+
+    static JournalEntry? TryRead(string directory, string analysis, string part, string key)
     {
-        var path = Path.Combine(Directory, Stem(analysis, part) + ".json");
-        if (!File.Exists(path) || !System.IO.Directory.Exists(FilesOf(analysis, part))) return null;
+        var path = Path.Combine(directory, Stem(analysis, part) + ".json");
+        if (!File.Exists(path) || !System.IO.Directory.Exists(Path.Combine(directory, Stem(analysis, part)))) return null;
         try
         {
             var e = JsonSerializer.Deserialize<JournalEntry>(File.ReadAllText(path), ResultsJson.Strict);
@@ -103,15 +109,55 @@ public sealed class ResultsJournal
             Results = JsonNode.Parse(output.Results.ToJsonString(ResultsJson.Strict))!,
             Markdown = output.Markdown, Summary = output.Summary, Figures = figures, DataFiles = data, Seconds = seconds,
         };
-        var target = FilesOf(analysis, part);
+        Place(staging, entry);
+        return entry;
+    }
+
+    /// <summary>
+    /// Copies a finished entry and its files from another journal (a shard's) into this one, as <see cref="Commit"/>
+    /// places a step's: the files first, the entry last.
+    /// </summary>
+    public JournalEntry Import(JournalEntry entry, string sourceFiles)
+    {
+        var staging = BeginFiles(entry.Analysis, entry.Part);
+        try
+        {
+            foreach (var file in System.IO.Directory.EnumerateFiles(sourceFiles, "*", SearchOption.AllDirectories))
+            {
+                var target = Path.Combine(staging, Path.GetRelativePath(sourceFiles, file));
+                System.IO.Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+            Place(staging, entry);
+            return entry;
+        }
+        catch
+        {
+            Abandon(staging);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The entry of a step in the journal of <paramref name="reportDirectory"/> when it finished with
+    /// <paramref name="key"/>, read without touching that journal (a shard's, read by merge); null otherwise.
+    /// </summary>
+    public static JournalEntry? Find(string reportDirectory, string analysis, string part, string key)
+    {
+        return TryRead(Path.Combine(Path.GetFullPath(reportDirectory), FolderName), analysis, part, key);
+    }
+
+    /// <summary>Moves a staged folder into place as the step's files, then writes its entry.</summary>
+    void Place(string staging, JournalEntry entry)
+    {
+        var target = FilesOf(entry.Analysis, entry.Part);
         if (System.IO.Directory.Exists(target))
         {
-            var old = Path.Combine(Directory, $".{Stem(analysis, part)}.{Guid.NewGuid():N}.partial");
+            var old = Path.Combine(Directory, $".{Stem(entry.Analysis, entry.Part)}.{Guid.NewGuid():N}.partial");
             System.IO.Directory.Move(target, old);
             Abandon(old);
         }
         System.IO.Directory.Move(staging, target);
-        AtomicFile.WriteAllText(Path.Combine(Directory, Stem(analysis, part) + ".json"), JsonSerializer.Serialize(entry, ResultsJson.Strict));
-        return entry;
+        AtomicFile.WriteAllText(Path.Combine(Directory, Stem(entry.Analysis, entry.Part) + ".json"), JsonSerializer.Serialize(entry, ResultsJson.Strict));
     }
 }

@@ -24,4 +24,8 @@ static class Throw
     [DoesNotReturn]
     public static void Argument(string message, string field, object? value) =>
         throw new InvalidArgumentException(message, field, value?.ToString());
+
+    [DoesNotReturn]
+    public static void Shard(string message, int? shard, string? file, string? field = null, object? value = null) =>
+        throw new ShardMismatchException(message, shard, file, field, value?.ToString());
 }

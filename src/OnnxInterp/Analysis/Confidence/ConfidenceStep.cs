@@ -49,6 +49,13 @@ public sealed class ConfidenceStep : AnalysisStep<ConfidenceStepOptions, Confide
     public override IReadOnlyList<StepPart> Parts(IReadOnlyList<string> datasets, ConfidenceStepOptions options) =>
         [new StepPart("", options.Ablate ? options.Dataset ?? datasets[0] : null)];
 
+    /// <summary>
+    /// Each model's neurons, ablation and calibration: 14–16 s a comparison of the demo sweep (2 models, 100 statements),
+    /// 46 s the demo's (3); weights only: about 1 s a model.
+    /// </summary>
+    public override double EstimatedCost(ConfidenceStepOptions options, StepPart part, int models) =>
+        options.Ablate ? 7.0 * models * (options.MaxStatements ?? 400) / 100.0 : models;
+
     protected override void Validate(ConfidenceStepOptions o)
     {
         if (!(o.Selection.Percentile >= 0 && o.Selection.Percentile < 100))

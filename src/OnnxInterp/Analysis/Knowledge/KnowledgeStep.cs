@@ -26,6 +26,14 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
         if (o.MaxPairs is <= 0) throw new InvalidArgumentException("must be positive (or null for every pair)", "knowledge.maxPairs", o.MaxPairs.ToString());
     }
 
+    /// <summary>
+    /// One matrix per model and, with transfer, two per post-trained model, each over the traced pairs (all of them,
+    /// taken as 200, when unbounded): about 0.06 s per matrix and pair on the demo's machine (the demo sweep: 4 matrices
+    /// of 16 pairs, 2–5 s; the demo: 7 of 16, 7–11 s).
+    /// </summary>
+    public override double EstimatedCost(KnowledgeOptions options, StepPart part, int models) =>
+        0.06 * (models + (options.Transfer ? 2 * (models - 1) : 0)) * (options.MaxPairs ?? 200);
+
     public override StepResult<KnowledgeSection> Run(StepContext context, KnowledgeOptions options, StepPart part)
     {
         var ds = context.Dataset(part.Dataset!);

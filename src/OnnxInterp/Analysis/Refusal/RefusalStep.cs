@@ -76,6 +76,10 @@ public sealed class RefusalStep : AnalysisStep<RefusalStepOptions, RefusalSectio
             Files = options.Alpaca is { } alpaca ? [alpaca] : null,
         }];
 
+    /// <summary>Every model under every model's direction, over the test instructions: 4–6 s a comparison of the demo sweep (2 models, 100 per class), 21 s the demo's (3).</summary>
+    public override double EstimatedCost(RefusalStepOptions options, StepPart part, int models) =>
+        1.5 * models * models * options.MaxTest / 100.0;
+
     protected override void Validate(RefusalStepOptions o)
     {
         if (o.Instructions != RefusalStepOptions.SyntheticInstructions && !File.Exists(o.Instructions))

@@ -1,0 +1,125 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json.Nodes;
+using OnnxInterp.Analysis;
+using OnnxInterp.Data;
+using OnnxInterp.Export;
+using OnnxInterp.Internals;
+
+namespace OnnxInterp.Comparison;
+
+/// <summary>
+/// One unit of work: an analysis over one part of one comparison, with its journal key (what its result depends on)
+/// and its estimated cost (<see cref="IAnalysisStep.Cost"/>), which balances shards.
+/// </summary>
+public sealed record PlannedStep(string Comparison, IAnalysisStep Step, StepPart Part, string Key, double Cost)
+{
+    /// <summary>The journal's name: analysis, or analysis.part.</summary>
+    public string Name => ResultsJournal.Stem(Step.Name, Part.Id);
+
+    /// <summary>Unique within a run: the name, after the comparison's id in a sweep ("sft/knowledge.cities").</summary>
+    public string Id => Comparison.Length == 0 ? Name : $"{Comparison}/{Name}";
+}
+
+/// <summary>
+/// One comparison of a run, planned: its models (base first), analyses and resolved options, its report folder
+/// (relative to the run's folder; empty for `compare`, checkpoints/NAME in a sweep) and its steps in report order.
+/// </summary>
+public sealed record PlannedComparison
+{
+    /// <summary>Empty for `compare`; the checkpoint's name in a sweep.</summary>
+    public required string Id { get; init; }
+
+    /// <summary>The report folder relative to the run's folder ("" or "checkpoints/NAME").</summary>
+    public required string Folder { get; init; }
+
+    public required string Title { get; init; }
+    public required ComparisonConfig Config { get; init; }
+    public required IReadOnlyList<ResolvedModel> Models { get; init; }
+    public required IReadOnlyList<IAnalysisStep> Analyses { get; init; }
+    public required IReadOnlyDictionary<string, JsonObject> Options { get; init; }
+    public required IReadOnlyList<PlannedStep> Steps { get; init; }
+
+    /// <summary>A sweep's checkpoint: its training step, when its folder says (trainer_state.json or a number in its name).</summary>
+    public long? TrainingStep { get; init; }
+}
+
+/// <summary>Turns a request into planned comparisons: checks the settings, resolves the models, keys every step.</summary>
+static class ComparisonPlanner
+{
+    /// <summary>The analyses a config selects and their options, checked before any export (a typo fails fast).</summary>
+    public static (IReadOnlyList<IAnalysisStep> Analyses, Dictionary<string, JsonObject> Options) Analyses(ComparisonConfig config, IReadOnlyList<IAnalysisStep>? registry)
+    {
+        var steps = ComparisonSteps.Select(config, registry);
+        foreach (var d in config.Datasets) DatasetSpec.Check(d);
+        var options = steps.ToDictionary(s => s.Name, s => s.ResolveOptions(config.AnalysisOptions.GetValueOrDefault(s.Name), config.Preset));
+        return (steps, options);
+    }
+
+    /// <summary>A base model first, and no two models of one comparison with the same name.</summary>
+    public static void CheckModels(IReadOnlyList<ModelSpec> models)
+    {
+        if (models.Count < 1) Throw.Argument("a base model is needed", "models", 0);
+        var dupName = models.GroupBy(m => m.Name).FirstOrDefault(g => g.Count() > 1);
+        if (dupName is not null) Throw.Argument("two models have the same name; name them with NAME=DIR", "models", dupName.Key);
+    }
+
+    /// <summary>Resolves (exporting checkpoints into the cache on first use) each model.</summary>
+    public static List<ResolvedModel> Resolve(IEnumerable<ModelSpec> specs, ComparisonConfig config, string? cacheDirectory, Action<string>? log, CancellationToken cancellation)
+    {
+        var resolver = new ModelResolver(cacheDirectory);
+        var dtype = config.DType == "fp16" ? ExportDType.Fp16 : ExportDType.Fp32;
+        var models = new List<ResolvedModel>();
+        foreach (var spec in specs)
+        {
+            cancellation.ThrowIfCancellationRequested();
+            models.Add(resolver.Resolve(spec, dtype, log, cancellation));
+        }
+        return models;
+    }
+
+    public static PlannedComparison Plan(string id, string folder, string title, ComparisonConfig config, IReadOnlyList<ResolvedModel> models,
+        IReadOnlyList<IAnalysisStep> analyses, IReadOnlyDictionary<string, JsonObject> options)
+    {
+        var steps = analyses.SelectMany(s => s.Parts(config.Datasets, options[s.Name]).Select(p =>
+            new PlannedStep(id, s, p, Key(s, p, options[s.Name], config, models), s.Cost(options[s.Name], p, models.Count)))).ToList();
+        var dupPart = steps.GroupBy(p => p.Name).FirstOrDefault(g => g.Count() > 1);
+        if (dupPart is not null) Throw.Argument("two datasets give the same part name; rename one file", "datasets", dupPart.Key);
+        return new PlannedComparison
+        {
+            Id = id, Folder = folder, Title = title, Config = config, Models = models, Analyses = analyses, Options = options, Steps = steps,
+        };
+    }
+
+    /// <summary>The dataset files the steps read (config datasets and parts' other files) with their fingerprints.</summary>
+    public static IEnumerable<(string Spec, string Fingerprint)> Inputs(PlannedComparison c) =>
+        c.Config.Datasets.Concat(c.Steps.SelectMany(s => s.Part.Files ?? []))
+            .Distinct(StringComparer.Ordinal)
+            .Select(spec => (spec, ComparisonSession.DatasetFingerprint(spec, c.Config.WorldSeed)));
+
+    /// <summary>
+    /// What a step's result depends on: the tool version, the step, its part and options, the world seed and export type,
+    /// the models (name, weights, tokenizer, chat template) and the content of the datasets it reads.
+    /// </summary>
+    static string Key(IAnalysisStep step, StepPart part, JsonObject options, ComparisonConfig config, IReadOnlyList<ResolvedModel> models)
+    {
+        var datasets = part.Dataset is { } d ? [d] : config.Datasets;
+        var key = new JsonObject
+        {
+            ["tool"] = ComparisonRunner.ToolVersion,
+            ["analysis"] = step.Name,
+            ["part"] = part.Id,
+            ["options"] = options.DeepClone(),
+            ["worldSeed"] = config.WorldSeed,
+            ["dtype"] = config.DType,
+            ["models"] = new JsonArray(models.Select(m => (JsonNode)new JsonObject
+            {
+                ["name"] = m.Name, ["hash"] = m.Hash, ["tokenizer"] = m.TokenizerHash, ["chatTemplate"] = m.ChatTemplate, ["chatTemplateSource"] = m.ChatTemplateSource,
+            }).ToArray()),
+            ["datasets"] = new JsonArray(datasets.Select(s => (JsonNode)JsonValue.Create(ComparisonSession.DatasetFingerprint(s, config.WorldSeed))).ToArray()),
+        };
+        if (part.Files is { Count: > 0 } files)
+            key["files"] = new JsonArray(files.Select(f => (JsonNode)JsonValue.Create(ComparisonSession.DatasetFingerprint(f, config.WorldSeed))).ToArray());
+        return Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(key.ToJsonString())));
+    }
+}
