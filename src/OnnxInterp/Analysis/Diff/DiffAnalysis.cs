@@ -209,16 +209,23 @@ public static class DiffAnalysis
         return text;
     }
 
-    /// <summary>Each token's text in context: the growth of the decoded prefix (special tokens shown), or the token decoded alone where that fails (a split character).</summary>
+    /// <summary>
+    /// Each token's text in context (special tokens shown): what decoding it after the few tokens before it adds to their
+    /// decoding (a SentencePiece token keeps its leading space), or the token decoded alone where that fails (a split character).
+    /// </summary>
     public static string[] TokenTexts(HfTokenizer tokenizer, IReadOnlyList<int> ids)
     {
+        const int Window = 4;
         var texts = new string[ids.Count];
-        string previous = "";
+        var window = new List<int>(Window + 1);
         for (int i = 0; i < ids.Count; i++)
         {
-            string decoded = tokenizer.Decode(ids.Take(i + 1).ToList());
-            texts[i] = decoded.StartsWith(previous, StringComparison.Ordinal) && decoded.Length > previous.Length ? decoded[previous.Length..] : tokenizer.Decode([ids[i]]);
-            previous = decoded;
+            window.Clear();
+            for (int j = Math.Max(0, i - Window); j < i; j++) window.Add(ids[j]);
+            string before = tokenizer.Decode(window);
+            window.Add(ids[i]);
+            string with = tokenizer.Decode(window);
+            texts[i] = with.StartsWith(before, StringComparison.Ordinal) && with.Length > before.Length ? with[before.Length..] : tokenizer.Decode([ids[i]]);
         }
         return texts;
     }
