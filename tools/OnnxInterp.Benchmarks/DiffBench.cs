@@ -11,8 +11,8 @@ namespace OnnxInterp.Benchmarks;
 /// <summary>
 /// The model diff's cost per prompt against a plain forward pass of both models over the same batches, in one run,
 /// variants interleaved per round: the forward baseline (logits only, what a library user pays for next-token
-/// predictions), the capture of every resid_post, the diff without the lens, with the logit lens, and with everything
-/// (cross-model lens, principal directions and steered generations). Corpus: the step's default one (harmful and harmless
+/// predictions), the capture of every resid_post, the diff without the lens, with the logit lens, with the cross-model
+/// lens too, and with everything (principal directions and steered generations). Corpus: the step's default one (harmful and harmless
 /// instructions of the synthetic world in the post model's chat template, few-shot judging prompts on held-out cities).
 /// </summary>
 static class DiffBench
@@ -20,7 +20,7 @@ static class DiffBench
     public sealed record Options(string? BaseDir, string? PostDir, string? Tokenizer, LlamaShape Shape, int Prompts, int BatchSize, int Rounds, int Warmup,
         string? Template, ulong Seed, string? Tmp, bool Keep);
 
-    public static readonly IReadOnlyList<string> Variants = ["forward", "capture", "diff-no-lens", "diff-lens", "diff-full"];
+    public static readonly IReadOnlyList<string> Variants = ["forward", "capture", "diff-no-lens", "diff-lens", "diff-cross", "diff-full"];
 
     public static Summary Run(Options o)
     {
@@ -73,6 +73,7 @@ static class DiffBench
             {
                 ["diff-no-lens"] = new() { BatchSize = o.BatchSize, Lens = false, CrossLens = false, Directions = 0 },
                 ["diff-lens"] = new() { BatchSize = o.BatchSize, CrossLens = false, Directions = 0 },
+                ["diff-cross"] = new() { BatchSize = o.BatchSize, Directions = 0 },
                 ["diff-full"] = new() { BatchSize = o.BatchSize },
             };
             var models = (Base: new DiffModel("base", baseModel), Post: new[] { new DiffModel("post", postModel) { Template = template } });
@@ -125,7 +126,8 @@ static class DiffBench
         "capture" => "the same passes capturing every layer's resid_post (what the diff reads)",
         "diff-no-lens" => "DiffAnalysis.Run: capture, per-token KL and top-1, activation differences (Lens, CrossLens off, no directions)",
         "diff-lens" => "+ the logit lens of both models (each model's head graph on every layer's residual stream)",
-        _ => "the defaults: + the cross-model lens, 3 principal directions and 2 prompts × 5 greedy generations of 12 tokens",
+        "diff-cross" => "+ the cross-model lens (each model's residual stream through the other's head graph)",
+        _ => "the defaults: + 3 principal directions and 2 prompts × 5 greedy generations of 12 tokens (base, base + each direction, post)",
     };
 
     /// <summary>An exported folder as is; a checkpoint exported into <paramref name="target"/>.</summary>

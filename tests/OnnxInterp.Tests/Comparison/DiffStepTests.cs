@@ -90,6 +90,10 @@ public class DiffStepTests
         Assert.That(again.Code, Is.EqualTo(ExitCodes.Ok), again.Err);
         Assert.That(again.Err + again.Out, Does.Contain("(0 steps run, 1 resumed from the journal)"));
         Assert.That(File.ReadAllText(Path.Combine(_dir, "results.json")), Is.EqualTo(resultsText), "a resumed run writes the same results.json");
+
+        // The page with its inline HTML opens cleanly.
+        HeadlessChromium.Require();
+        Assert.That(HeadlessChromium.Load(new Uri(Path.Combine(_dir, "report.html")).AbsoluteUri).ConsoleErrors, Is.Empty);
     }
 
     [Test]

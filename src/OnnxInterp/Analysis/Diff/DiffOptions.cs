@@ -39,7 +39,7 @@ public record DiffOptions
     /// <summary>Tokens listed per direction at each end of its logit lens.</summary>
     public int DirectionTokens { get; init; } = 8;
 
-    /// <summary>At most this many difference vectors (the first ones, in corpus order) enter the principal directions.</summary>
+    /// <summary>At most this many difference vectors enter the principal directions: the first ones the batches reach (batches run the shortest prompts first).</summary>
     public int MaxDirectionSamples { get; init; } = 4096;
 
     public SteeringOptions Steering { get; init; } = new();

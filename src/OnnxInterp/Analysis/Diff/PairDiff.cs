@@ -55,7 +55,7 @@ sealed class PairDiff
     public IReadOnlyList<TokenDiff> Tokens => _tokens;
     public IReadOnlyList<PromptGrid> Grids => _grids;
 
-    /// <summary>The difference vectors at the direction layer (the first MaxDirectionSamples tokens after each prompt's first).</summary>
+    /// <summary>The difference vectors at the direction layer: every token but each prompt's first, the first MaxDirectionSamples in batch order.</summary>
     public IReadOnlyList<float[]> Samples => _samples;
 
     /// <summary>Mean ‖h_post − h_base‖ over <see cref="Samples"/>.</summary>
