@@ -14,6 +14,7 @@ verbs:
   capture-memory  peak memory of ActivationCapture.ToStore over 1k and 10k prompts, each in a child process
   deploy          int4 vs fp32 and fused vs plain graphs on CPU: prompt and decode speed, peak memory (child processes)
   genai           greedy generation, ModelSession.Generate vs ONNX Runtime GenAI on the same exported folder
+  diff            the model diff (per-token KL, logit lens, activation differences) per prompt against a plain forward of both models
 
 model options (every verb; defaults differ, see README.md):
   --hidden N --layers N --heads N --kv-heads N --head-dim N --mlp N --vocab N --tied | --untied
@@ -46,6 +47,10 @@ genai (model: as forward): batch 1, then a batch of prompts of --min-len..--prom
   --prompt-len N (32) --min-len N (3/4 of prompt-len: 24) --new-tokens N (64) --batch N (8) --rounds N (7) --warmup N (2)
   --threads N (logical CPUs; both sessions; 0: each library's default) --genai-spinning (GenAI keeps ORT's spinning pool)
   quick (~15 s): --layers 2 --rounds 2 --warmup 1 --new-tokens 16
+diff (model: --base DIR --post DIR, checkpoints or exports; else a random pair of TinyLlama-1.1B's shape, hidden 2048,
+      22 layers, 32/4 heads, MLP 5632, carrying --tokenizer DIR's tokenizer and vocabulary):
+  --prompts N (8 harmful, 8 harmless, 8 judging) --batch N (8) --rounds N (3) --warmup N (1) --template NAME (default: the post model's)
+  family: --base models/base --post models/instruct; quick (~20 s): --base models/base --post models/instruct --prompts 4 --rounds 2
 capture-memory (model: hidden 256, 4 layers, 8/4 heads x 32, MLP 688, vocab 4096):
   --counts N[,N...] (1000,10000) --min-len N (16) --max-len N (32) --batch N (32) --poll-ms N (20) --child-env K=V[,K=V]
   quick (~10 s): --counts 100,1000
@@ -191,6 +196,15 @@ try
                     a.Int("threads", Environment.ProcessorCount), a.Flag("genai-spinning"), tmp, keep);
                 a.CheckAllUsed();
                 summary = GenAiBench.Run(o);
+                break;
+            }
+        case "diff":
+            {
+                var o = new DiffBench.Options(a.String("base"), a.String("post"), a.String("tokenizer"), Shape(2048, 22, 32, 4, 5632, 32000, tied: false),
+                    Math.Max(1, a.Int("prompts", 8)), Math.Max(1, a.Int("batch", 8)), Math.Max(1, a.Int("rounds", 3)), a.Int("warmup", 1),
+                    a.String("template"), seed, tmp, keep);
+                a.CheckAllUsed();
+                summary = DiffBench.Run(o);
                 break;
             }
         case "capture-memory":

@@ -12,8 +12,11 @@ static class CompareCommand
         var output = new Option<string>("--out", "-o") { Description = "Report folder: report.md, report.html, results.json, figures/, data/ (and .journal/, which a rerun resumes from).", Required = true };
         var shared = new ComparisonOptions(ctx.Registry);
         var shards = new ShardOptions();
+        var onRequest = ctx.Registry.Where(s => !s.RunsByDefault).Select(s => s.Name).ToList();
+        string analyses = string.Join(", ", ctx.Registry.Where(s => s.RunsByDefault).Select(s => s.Name)) +
+            (onRequest.Count > 0 ? $"; {string.Join(", ", onRequest)} only with --only" : "");
         var cmd = new Command("compare", $"""
-            Compare a base model with its post-trained versions: run every analysis ({string.Join(", ", ctx.Registry.Select(s => s.Name))}) and
+            Compare a base model with its post-trained versions: run the analyses ({analyses}) and
             write REPORT_DIR/report.md, report.html (self-contained), results.json (every number, the config, versions, model
             hashes; see docs/results-schema.md) and figures/*.png. Finished steps are journaled: after Ctrl-C or a crash, the
             same command resumes where it stopped. Settings: defaults, then --config FILE, then options and --set.

@@ -50,6 +50,12 @@ public interface IAnalysisStep
     /// <summary>One part per dataset: results.json holds the section per dataset name (ANALYSIS.DATASET) rather than once.</summary>
     bool PerDataset { get; }
 
+    /// <summary>
+    /// Whether a comparison that names no analyses runs it (`compare`, `demo`); false: only when named (`--only`, the config's
+    /// "analyses", an audit rule on its section, its verb).
+    /// </summary>
+    bool RunsByDefault { get; }
+
     /// <summary>The analysis's defaults under <paramref name="preset"/> merged with <paramref name="overrides"/>, validated, as full JSON.</summary>
     JsonObject ResolveOptions(JsonObject? overrides, string preset = "default");
 
@@ -90,6 +96,9 @@ public abstract class AnalysisStep<TOptions, TSection> : IAnalysisStep<TOptions>
     public Type SectionType => typeof(TSection);
 
     public virtual bool PerDataset => false;
+
+    /// <summary>True: `compare` runs it unless the analyses are named; override with false for an analysis run only on request.</summary>
+    public virtual bool RunsByDefault => true;
 
     /// <summary>The defaults the comparison uses (may differ from the analysis's own, e.g. fewer pairs).</summary>
     public abstract TOptions Defaults { get; }

@@ -32,7 +32,7 @@ public sealed record ComparisonConfig
     /// <summary>Seed of the synthetic world (the shipped family was trained on seed 1).</summary>
     public int WorldSeed { get; init; } = 1;
 
-    /// <summary>The analyses to run, in this order; null runs every registered analysis in registry order.</summary>
+    /// <summary>The analyses to run, in this order; null runs every registered analysis that runs by default (all but diff), in registry order.</summary>
     public IReadOnlyList<string>? Analyses { get; init; }
 
     /// <summary>Export type of checkpoints exported on demand: fp32 (CPU) or fp16 (CUDA).</summary>

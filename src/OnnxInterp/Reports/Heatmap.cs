@@ -36,21 +36,24 @@ public static class Heatmap
     /// <param name="width">Image width in pixels; by default it grows with the number of positions.</param>
     /// <param name="height">Image height in pixels; by default it grows with the number of layers.</param>
     /// <param name="range">The colour scale's [min, max] for sequential maps (e.g. [0, 1] for normalised matrices).</param>
+    /// <param name="cellLabels">[layers, positions] short texts drawn inside the cells (e.g. the logit lens's top token), or null.</param>
     /// <returns>The written image's size.</returns>
     public static (int Width, int Height) WritePng(string path, double[,] values, IReadOnlyList<string> columnLabels, string title,
-        string colorbarLabel, bool diverging, int? width = null, int? height = null, (double Min, double Max)? range = null)
+        string colorbarLabel, bool diverging, int? width = null, int? height = null, (double Min, double Max)? range = null, string[,]? cellLabels = null)
     {
         if (string.IsNullOrWhiteSpace(path)) throw new InvalidArgumentException("output path is empty", "path", path);
-        var (w, h, bytes) = Render(values, columnLabels, title, colorbarLabel, diverging, width, height, range);
+        var (w, h, bytes) = Render(values, columnLabels, title, colorbarLabel, diverging, width, height, range, cellLabels);
         AtomicFile.Write(path, fs => fs.Write(bytes));
         return (w, h);
     }
 
     /// <summary>The PNG bytes <see cref="WritePng"/> would write.</summary>
     public static (int Width, int Height, byte[] Png) Render(double[,] values, IReadOnlyList<string> columnLabels, string title,
-        string colorbarLabel, bool diverging, int? width = null, int? height = null, (double Min, double Max)? range = null)
+        string colorbarLabel, bool diverging, int? width = null, int? height = null, (double Min, double Max)? range = null, string[,]? cellLabels = null)
     {
         Check(values, columnLabels);
+        if (cellLabels is not null && (cellLabels.GetLength(0) != values.GetLength(0) || cellLabels.GetLength(1) != values.GetLength(1)))
+            throw new InvalidArgumentException($"cell labels [{cellLabels.GetLength(0)}, {cellLabels.GetLength(1)}] for a [{values.GetLength(0)}, {values.GetLength(1)}] matrix", "cellLabels");
         int layers = values.GetLength(0), positions = values.GetLength(1);
         int w = width ?? Math.Clamp(260 + 42 * positions, 640, 2400);
         int h = height ?? Math.Clamp(220 + 16 * layers, 480, 1800);
@@ -80,6 +83,23 @@ public static class Heatmap
                 throw new InvalidArgumentException("colour range must be finite with min <= max", "range", $"[{lo}, {hi}]");
             if (lo == hi) { lo -= 0.5; hi += 0.5; }
             hm.ManualRange = new ScottPlot.Range(lo, hi);
+        }
+
+        if (cellLabels is not null)
+        {
+            var (lo, hi) = (hm.ManualRange!.Value.Min, hm.ManualRange!.Value.Max);
+            for (int l = 0; l < layers; l++)
+                for (int p = 0; p < positions; p++)
+                {
+                    if (string.IsNullOrEmpty(cellLabels[l, p])) continue;
+                    var text = plot.Add.Text(Printable(cellLabels[l, p]), p, l);
+                    text.LabelFontSize = 10;
+                    text.LabelAlignment = Alignment.MiddleCenter;
+                    // Dark text on the light end of the scale (viridis' yellow, the diverging map's white centre), light text elsewhere.
+                    double t = hi > lo ? (values[l, p] - lo) / (hi - lo) : 0.5;
+                    bool light = diverging ? Math.Abs(t - 0.5) < 0.3 : t > 0.6;
+                    text.LabelFontColor = light ? Colors.Black : Colors.White;
+                }
         }
 
         var bar = plot.Add.ColorBar(hm);

@@ -13,7 +13,7 @@ public class AnalysisStepOptionsTests
 {
     [Test]
     public void Registry_HasRefusalEntropyAndTruth_AfterKnowledge() =>
-        Assert.That(ComparisonSteps.Names, Is.EqualTo(new[] { "knowledge", "refusal", "entropy", "truth" }));
+        Assert.That(ComparisonSteps.Names, Is.EqualTo(new[] { "knowledge", "refusal", "entropy", "truth", "diff" }));
 
     [Test]
     public void Options_NoOverrides_AreTheAnalysesDefaultsInFull()

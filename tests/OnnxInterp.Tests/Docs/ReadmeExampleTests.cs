@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
 using OnnxInterp.Analysis.Confidence;
+using OnnxInterp.Analysis.Diff;
 using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Analysis.Truth;
@@ -80,11 +81,11 @@ public class ReadmeExampleTests
         Console.SetError(captured);
         try
         {
-            // README:begin 9
+            // README:begin 10
             string? why = ExecutionProviders.ProbeCuda();                      // null when CUDA 13 and cuDNN 9 load
             using var gpu = ModelSession.Open("tiny-onnx", new SessionConfig { Provider = ExecutionProviderKind.Auto },
                 warn: message => Console.Error.WriteLine(message));            // Auto: CUDA, else CPU after this warning
-            // README:end 9
+            // README:end 10
 
             var warnings = captured.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.That(warnings, why is null ? Is.Empty : Is.EqualTo(new[] { "CUDA unavailable, running on CPU: " + why }));
@@ -288,6 +289,30 @@ public class ReadmeAnalysisExampleTests
         Assert.That(confidence.Ablations!.SelectMany(a => a.Rows).Select(r => r.EntropyChange), Is.All.Matches<double>(double.IsFinite));
         Assert.That(confidence.Ablations!.Select(a => a.Calibration.Ece), Is.All.InRange(0.0, 1.0));
         Assert.That(File.Exists(Path.Combine("confidence", "figures", ConfidenceReport.FigureFile("instruct"))));
+    }
+    [Test]
+    public void ReadmeDiff_Runs()
+    {
+        var world = SyntheticWorld.Generate(1, WorldSize.Family);
+        using var pair = ModelPair.Open("base-onnx", "instruct-onnx");
+
+        // README:begin 9
+        var corpus = DiffCorpus.Instructions(InstructionSet.Synthetic(), 8)              // chat turns, in the post model's template
+            .Concat(DiffCorpus.JudgingPrompts(world.ToDataset("cities", heldOutOnly: true), world.FewShot("cities"), 8)).ToList();
+        var diff = DiffAnalysis.Run(new DiffModel("base", pair.Base), [new DiffModel("instruct", pair.Post)], corpus);
+        foreach (var t in diff.Pairs[0].Totals.Where(t => t.Source == "all"))            // template vs content tokens
+            Console.WriteLine($"{t.TokenClass}: mean KL(instruct ‖ base) {t.MeanKl:F3}, top-1 differs on {t.Top1Disagreement:P0}");
+        DiffReport.Write("diff", diff);                                                  // every token and layer as CSV, directions, figures
+        // README:end 9
+
+        var p = diff.Pairs.Single();
+        Assert.That((p.Base, p.Post, p.Template, p.Prompts.Count), Is.EqualTo(("base", "instruct", "qwen2", 24)));
+        Assert.That(p.Totals.Where(t => t.Source == "all").Select(t => t.TokenClass), Is.EqualTo(new[] { "all", "template", "content", "last" }));
+        Assert.That(p.Totals.Select(t => t.MeanKl), Is.All.Matches<double>(x => double.IsFinite(x) && x >= 0));
+        Assert.That(p.Layers, Has.Count.EqualTo(3));
+        Assert.That(p.Directions, Has.Count.EqualTo(3));
+        Assert.That(p.Steering.Select(s => s.Steered.Count), Is.All.EqualTo(3));
+        Assert.That(File.Exists(Path.Combine("diff", "tokens-instruct.csv")) && File.Exists(Path.Combine("diff", "figures", "diff-instruct-lens-instruct.png")));
     }
 }
 

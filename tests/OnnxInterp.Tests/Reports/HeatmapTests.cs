@@ -63,6 +63,25 @@ public class HeatmapTests
     }
 
     [Test]
+    public void Render_CellLabels_DrawTextInTheCells_AndMustMatchTheShape()
+    {
+        // A constant matrix: one colour in the data area, so any other pixel inside a cell is its label's text.
+        var values = new double[2, 3];
+        var labels = new[] { "a", "b", "c" };
+        var cells = new string[2, 3];
+        cells[1, 1] = "WWW";
+        var (w, h, plain) = Heatmap.Render(values, labels, "cells", "v", diverging: false, width: 600, height: 400);
+        var (_, _, labelled) = Heatmap.Render(values, labels, "cells", "v", diverging: false, width: 600, height: 400, cellLabels: cells);
+        using var a = SKBitmap.Decode(plain);
+        using var b = SKBitmap.Decode(labelled);
+        int differ = 0;
+        for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) if (a.GetPixel(x, y) != b.GetPixel(x, y)) differ++;
+        Assert.That(differ, Is.GreaterThan(20), "the label is drawn");
+        Assert.That(() => Heatmap.Render(values, labels, "cells", "v", false, cellLabels: new string[3, 3]),
+            Throws.TypeOf<InvalidArgumentException>().With.Message.Contains("cell labels [3, 3] for a [2, 3] matrix"));
+    }
+
+    [Test]
     public void WritePng_Samples_ForVisualCheck()
     {
         var labels = new[] { "<|begin_of_text|>", "The", "city", "of", "s1", "s2", "s3", "is", "in", "o1", "." };

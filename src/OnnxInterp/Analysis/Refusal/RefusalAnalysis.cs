@@ -1,3 +1,4 @@
+using OnnxInterp.Data;
 using OnnxInterp.Internals;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tokenization;

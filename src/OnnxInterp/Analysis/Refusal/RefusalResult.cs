@@ -1,4 +1,5 @@
 using System.Text.Json.Serialization;
+using OnnxInterp.Data;
 
 namespace OnnxInterp.Analysis.Refusal;
 

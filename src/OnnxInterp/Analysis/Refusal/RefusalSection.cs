@@ -1,3 +1,5 @@
+using OnnxInterp.Data;
+
 namespace OnnxInterp.Analysis.Refusal;
 
 /// <summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using OnnxInterp.Data;
 using OnnxInterp.Tokenization;
 
 namespace OnnxInterp.Analysis.Refusal;

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Data;
 using OnnxInterp.Reports;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tests.Support;

@@ -1,4 +1,5 @@
 using OnnxInterp.Analysis.Refusal;
+using OnnxInterp.Data;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tests.Support;
 using OnnxInterp.Tokenization;

@@ -5,6 +5,7 @@ using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Checkpoints;
 using OnnxInterp.Cli;
 using OnnxInterp.Comparison;
+using OnnxInterp.Data;
 using OnnxInterp.Reports;
 using OnnxInterp.Runtime;
 using OnnxInterp.Tests.Reference;

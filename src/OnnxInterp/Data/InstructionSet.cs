@@ -1,8 +1,7 @@
 using System.Text.Json;
-using OnnxInterp.Data;
 using OnnxInterp.Internals;
 
-namespace OnnxInterp.Analysis.Refusal;
+namespace OnnxInterp.Data;
 
 /// <summary>Harmful and harmless instructions (Arditi et al.'s contrast sets).</summary>
 public sealed record InstructionSet(IReadOnlyList<string> Harmful, IReadOnlyList<string> Harmless)
