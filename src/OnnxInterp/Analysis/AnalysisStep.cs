@@ -50,6 +50,9 @@ public interface IAnalysisStep
     /// <summary>One part per dataset: results.json holds the section per dataset name (ANALYSIS.DATASET) rather than once.</summary>
     bool PerDataset { get; }
 
+    /// <summary>Whether a comparison that names no analyses runs it; false: only when named (`--only NAME`, "analyses": [...], its verb).</summary>
+    bool RunsByDefault { get; }
+
     /// <summary>The analysis's defaults under <paramref name="preset"/> merged with <paramref name="overrides"/>, validated, as full JSON.</summary>
     JsonObject ResolveOptions(JsonObject? overrides, string preset = "default");
 
@@ -84,6 +87,8 @@ public abstract class AnalysisStep<TOptions, TSection> : IAnalysisStep<TOptions>
     public Type SectionType => typeof(TSection);
 
     public virtual bool PerDataset => false;
+
+    public virtual bool RunsByDefault => true;
 
     /// <summary>The defaults the comparison uses (may differ from the analysis's own, e.g. fewer pairs).</summary>
     public abstract TOptions Defaults { get; }

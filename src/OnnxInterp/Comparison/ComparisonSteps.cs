@@ -1,4 +1,5 @@
 using OnnxInterp.Analysis;
+using OnnxInterp.Analysis.Attribution;
 using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Analysis.Refusal;
@@ -9,7 +10,9 @@ namespace OnnxInterp.Comparison;
 
 /// <summary>
 /// The analyses a comparison runs, in report order. Adding an analysis is one folder under Analysis/ (its options, its
-/// section record, its <see cref="AnalysisStep{TOptions, TSection}"/> and report writer) and one line here.
+/// section record, its <see cref="AnalysisStep{TOptions, TSection}"/> and report writer) and one line here. A comparison
+/// that names no analyses runs those whose <see cref="IAnalysisStep.RunsByDefault"/> is set (attribution is not: the demo's
+/// results.json is pinned, and it runs when named).
 /// </summary>
 public static class ComparisonSteps
 {
@@ -19,6 +22,7 @@ public static class ComparisonSteps
         new RefusalStep(),
         new ConfidenceStep(),
         new TruthStep(),
+        new AttributionStep(),
     ];
 
     public static IReadOnlyList<string> Names => All.Select(s => s.Name).ToList();
@@ -30,11 +34,11 @@ public static class ComparisonSteps
         (registry ?? All).FirstOrDefault(s => s.Name == name)
         ?? throw new InvalidArgumentException($"unknown analysis; known: {string.Join(", ", (registry ?? All).Select(s => s.Name))}", "analyses", name);
 
-    /// <summary>The steps <paramref name="config"/> selects, in its order (or registry order when it names none).</summary>
+    /// <summary>The steps <paramref name="config"/> selects, in its order (or, when it names none, those that run by default, in registry order).</summary>
     public static IReadOnlyList<IAnalysisStep> Select(ComparisonConfig config, IReadOnlyList<IAnalysisStep>? registry = null)
     {
         var all = registry ?? All;
-        if (config.Analyses is null) return all;
+        if (config.Analyses is null) return all.Where(s => s.RunsByDefault).ToList();
         var dup = config.Analyses.GroupBy(a => a).FirstOrDefault(g => g.Count() > 1);
         if (dup is not null) Throw.Argument("an analysis is named twice", "analyses", dup.Key);
         return config.Analyses.Select(n => all.FirstOrDefault(s => s.Name == n)
