@@ -80,9 +80,12 @@ public static class FeatureAttribution
     /// <summary>
     /// KernelSHAP: coalitions weighted by the Shapley kernel π(z) = (M − 1) / (C(M, |z|) |z| (M − |z|)), fitted by least
     /// squares under the constraints φ₀ = f(baseline) and Σφ = f(x) − f(baseline) (the kernel's infinite weights on the empty and
-    /// full coalitions), so the scores are exactly efficient. When 2^M − 2 ≤ <see cref="AttributionSampling.Coalitions"/> every
-    /// coalition is enumerated and the scores are the exact Shapley values; otherwise coalitions are drawn in complementary
-    /// pairs, their size from the kernel's mass per size, and each drawn coalition weighs 1 (the kernel is the sampling density).
+    /// full coalitions), so the scores are exactly efficient. As the shap library does, coalition sizes are taken in pairs from
+    /// the ends (1 and M − 1, then 2 and M − 2, ...) and enumerated whole, each coalition at its kernel weight, while the budget
+    /// (<see cref="AttributionSampling.Coalitions"/>) covers a pair; the rest of the budget samples the remaining sizes in
+    /// proportion to their kernel mass, a coalition and its complement together, each sample weighing an equal share of that
+    /// mass. With 2^M − 2 coalitions in the budget every one is enumerated and the scores are the exact Shapley values. The fit
+    /// takes the minimum-norm solution (pseudo-inverse) when the sampled coalitions do not determine every score.
     /// </summary>
     public static FeatureScores KernelShap(int features, CoalitionFunction f, AttributionSampling? sampling = null)
     {
@@ -91,42 +94,54 @@ public static class FeatureAttribution
         int m = features;
         var rows = new List<bool[]> { Full(m), new bool[m] };
         var weights = new List<double>();
-        if (m > 1 && m < 31 && (1L << m) - 2 <= o.Coalitions)
+        if (m > 1)
         {
-            for (long mask = 1; mask < (1L << m) - 1; mask++)
+            int budget = o.Coalitions, full = 0;
+            for (int size = 1; size <= m / 2; size++)
             {
-                var z = new bool[m];
-                int size = 0;
-                for (int i = 0; i < m; i++) size += (z[i] = (mask >> i & 1) == 1) ? 1 : 0;
-                rows.Add(z);
-                weights.Add(ShapleyKernel(m, size));
-            }
-        }
-        else if (m > 1)
-        {
-            var rng = new Random(o.Seed);
-            var sizeMass = Enumerable.Range(1, m - 1).Select(s => (m - 1.0) / (s * (double)(m - s))).ToArray();
-            double total = sizeMass.Sum();
-            while (weights.Count < o.Coalitions)
-            {
-                int size = DrawSize(rng, sizeMass, total);
-                var z = RandomSubset(rng, m, size);
-                rows.Add(z);
-                weights.Add(1);
-                if (weights.Count < o.Coalitions)
+                bool paired = size != m - size;
+                double count = Binomial(m, size) * (paired ? 2 : 1);
+                if (count > budget) break;
+                foreach (var z in Subsets(m, size))
                 {
-                    rows.Add(z.Select(b => !b).ToArray());
-                    weights.Add(1);
+                    rows.Add(z);
+                    weights.Add(ShapleyKernel(m, size));
+                    if (paired)
+                    {
+                        rows.Add(z.Select(b => !b).ToArray());
+                        weights.Add(ShapleyKernel(m, size));
+                    }
                 }
+                budget -= (int)count;
+                full = size;
+            }
+            var sizes = Enumerable.Range(full + 1, Math.Max(0, m - 1 - 2 * full)).ToArray();
+            if (sizes.Length > 0 && budget > 0)
+            {
+                var rng = new Random(o.Seed);
+                var mass = sizes.Select(s => (m - 1.0) / (s * (double)(m - s))).ToArray();
+                double total = mass.Sum();
+                for (int drawn = 0; drawn < budget;)
+                {
+                    var z = RandomSubset(rng, m, sizes[Draw(rng, mass, total)]);
+                    rows.Add(z);
+                    drawn++;
+                    if (drawn < budget)
+                    {
+                        rows.Add(z.Select(b => !b).ToArray());
+                        drawn++;
+                    }
+                }
+                for (int i = 0; i < budget; i++) weights.Add(total / budget);
             }
         }
         var y = Evaluate(f, rows);
-        double full = y[0], baseline = y[1];
+        double fullValue = y[0], baseline = y[1];
         var scores = new double[m];
         if (m == 1)
         {
-            scores[0] = full - baseline;
-            return new FeatureScores(AttributionMethod.KernelShap, scores, full, baseline, rows.Count);
+            scores[0] = fullValue - baseline;
+            return new FeatureScores(AttributionMethod.KernelShap, scores, fullValue, baseline, rows.Count);
         }
         // φ_M = (f(x) − f(0)) − Σ_{i<M} φ_i removes the efficiency constraint:
         // y − f(0) − z_M (f(x) − f(0)) = Σ_{i<M} φ_i (z_i − z_M).
@@ -138,13 +153,33 @@ public static class FeatureAttribution
             var z = rows[r + 2];
             double sw = Math.Sqrt(weights[r]), zm = z[m - 1] ? 1 : 0;
             for (int i = 0; i < m - 1; i++) x[r, i] = sw * ((z[i] ? 1 : 0) - zm);
-            b[r] = sw * (y[r + 2] - baseline - zm * (full - baseline));
+            b[r] = sw * (y[r + 2] - baseline - zm * (fullValue - baseline));
         }
-        var phi = x.Svd().Solve(b);
+        var phi = LeastSquares(x, b);
         double sum = 0;
         for (int i = 0; i < m - 1; i++) sum += scores[i] = phi[i];
-        scores[m - 1] = full - baseline - sum;
-        return new FeatureScores(AttributionMethod.KernelShap, scores, full, baseline, rows.Count);
+        scores[m - 1] = fullValue - baseline - sum;
+        return new FeatureScores(AttributionMethod.KernelShap, scores, fullValue, baseline, rows.Count);
+    }
+
+    /// <summary>The minimum-norm least-squares solution of x·φ = b (the pseudo-inverse: directions the rows do not reach get no score).</summary>
+    static Vector<double> LeastSquares(Matrix<double> x, Vector<double> b) => x.PseudoInverse() * b;
+
+    /// <summary>Every subset of <paramref name="size"/> of m features, in lexicographic order.</summary>
+    static IEnumerable<bool[]> Subsets(int m, int size)
+    {
+        var idx = Enumerable.Range(0, size).ToArray();
+        while (true)
+        {
+            var z = new bool[m];
+            foreach (var i in idx) z[i] = true;
+            yield return z;
+            int k = size - 1;
+            while (k >= 0 && idx[k] == m - size + k) k--;
+            if (k < 0) yield break;
+            idx[k]++;
+            for (int j = k + 1; j < size; j++) idx[j] = idx[j - 1] + 1;
+        }
     }
 
     /// <summary>
@@ -189,7 +224,7 @@ public static class FeatureAttribution
             for (int j = 1; j <= m; j++) xtx[j, j] += o.LimeRidge;
             coef = xtx.Solve(x.TransposeThisAndMultiply(b));
         }
-        else coef = x.Svd().Solve(b);
+        else coef = LeastSquares(x, b);
         var scores = new double[m];
         for (int j = 0; j < m; j++) scores[j] = coef[j + 1];
         return new FeatureScores(AttributionMethod.Lime, scores, y[0], y[1], rows.Count);
@@ -226,15 +261,16 @@ public static class FeatureAttribution
         return r;
     }
 
-    static int DrawSize(Random rng, double[] mass, double total)
+    /// <summary>An index drawn with probability mass[i] / total.</summary>
+    static int Draw(Random rng, double[] mass, double total)
     {
         double u = rng.NextDouble() * total;
-        for (int s = 0; s < mass.Length; s++)
+        for (int i = 0; i < mass.Length; i++)
         {
-            u -= mass[s];
-            if (u < 0) return s + 1;
+            u -= mass[i];
+            if (u < 0) return i;
         }
-        return mass.Length;
+        return mass.Length - 1;
     }
 
     static bool[] RandomSubset(Random rng, int m, int size)
