@@ -58,10 +58,11 @@ public static class ModelEditor
     {
         var source = Path.GetFullPath(request.Checkpoint);
         if (!Directory.Exists(source)) Throw.Argument("the checkpoint folder does not exist", "checkpoint", request.Checkpoint);
+        if (File.Exists(Path.Combine(source, ModelManifest.FileName)))
+            Throw.Argument("edit writes a new checkpoint, so it reads a Hugging Face checkpoint folder (config.json, safetensors, tokenizer), not an exported one",
+                "checkpoint", request.Checkpoint);
         if (!File.Exists(Path.Combine(source, HfCheckpoint.ConfigFile)))
-            Throw.Argument(File.Exists(Path.Combine(source, ModelManifest.FileName))
-                ? "edit writes a new checkpoint, so it reads a Hugging Face checkpoint folder (config.json, safetensors, tokenizer), not an exported one"
-                : "not a Hugging Face checkpoint folder: it has no config.json", "checkpoint", request.Checkpoint);
+            Throw.Argument("not a Hugging Face checkpoint folder: it has no config.json", "checkpoint", request.Checkpoint);
         var outDir = Path.GetFullPath(request.OutputDirectory);
         CheckOutput(outDir, source);
         EditFacts.Check(request.Facts, request.FactsFile);
@@ -138,7 +139,7 @@ public static class ModelEditor
     {
         var o = request.Options;
         var edited = facts.Select((f, i) => new EditedFact(f.Subject, f.Prompt, f.Target, f.Old, f.OldSource, f.Dataset, f.Paraphrases, f.Neighbours,
-            after[i].Efficacy, after[i].Paraphrase, after[i].Specificity, after[i].Margin, before[i], plan.Values[i].Reached && plan.Values[i].Delta.Any(x => x != 0), plan.Values[i],
+            after[i].Efficacy, after[i].Paraphrase, after[i].Specificity, after[i].Margin, before[i], RomePlan.IsWritten(plan.Values[i]), plan.Values[i],
             new EditGeneration(generatedBefore[i], generatedAfter[i]), maps[i])).ToList();
         var withMaps = maps.OfType<FactMap>().ToList();
         EditMapSummary? summary = null;

@@ -9,8 +9,11 @@ namespace OnnxInterp.Analysis.Editing;
 /// </summary>
 public sealed record RomePlan(int Layer, float[] NewDown, IReadOnlyList<FactValue> Values, KeyCovariance Covariance, double RelativeChange, double CorpusOutputChange)
 {
-    /// <summary>How many facts the update writes.</summary>
-    public int Written => Values.Count(v => v.Reached);
+    /// <summary>How many facts the update writes (<see cref="IsWritten"/>).</summary>
+    public int Written => Values.Count(IsWritten);
+
+    /// <summary>A fact is written when its value search reached the margin with a change (not when the model already said the target).</summary>
+    public static bool IsWritten(FactValue v) => v.Reached && v.Delta.Any(d => d != 0);
 }
 
 /// <summary>
@@ -41,7 +44,7 @@ public static class RomeEdit
         }
         // A fact whose value falls short is not written: forcing its key to a value that does not make the target win only
         // costs the other facts and the rest of the layer. Its scores are measured like every other's.
-        var written = values.Select((v, i) => (v, i)).Where(x => x.v.Reached && x.v.Delta.Any(d => d != 0)).Select(x => x.i).ToList();
+        var written = values.Select((v, i) => (v, i)).Where(x => RomePlan.IsWritten(x.v)).Select(x => x.i).ToList();
         var edited = written.Count == 0 ? (float[])down.Data.Clone()
             : RomeUpdate.Apply(down, covariance.Moment, written.Select(i => keys[i]).ToList(), written.Select(i => values[i].Delta).ToList());
         return new RomePlan(layer, edited, values, covariance, RomeUpdate.RelativeChange(down.Data, edited), RomeUpdate.OutputChange(down, edited, covariance.Moment));
