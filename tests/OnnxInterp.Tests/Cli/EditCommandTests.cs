@@ -58,7 +58,7 @@ public class EditCommandTests
     public void Edit_BadInput_ExitCode2NamingFieldAndValue()
     {
         var layer = Run(Args(_tmp.Sub("x"), "--layer", "7"));
-        Assert.That((layer.Code, layer.Err), Is.EqualTo((ExitCodes.InvalidInput, layer.Err)));
+        Assert.That(layer.Code, Is.EqualTo(ExitCodes.InvalidInput));
         Assert.That(layer.Err, Does.Contain("layer outside 0..1").And.Contain("field 'layer'").And.Contain("value '7'"));
 
         var facts = _tmp.Sub("bad-facts.json");

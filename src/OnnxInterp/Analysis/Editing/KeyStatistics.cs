@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using MathNet.Numerics.LinearAlgebra;
 using OnnxInterp.Internals;
 using OnnxInterp.Runtime;
@@ -41,7 +42,9 @@ public static class KeyStatistics
         if (tokens < n)
             Throw.Argument($"the corpus is too small for a covariance estimate of layer {layer}'s {n}-dimensional keys: it gives {tokens} token positions, " +
                 $"at least {n} are needed (a few times more for a stable estimate); pass a longer corpus", "corpus", $"{texts.Count} texts, {tokens} tokens");
-        var moment = Matrix<double>.Build.Dense(n, n);
+        // Σ k kᵀ, the upper triangle row by row (row i += k_i · k[i..]), in double.
+        var sum = new double[n * n];
+        var key = new double[n];
         var hook = HookName.MlpPost(layer);
         int pad = tokenizer.PadTokenId ?? 0;
         long count = 0;
@@ -49,19 +52,19 @@ public static class KeyStatistics
         {
             var act = r[hook];
             int width = act.Shape[1];
-            int rows = batch.Sum(t => t.Length);
-            var k = Matrix<double>.Build.Dense(rows, n);
-            int row = 0;
             for (int b = 0; b < batch.Count; b++)
-                for (int s = width - batch[b].Length; s < width; s++, row++)
+                for (int s = width - batch[b].Length; s < width; s++, count++)
                 {
                     var v = act.Vector(b, s);
-                    for (int j = 0; j < n; j++) k[row, j] = v[j];
+                    for (int j = 0; j < n; j++) key[j] = v[j];
+                    for (int i = 0; i < n; i++)
+                    {
+                        var row = sum.AsSpan(i * n + i, n - i);
+                        TensorPrimitives.MultiplyAdd(key.AsSpan(i), key[i], row, row);
+                    }
                 }
-            moment.Add(k.TransposeThisAndMultiply(k), moment);
-            count += rows;
         }, new SyncProgress<BatchProgress>(p => progress?.Report((p.Done, p.Total))), cancellation);
-        moment.Divide(count, moment);
+        var moment = Matrix<double>.Build.Dense(n, n, (i, j) => (i <= j ? sum[i * n + j] : sum[j * n + i]) / count);
         return new KeyCovariance(layer, moment, texts.Count, count);
     }
 
