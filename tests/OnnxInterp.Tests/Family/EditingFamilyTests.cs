@@ -70,6 +70,13 @@ public class EditingFamilyTests
         var results = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "results.json"))).RootElement;
         var section = results.GetProperty("attribution").GetProperty("cities").Deserialize<AttributionSection>(ResultsJson.Strict)!;
         Assert.That(section.Prompts, Has.Count.EqualTo(4));
+        // "The city of S is in O.": the subject is word 3, the object word 6.
+        double Share(string model) => section.Prompts.Average(p =>
+        {
+            var v = p.Models.Single(m => m.Model == model).Methods[0].Scores;
+            return (Math.Abs(v[3]) + Math.Abs(v[6])) / v.Sum(Math.Abs);
+        });
+        Assert.That((Share("base"), Share("instruct")), Is.EqualTo((0.73, 0.62)).Using<(double, double)>((a, b) => Math.Abs(a.Item1 - b.Item1) < 0.005 && Math.Abs(a.Item2 - b.Item2) < 0.005));
         foreach (var p in section.Prompts)
             foreach (var m in p.Models)
             {
