@@ -62,6 +62,8 @@ public static class Cli
         root.Subcommands.Add(HookCommand.Create(ctx));
         root.Subcommands.Add(TruthCommand.Create(ctx));
         root.Subcommands.Add(DiffCommand.Create(ctx));
+        root.Subcommands.Add(AttributeCommand.Create(ctx));
+        root.Subcommands.Add(EditCommand.Create(ctx));
         foreach (var step in ctx.Registry.Where(s => !ComparisonSteps.Names.Contains(s.Name)))
             root.Subcommands.Add(AnalysisVerb.Generated(ctx, step));
         return root;

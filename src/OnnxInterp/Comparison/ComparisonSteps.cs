@@ -1,4 +1,5 @@
 using OnnxInterp.Analysis;
+using OnnxInterp.Analysis.Attribution;
 using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Analysis.Diff;
 using OnnxInterp.Analysis.Knowledge;
@@ -11,7 +12,8 @@ namespace OnnxInterp.Comparison;
 /// <summary>
 /// The analyses a comparison runs, in report order. Adding an analysis is one folder under Analysis/ (its options, its
 /// section record, its <see cref="AnalysisStep{TOptions, TSection}"/> and report writer) and one line here. A comparison
-/// that names no analyses runs those whose <see cref="IAnalysisStep.RunsByDefault"/> is set (all but diff).
+/// that names no analyses runs those whose <see cref="IAnalysisStep.RunsByDefault"/> is set (all but diff and attribution:
+/// the demo's results.json is pinned, and they run when named).
 /// </summary>
 public static class ComparisonSteps
 {
@@ -22,6 +24,7 @@ public static class ComparisonSteps
         new ConfidenceStep(),
         new TruthStep(),
         new DiffStep(),
+        new AttributionStep(),
     ];
 
     public static IReadOnlyList<string> Names => All.Select(s => s.Name).ToList();

@@ -12,8 +12,17 @@ namespace OnnxInterp.Tests.Comparison;
 public class AnalysisStepOptionsTests
 {
     [Test]
-    public void Registry_HasRefusalEntropyAndTruth_AfterKnowledge() =>
-        Assert.That(ComparisonSteps.Names, Is.EqualTo(new[] { "knowledge", "refusal", "entropy", "truth", "diff" }));
+    public void Registry_HasRefusalEntropyTruthDiffAndAttribution_AfterKnowledge() =>
+        Assert.That(ComparisonSteps.Names, Is.EqualTo(new[] { "knowledge", "refusal", "entropy", "truth", "diff", "attribution" }));
+
+    /// <summary>The demo's results.json is pinned: a comparison that names no analyses leaves diff and attribution out; naming one runs it.</summary>
+    [Test]
+    public void Select_NoAnalysesNamed_RunsTheDefaultOnes_DiffAndAttributionOnlyWhenNamed()
+    {
+        Assert.That(ComparisonSteps.Select(new ComparisonConfig()).Select(s => s.Name), Is.EqualTo(new[] { "knowledge", "refusal", "entropy", "truth" }));
+        Assert.That(ComparisonSteps.Select(DemoComparison.Config).Select(s => s.Name), Does.Not.Contain("attribution").And.Not.Contain("diff"));
+        Assert.That(ComparisonSteps.Select(new ComparisonConfig { Analyses = ["attribution", "knowledge"] }).Select(s => s.Name), Is.EqualTo(new[] { "attribution", "knowledge" }));
+    }
 
     [Test]
     public void Options_NoOverrides_AreTheAnalysesDefaultsInFull()

@@ -1,11 +1,14 @@
 using System.Runtime.CompilerServices;
 using System.Text.RegularExpressions;
+using OnnxInterp.Analysis.Attribution;
 using OnnxInterp.Analysis.Confidence;
 using OnnxInterp.Analysis.Diff;
+using OnnxInterp.Analysis.Editing;
 using OnnxInterp.Analysis.Knowledge;
 using OnnxInterp.Analysis.Refusal;
 using OnnxInterp.Analysis.Truth;
 using OnnxInterp.Checkpoints;
+using OnnxInterp.Comparison;
 using OnnxInterp.Data;
 using OnnxInterp.Export;
 using OnnxInterp.Reports;
@@ -81,11 +84,11 @@ public class ReadmeExampleTests
         Console.SetError(captured);
         try
         {
-            // README:begin 10
+            // README:begin 12
             string? why = ExecutionProviders.ProbeCuda();                      // null when CUDA 13 and cuDNN 9 load
             using var gpu = ModelSession.Open("tiny-onnx", new SessionConfig { Provider = ExecutionProviderKind.Auto },
                 warn: message => Console.Error.WriteLine(message));            // Auto: CUDA, else CPU after this warning
-            // README:end 10
+            // README:end 12
 
             var warnings = captured.ToString().Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.That(warnings, why is null ? Is.Empty : Is.EqualTo(new[] { "CUDA unavailable, running on CPU: " + why }));
@@ -313,6 +316,60 @@ public class ReadmeAnalysisExampleTests
         Assert.That(p.Directions, Has.Count.EqualTo(3));
         Assert.That(p.Steering.Select(s => s.Steered.Count), Is.All.EqualTo(3));
         Assert.That(File.Exists(Path.Combine("diff", "tokens-instruct.csv")) && File.Exists(Path.Combine("diff", "figures", "diff-instruct-lens-instruct.png")));
+    }
+
+    [Test]
+    public void ReadmeAttribution_Runs()
+    {
+        var world = SyntheticWorld.Generate(1, WorldSize.Family);
+        using var pair = ModelPair.Open("base-onnx", "instruct-onnx");
+
+        // README:begin 10
+        AttributionModel[] judged = [new("base", pair.Base, pair.Base.ChatTemplate), new("instruct", pair.Post, pair.Post.ChatTemplate)];
+        var attribution = AttributionAnalysis.Judging("cities", judged, pair.Tokenizer!, [("The city of Kemefe is in Diso.", true)],
+            world.FewShot("cities"), new AttributionOptions { Coalitions = 128 });     // KernelSHAP, occlusion and LIME
+        foreach (var m in attribution.Prompts[0].Models)                              // each word's KernelSHAP score, per model
+            Console.WriteLine($"{m.Model}: " + string.Join(" ", attribution.Prompts[0].Words.Zip(m.Methods[0].Scores, (w, v) => $"{w} {v:+0.00;-0.00}")));
+        var shap = FeatureAttribution.KernelShap(3, coalitions => coalitions.Select(z => z[0] && z[1] ? 2.0 : 0).ToArray());   // any scalar
+        // README:end 10
+
+        Assert.That(attribution.Prompts.Single().Words, Is.EqualTo(new[] { "The", "city", "of", "Kemefe", "is", "in", "Diso." }));
+        Assert.That(attribution.Prompts[0].Models.Select(m => m.Methods.Select(x => x.Method)), Is.All.EqualTo(new[] { AttributionMethod.KernelShap, AttributionMethod.Occlusion, AttributionMethod.Lime }));
+        Assert.That(attribution.Prompts[0].Models.Select(m => m.Methods[0].EfficiencyGap), Is.All.LessThan(1e-6));
+        Assert.That(shap.Scores, Is.EqualTo(new[] { 1.0, 1.0, 0.0 }).Within(1e-12), "z0 AND z1 worth 2: the Shapley values split it");
+    }
+
+    [Test]
+    public void ReadmeEditing_Runs()
+    {
+        // The example exports into the default cache: keep it in the test's folder.
+        var cache = Environment.GetEnvironmentVariable(ModelResolver.CacheVariable);
+        Environment.SetEnvironmentVariable(ModelResolver.CacheVariable, _tmp.Sub("cache"));
+        try
+        {
+            Edit();
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable(ModelResolver.CacheVariable, cache);
+        }
+    }
+
+    static void Edit()
+    {
+        // README:begin 11
+        var edit = ModelEditor.Run(new EditRequest
+        {
+            Checkpoint = "base-hf", OutputDirectory = "base-edited",                  // a Hugging Face checkpoint; DIR: the edited copy, onnx/, edit.json
+            Facts = [new EditFact("Kemefe", "The city of Kemefe is in", "Medali")],     // a subject of the world: it supplies old object, paraphrases, neighbours
+        });
+        Console.WriteLine($"layer {edit.Record.Method.Layer}: efficacy {edit.Record.Efficacy}, paraphrase {edit.Record.Paraphrase}, specificity {edit.Record.Specificity}");
+        // README:end 11
+
+        var f = edit.Record.Facts.Single();
+        Assert.That((f.Old, f.OldSource, f.Paraphrases.Count, f.Neighbours.Count), Is.EqualTo(("Diso", "world", 4, 10)));
+        Assert.That(new[] { edit.Record.Efficacy, edit.Record.Paraphrase, edit.Record.Specificity }, Is.All.InRange(0.0, 1.0));
+        Assert.That(File.Exists(Path.Combine("base-edited", "edit.json")) && File.Exists(Path.Combine("base-edited", "onnx", "manifest.json")));
     }
 }
 

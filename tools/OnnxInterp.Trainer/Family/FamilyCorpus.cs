@@ -40,20 +40,12 @@ public sealed class FamilyCorpus
     public IReadOnlyList<WorldInstruction> TrainInstructions { get; }
 
     /// <summary>
-    /// Other ways to state a fact, subject first: stated in several shapes, a fact has to be stored with its subject
-    /// (any template can then read it out) rather than as the continuation of one sentence shape, which is what lets
-    /// judging learned on some facts carry over to facts never judged (Allen-Zhu and Li, "Physics of Language Models
-    /// 3.1": knowledge augmentation). The paper's shape (<see cref="WorldFact.True"/>) is template 0. Comparisons
-    /// have none: their judging is a rule.
+    /// Other ways to state a fact, subject first (<see cref="WorldPhrasings.Paraphrases"/>): stated in several shapes, a fact
+    /// has to be stored with its subject (any template can then read it out) rather than as the continuation of one sentence
+    /// shape, which is what lets judging learned on some facts carry over to facts never judged. The paper's shape
+    /// (<see cref="WorldFact.True"/>) is template 0.
     /// </summary>
-    public static readonly IReadOnlyDictionary<string, string[]> Paraphrases = new Dictionary<string, string[]>
-    {
-        [SyntheticWorld.Cities] = ["{s} is a city in {o}.", "{s} lies in the country of {o}.", "The people of {s} live in {o}.", "Travellers to {s} arrive in {o}."],
-        [SyntheticWorld.Animals] = ["A {s} is a kind of {o}.", "The {s} belongs with the {o} group.", "Biologists count the {s} as a {o}."],
-        [SyntheticWorld.Elements] = ["The symbol of {s} is {o}.", "Chemists write {s} as {o}.", "In tables, {s} appears as {o}."],
-        [SyntheticWorld.Inventors] = ["The inventor {s} lived in {o}.", "{s} made a home in {o}.", "{s} was a resident of {o}.", "{s} worked all life in {o}."],
-        [SyntheticWorld.Translations] = ["'{s}' is Spanish for '{o}'.", "In Spanish, '{s}' means '{o}'.", "The English for '{s}' is '{o}'."],
-    };
+    public static IReadOnlyDictionary<string, string[]> Paraphrases => WorldPhrasings.Paraphrases;
 
     /// <summary>The fact stated with <paramref name="obj"/> as its object, in template <paramref name="template"/> (0: the paper's shape).</summary>
     public static string State(WorldFact f, string obj, int template)
