@@ -144,7 +144,7 @@ public class DiffStepTests
         Assert.That(ComparisonSteps.Select(new ComparisonConfig()).Select(s => s.Name), Is.EqualTo(new[] { "knowledge", "refusal", "entropy", "truth" }));
         Assert.That(ComparisonSteps.Select(DemoComparison.Config).Select(s => s.Name), Does.Not.Contain("diff"));
         Assert.That(ComparisonSteps.Select(new ComparisonConfig { Analyses = ["diff", "entropy"] }).Select(s => s.Name), Is.EqualTo(new[] { "diff", "entropy" }));
-        Assert.That(CliRunner.Run("compare", "--help").Out, Does.Contain("diff only with --only"));
+        Assert.That(CliRunner.Run("compare", "--help").Out, Does.Contain("diff, attribution only with --only"));
         Assert.That(CliRunner.Run("diff", "--help").Out, Does.Contain("Examples:").And.Contain("--render-in").And.Contain("--no-cross-lens"));
     }
 }
