@@ -77,8 +77,15 @@ static class DiffBench
                 ["diff-full"] = new() { BatchSize = o.BatchSize },
             };
             var models = (Base: new DiffModel("base", baseModel), Post: new[] { new DiffModel("post", postModel) { Template = template } });
+            // CPU time of this process beside wall time: the 2 cores are shared with other work, which stretches wall time but
+            // not (much) the CPU time our own threads spend (ORT's pools do not spin: ModelSession sets allow_spinning 0).
+            using var self = Process.GetCurrentProcess();
+            var cpu = Variants.ToDictionary(k => k, _ => new List<double>());
+            double lastCpu = 0;
             double RunMs(string key)
             {
+                self.Refresh();
+                var cpuBefore = self.TotalProcessorTime;
                 var sw = Stopwatch.StartNew();
                 switch (key)
                 {
@@ -95,17 +102,24 @@ static class DiffBench
                         DiffAnalysis.Run(models.Base, models.Post, corpus, options[key] with { }, null);
                         break;
                 }
-                return sw.Elapsed.TotalMilliseconds / prompts.Count;
+                double wall = sw.Elapsed.TotalMilliseconds / prompts.Count;
+                self.Refresh();
+                lastCpu = (self.TotalProcessorTime - cpuBefore).TotalMilliseconds / prompts.Count;
+                return wall;
             }
             string load = MachineState.LoadAverageShort();
-            var ms = Interleaved.Run(Variants, o.Warmup, o.Rounds, RunMs);
+            var ms = Interleaved.Run(Variants, o.Warmup, o.Rounds, RunMs, key => cpu[key].Add(lastCpu));
 
             var summary = new Summary($"diff: {described}; {prompts.Count} prompts ({o.Prompts} harmful, {o.Prompts} harmless instructions in {template.Name}, " +
                 $"{o.Prompts} judging), {tokens} tokens, batches of {o.BatchSize}; {o.Rounds} rounds after {o.Warmup} warm-up");
-            foreach (var key in Variants) summary.Row($"{key} ms per prompt", Stats.F(Stats.Median(ms[key])), Note(key));
+            foreach (var key in Variants) summary.Row($"{key} ms per prompt", $"{Stats.F(Stats.Median(ms[key]))} ({Stats.F(Stats.Median(cpu[key]))} CPU)", Note(key));
             foreach (var key in Variants.Skip(1))
-                summary.Ratio(summary.Json, key.Replace('-', '_') + "_over_forward", $"{key} / forward", ms[key], ms["forward"], 2, "median of per-round ratios");
-            using var self = Process.GetCurrentProcess();
+                summary.Ratio(summary.Json, key.Replace('-', '_') + "_over_forward", $"{key} / forward", ms[key], ms["forward"], 2, "wall time, median of per-round ratios");
+            var cpuRatios = new System.Text.Json.Nodes.JsonObject();
+            foreach (var key in Variants.Skip(1))
+                summary.Ratio(cpuRatios, key.Replace('-', '_') + "_over_forward", $"{key} / forward, CPU time", cpu[key], cpu["forward"], 2, "CPU time of this process, median of per-round ratios");
+            summary.Json["cpu_ratios"] = cpuRatios;
+            foreach (var (k, v) in cpu) summary.Json[k.Replace('-', '_') + "_cpu_ms_per_prompt"] = Stats.Describe(v);
             summary.Row("peak resident memory", $"{self.PeakWorkingSet64 / 1048576.0:F0} MiB", "this process: both models (model.onnx, decode.onnx, per-layer and head graphs)");
             summary.Row("load average", $"{load} → {MachineState.LoadAverageShort()}", "before → after: the 2 cores are shared, so absolute times move; the ratios are per round");
             foreach (var (k, v) in ms) summary.Json[k.Replace('-', '_') + "_ms_per_prompt"] = Stats.Describe(v);
