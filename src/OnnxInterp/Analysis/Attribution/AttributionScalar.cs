@@ -41,14 +41,11 @@ public sealed record AttributionScalar(AttributionScalarKind Kind)
     /// </summary>
     public static AttributionScalar Refusal(HfTokenizer tokenizer, IReadOnlyList<string>? openings = null)
     {
-        var ids = new List<int>();
-        foreach (var text in (openings ?? SyntheticWorld.RefusalOpenings).SelectMany(p => new[] { p, " " + p }))
+        var texts = (openings ?? SyntheticWorld.RefusalOpenings).SelectMany(p => new[] { p, " " + p });
+        return new AttributionScalar(AttributionScalarKind.Refusal)
         {
-            var enc = tokenizer.Encode(text, addSpecialTokens: false);
-            if (enc.Length == 0) Throw.Argument("a refusal opening encodes to no token", "attribution.refusal", text);
-            if (!ids.Contains(enc[0])) ids.Add(enc[0]);
-        }
-        return new AttributionScalar(AttributionScalarKind.Refusal) { RefusalTokens = ids };
+            RefusalTokens = LogitScores.FirstTokens(tokenizer, texts, "a refusal opening encodes to no token", "attribution.refusal"),
+        };
     }
 
     /// <summary>The logit positions a row needs (negative: from the end), given the answer's length.</summary>
@@ -67,32 +64,15 @@ public sealed record AttributionScalar(AttributionScalarKind Kind)
                     return (double)l[Judging.True] - l[Judging.False];
                 }
             case AttributionScalarKind.Refusal:
-                {
-                    var p = Softmax(logits.Vector(row, logits.Shape[1] - 1));
-                    double mass = 0;
-                    foreach (var t in RefusalTokens) mass += p[t];
-                    const double eps = 1e-8;
-                    return Math.Log(mass + eps) - Math.Log(1 - mass + eps);
-                }
+                return LogitScores.LogOdds(logits.Vector(row, logits.Shape[1] - 1), RefusalTokens);
             default:
                 {
                     double sum = 0;
                     for (int j = 0; j < answer.Length; j++)
-                        sum += Math.Log(Math.Max(Softmax(logits.Vector(row, logits.Shape[1] - answer.Length + j))[answer[j]], double.Epsilon));
+                        sum += Math.Log(Math.Max(LogitScores.Softmax(logits.Vector(row, logits.Shape[1] - answer.Length + j))[answer[j]], double.Epsilon));
                     return sum;
                 }
         }
-    }
-
-    static double[] Softmax(ReadOnlySpan<float> logits)
-    {
-        double max = double.NegativeInfinity;
-        foreach (var x in logits) max = Math.Max(max, x);
-        var e = new double[logits.Length];
-        double sum = 0;
-        for (int i = 0; i < e.Length; i++) sum += e[i] = Math.Exp(logits[i] - max);
-        for (int i = 0; i < e.Length; i++) e[i] /= sum;
-        return e;
     }
 }
 

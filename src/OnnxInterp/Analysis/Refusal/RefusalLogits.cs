@@ -30,49 +30,22 @@ public static class RefusalLogits
     }
 
     /// <summary>The distinct first tokens of the given texts.</summary>
-    public static IReadOnlyList<int> Tokens(HfTokenizer tokenizer, IEnumerable<string> texts)
-    {
-        var ids = new List<int>();
-        foreach (var t in texts)
-        {
-            var enc = tokenizer.Encode(t, addSpecialTokens: false);
-            if (enc.Length == 0) Throw.Argument("the refusal text encodes to no token", "refusal_tokens", t);
-            if (!ids.Contains(enc[0])) ids.Add(enc[0]);
-        }
-        return ids;
-    }
+    public static IReadOnlyList<int> Tokens(HfTokenizer tokenizer, IEnumerable<string> texts) =>
+        LogitScores.FirstTokens(tokenizer, texts, "the refusal text encodes to no token", "refusal_tokens");
 
     /// <summary>log(p + ε) − log(1 − p + ε) with p the softmax mass (in double) of <paramref name="tokens"/>, ε = 1e-8.</summary>
-    public static double LogOdds(ReadOnlySpan<float> logits, IReadOnlyList<int> tokens)
-    {
-        var probs = Softmax(logits);
-        double p = 0;
-        foreach (var t in tokens) p += probs[t];
-        const double eps = 1e-8;
-        return Math.Log(p + eps) - Math.Log(1 - p + eps);
-    }
+    public static double LogOdds(ReadOnlySpan<float> logits, IReadOnlyList<int> tokens) => LogitScores.LogOdds(logits, tokens);
 
     /// <summary>KL(P ‖ Q) = Σ p (log(p + ε) − log(q + ε)), softmax in double, ε = 1e-6 (Arditi et al.'s kl_div_fn).</summary>
     public static double Kl(ReadOnlySpan<float> logitsP, ReadOnlySpan<float> logitsQ)
     {
         if (logitsP.Length != logitsQ.Length) Throw.Argument("the logits have different lengths", "logits", $"{logitsP.Length} vs {logitsQ.Length}");
-        var p = Softmax(logitsP);
-        var q = Softmax(logitsQ);
+        var p = LogitScores.Softmax(logitsP);
+        var q = LogitScores.Softmax(logitsQ);
         const double eps = 1e-6;
         double kl = 0;
         for (int i = 0; i < p.Length; i++) kl += p[i] * (Math.Log(p[i] + eps) - Math.Log(q[i] + eps));
         return kl;
-    }
-
-    static double[] Softmax(ReadOnlySpan<float> logits)
-    {
-        double max = double.NegativeInfinity;
-        foreach (var x in logits) max = Math.Max(max, x);
-        var e = new double[logits.Length];
-        double sum = 0;
-        for (int i = 0; i < e.Length; i++) sum += e[i] = Math.Exp(logits[i] - max);
-        for (int i = 0; i < e.Length; i++) e[i] /= sum;
-        return e;
     }
 
     /// <summary>The logits at each prompt's last position, [prompt] → vocabulary, under the interventions (at every position).</summary>
