@@ -11,29 +11,17 @@ using static OnnxInterp.Tests.Support.CliRunner;
 namespace OnnxInterp.Tests.Cli;
 
 /// <summary>`attribute` and `compare --only attribution` as a user meets them, on the tiny random pair (byte-level tokenizer).</summary>
-public class AttributeCommandTests
+public class AttributeCommandTests : TinyPairFixture
 {
-    TempDir _tmp = null!;
-
-    [OneTimeSetUp]
-    public void SetUp()
-    {
-        _tmp = new TempDir();
-        ComparisonRunnerTests.WriteTinyPair(_tmp.Path);
-    }
-
-    [OneTimeTearDown]
-    public void TearDown() => _tmp.Dispose();
-
     // The byte-level tokenizer ends " TRUE" and " FALSE" with the same token: the answers drop the space, as the runner's tests do.
     string[] Args(string verb, string outDir, params string[] more) =>
-        [verb, "--base", _tmp.Sub("base"), "--post", _tmp.Sub("post"), "--out", outDir, "--cache-dir", _tmp.Sub("cache"), "--datasets", "synthetic:cities",
+        [.. PairArgs(verb, outDir),
          "--set", "attribution.trueAnswer=T", "--set", "attribution.falseAnswer=F", .. more];
 
     [Test]
     public void Attribute_TinyPair_SectionsPerPartReportWithHighlightsAndScores()
     {
-        var dir = _tmp.Sub("attribute");
+        var dir = Tmp.Sub("attribute");
         var run = Run(Args("attribute", dir, "--statements", "2", "--refusal-prompts", "1", "--coalitions", "24", "--method", "kernelshap,occlusion"));
         Assert.That(run.Code, Is.EqualTo(ExitCodes.Ok), run.Err);
         Assert.That(run.Out, Does.Contain("(2 steps run, 0 resumed from the journal)").And.Contain("KernelSHAP top:").And.Contain("refusal: "));
@@ -75,7 +63,7 @@ public class AttributeCommandTests
     [Test]
     public void Compare_OnlyAttribution_RunsIt_AndBadOptionsNameTheOption()
     {
-        var dir = _tmp.Sub("compare");
+        var dir = Tmp.Sub("compare");
         var run = Run(Args("compare", dir, "--only", "attribution", "--set", "attribution.statements=1", "--set", "attribution.refusalPrompts=0",
             "--set", "attribution.coalitions=8", "--set", "attribution.methods=[\"Lime\"]"));
         Assert.That(run.Code, Is.EqualTo(ExitCodes.Ok), run.Err);
@@ -83,12 +71,12 @@ public class AttributeCommandTests
         Assert.That(results["attribution"]!.AsObject().Select(p => p.Key), Is.EqualTo(new[] { "cities" }));
         Assert.That(results["attribution"]!["cities"]!["methods"]!.AsArray().Select(m => m!.GetValue<string>()), Is.EqualTo(new[] { "Lime" }));
 
-        var bad = Run(Args("attribute", _tmp.Sub("never"), "--coalitions", "0"));
+        var bad = Run(Args("attribute", Tmp.Sub("never"), "--coalitions", "0"));
         Assert.That(bad.Code, Is.EqualTo(ExitCodes.InvalidInput));
         Assert.That(bad.Err, Does.Contain("field 'attribution.coalitions'").And.Contain("value '0'"));
-        var method = Run(Args("attribute", _tmp.Sub("never"), "--method", "shapley"));
+        var method = Run(Args("attribute", Tmp.Sub("never"), "--method", "shapley"));
         Assert.That(method.Code, Is.EqualTo(ExitCodes.InvalidInput));
         Assert.That(method.Err, Does.Contain("field '--method'").And.Contain("value 'shapley'"));
-        Assert.That(Directory.Exists(_tmp.Sub("never")), Is.False);
+        Assert.That(Directory.Exists(Tmp.Sub("never")), Is.False);
     }
 }

@@ -7,39 +7,26 @@ using static OnnxInterp.Tests.Support.CliRunner;
 namespace OnnxInterp.Tests.Cli;
 
 /// <summary>`compare --shard`/`--shards`, `merge` and `sweep` as a user meets them: exit codes, messages, files.</summary>
-public class ShardCliTests
+public class ShardCliTests : TinyPairFixture
 {
-    TempDir _tmp = null!;
-
-    [OneTimeSetUp]
-    public void SetUp()
-    {
-        _tmp = new TempDir();
-        ComparisonRunnerTests.WriteTinyPair(_tmp.Path);
-    }
-
-    [OneTimeTearDown]
-    public void TearDown() => _tmp.Dispose();
-
     string[] Tiny(string outDir, params string[] more) =>
-        ["compare", "--base", _tmp.Sub("base"), "--post", _tmp.Sub("post"), "--out", outDir, "--cache-dir", _tmp.Sub("cache"),
-         "--datasets", "synthetic:cities", "--only", "knowledge,refusal", .. ComparisonRunnerTests.TinySettings.SelectMany(s => new[] { "--set", s }), .. more];
+        [.. PairArgs("compare", outDir), "--only", "knowledge,refusal", .. ComparisonRunnerTests.TinySettings.SelectMany(s => new[] { "--set", s }), .. more];
 
     [Test]
     public void Compare_ShardAndShardsThenMerge_TheUnshardedResults()
     {
-        var whole = Run(Tiny(_tmp.Sub("whole")));
+        var whole = Run(Tiny(Tmp.Sub("whole")));
         Assert.That(whole.Code, Is.Zero, whole.Err);
 
-        var first = Run(Tiny(_tmp.Sub("shards/a"), "--shard", "0/2"));
+        var first = Run(Tiny(Tmp.Sub("shards/a"), "--shard", "0/2"));
         Assert.That(first.Code, Is.Zero, first.Err);
         Assert.That(first.Out, Does.Contain("shard 0/2: 1 of 2 steps journaled").And.Contain("onnxinterp merge"));
-        Assert.That(File.Exists(_tmp.Sub("shards/a/results.json")), Is.False, "a shard writes no report");
+        Assert.That(File.Exists(Tmp.Sub("shards/a/results.json")), Is.False, "a shard writes no report");
         // The other as a pod of an Indexed Job runs it: --shards N, the index in JOB_COMPLETION_INDEX.
         Environment.SetEnvironmentVariable(ShardSpec.IndexVariable, "1");
         try
         {
-            var second = Run(Tiny(_tmp.Sub("shards/b"), "--shards", "2"));
+            var second = Run(Tiny(Tmp.Sub("shards/b"), "--shards", "2"));
             Assert.That(second.Code, Is.Zero, second.Err);
             Assert.That(second.Out, Does.Contain("shard 1/2"));
         }
@@ -48,12 +35,12 @@ public class ShardCliTests
             Environment.SetEnvironmentVariable(ShardSpec.IndexVariable, null);
         }
 
-        var merged = Run("merge", _tmp.Sub("shards"), "--out", _tmp.Sub("merged"));
+        var merged = Run("merge", Tmp.Sub("shards"), "--out", Tmp.Sub("merged"));
         Assert.That(merged.Code, Is.Zero, merged.Err);
         Assert.That(merged.Out, Does.Contain("report written to").And.Contain("compare: 2 shards, 2 steps"));
-        Assert.That(File.ReadAllBytes(_tmp.Sub("merged/results.json")), Is.EqualTo(File.ReadAllBytes(_tmp.Sub("whole/results.json"))));
+        Assert.That(File.ReadAllBytes(Tmp.Sub("merged/results.json")), Is.EqualTo(File.ReadAllBytes(Tmp.Sub("whole/results.json"))));
 
-        var missing = Run("merge", _tmp.Sub("shards/b"), "--out", _tmp.Sub("merged-missing"));
+        var missing = Run("merge", Tmp.Sub("shards/b"), "--out", Tmp.Sub("merged-missing"));
         Assert.That(missing.Code, Is.EqualTo(ExitCodes.InvalidInput));
         Assert.That(missing.Err, Does.Contain("shard 0 of 2 is missing").And.Not.Contain("   at "));
     }
@@ -64,12 +51,12 @@ public class ShardCliTests
         Environment.SetEnvironmentVariable(ShardSpec.IndexVariable, null);
         var cases = new (string[] Args, string Message)[]
         {
-            (Tiny(_tmp.Sub("m1"), "--shard", "2/2"), "counts from 0: 0..1"),
-            (Tiny(_tmp.Sub("m2"), "--shard", "one"), "expected K/N"),
-            (Tiny(_tmp.Sub("m3"), "--shard", "0/2", "--shards", "2"), "not both"),
-            (Tiny(_tmp.Sub("m4"), "--shards", "2"), ShardSpec.IndexVariable),
-            (["merge", _tmp.Path, "--out", _tmp.Sub("m5")], "not a shard folder"),
-            (["sweep", "--base", _tmp.Sub("base"), "--post", _tmp.Sub("nothing-*"), "--out", _tmp.Sub("m6")], "no checkpoint folder matches"),
+            (Tiny(Tmp.Sub("m1"), "--shard", "2/2"), "counts from 0: 0..1"),
+            (Tiny(Tmp.Sub("m2"), "--shard", "one"), "expected K/N"),
+            (Tiny(Tmp.Sub("m3"), "--shard", "0/2", "--shards", "2"), "not both"),
+            (Tiny(Tmp.Sub("m4"), "--shards", "2"), ShardSpec.IndexVariable),
+            (["merge", Tmp.Path, "--out", Tmp.Sub("m5")], "not a shard folder"),
+            (["sweep", "--base", Tmp.Sub("base"), "--post", Tmp.Sub("nothing-*"), "--out", Tmp.Sub("m6")], "no checkpoint folder matches"),
         };
         foreach (var (args, message) in cases)
         {
@@ -77,7 +64,7 @@ public class ShardCliTests
             Assert.That(r.Code, Is.EqualTo(ExitCodes.InvalidInput), string.Join(" ", args) + "\n" + r.Err);
             Assert.That(r.Err, Does.Contain(message), string.Join(" ", args));
         }
-        Assert.That(Run("merge", "--out", _tmp.Sub("m7")).Code, Is.EqualTo(ExitCodes.Usage), "a shard folder is required");
+        Assert.That(Run("merge", "--out", Tmp.Sub("m7")).Code, Is.EqualTo(ExitCodes.Usage), "a shard folder is required");
     }
 
     [Test]
