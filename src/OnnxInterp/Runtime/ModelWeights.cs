@@ -43,8 +43,7 @@ public static class ModelWeights
     {
         if (!Directory.Exists(folder)) Throw.Argument("model folder does not exist", "model", folder);
         if (File.Exists(Path.Combine(folder, ModelManifest.FileName))) return new ExportWeights(folder);
-        using (HfCheckpoint.Open(folder)) { }  // fails here, typed, on a folder that is neither
-        return new CheckpointWeights(folder);
+        return new CheckpointWeights(folder);  // opening the checkpoint fails, typed, on a folder that is neither
     }
 }
 
