@@ -125,20 +125,37 @@ public readonly record struct HookName : IComparable<HookName>, IParsable<HookNa
 /// Which hooks to capture: one name, or a glob over names (<c>*</c> and <c>?</c>, e.g. <c>blocks.*.hook_resid_post</c>),
 /// as TransformerLens' names_filter. Strings and <see cref="HookName"/>s convert implicitly.
 /// </summary>
-public readonly record struct HookPattern(string Text)
+public readonly struct HookPattern : IEquatable<HookPattern>
 {
+    // A glob's regex is built once per pattern, not once per hook it is matched against.
+    readonly System.Text.RegularExpressions.Regex? _glob;
+
+    public HookPattern(string text)
+    {
+        Text = text;
+        _glob = text.Contains('*') || text.Contains('?') ? ToRegex(text) : null;
+    }
+
+    public string Text { get; }
+
     public static implicit operator HookPattern(string text) => new(text);
     public static implicit operator HookPattern(HookName name) => new(name.ToString());
 
-    public bool IsGlob => Text.Contains('*') || Text.Contains('?');
+    public bool IsGlob => _glob is not null;
 
     public bool Matches(HookName name) => Matches(name.ToString());
 
-    public bool Matches(string name) => Text == name || IsGlob && ToRegex(Text).IsMatch(name);
+    public bool Matches(string name) => Text == name || _glob is { } g && g.IsMatch(name);
 
     static System.Text.RegularExpressions.Regex ToRegex(string glob) =>
         new("^" + System.Text.RegularExpressions.Regex.Escape(glob).Replace(@"\*", ".*").Replace(@"\?", ".") + "$",
             System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    public bool Equals(HookPattern other) => Text == other.Text;
+    public override bool Equals(object? obj) => obj is HookPattern p && Equals(p);
+    public override int GetHashCode() => Text?.GetHashCode(StringComparison.Ordinal) ?? 0;
+    public static bool operator ==(HookPattern a, HookPattern b) => a.Equals(b);
+    public static bool operator !=(HookPattern a, HookPattern b) => !a.Equals(b);
 
     public override string ToString() => Text;
 }
