@@ -210,6 +210,14 @@ public static class CausalTracing
     public static (double[,] Mean, IReadOnlyList<PairTrace> PerPair) Run(IHookedModel source, IHookedModel target, IReadOnlyList<TracingPrompt> prompts,
         TracingOptions o, IProgress<CaptureProgress>? progress = null, CancellationToken cancellation = default)
     {
+        var traces = TracePairs(source, target, prompts, o, progress, cancellation);
+        return (Mean(traces), traces);
+    }
+
+    /// <summary>Traces every prompt, in order (prompts that share a few-shot prefix share its run).</summary>
+    public static IReadOnlyList<PairTrace> TracePairs(IHookedModel source, IHookedModel target, IReadOnlyList<TracingPrompt> prompts,
+        TracingOptions o, IProgress<CaptureProgress>? progress = null, CancellationToken cancellation = default)
+    {
         if (prompts.Count == 0) Throw.Argument("no prompts to trace", "prompts", 0);
         int n = prompts[0].Patched;
         if (prompts.Any(p => p.Patched != n))
@@ -221,12 +229,19 @@ public static class CausalTracing
             traces.Add(TracePair(source, target, prompt, o, prefixes, cancellation));
             progress?.Report(new CaptureProgress(traces.Count, prompts.Count));
         }
-        int layers = traces[0].Values.GetLength(0);
+        return traces;
+    }
+
+    /// <summary>The mean of the pairs' matrices, summed in pair order (what a split run's pieces, put together, reproduce bit for bit).</summary>
+    public static double[,] Mean(IReadOnlyList<PairTrace> traces)
+    {
+        if (traces.Count == 0) Throw.Argument("no traces to average", "traces", 0);
+        int layers = traces[0].Values.GetLength(0), n = traces[0].Values.GetLength(1);
         var mean = new double[layers, n];
         foreach (var t in traces)
             for (int l = 0; l < layers; l++)
                 for (int p = 0; p < n; p++) mean[l, p] += t.Values[l, p] / traces.Count;
-        return (mean, traces);
+        return mean;
     }
 
     static int[] Ones(int n) => Enumerable.Repeat(1, n).ToArray();

@@ -48,6 +48,20 @@ public sealed record KnowledgeResult(
     KnowledgeOptions Options);
 
 /// <summary>
+/// A dataset's tracing before any model runs (<see cref="KnowledgeAnalysis.Prepare"/>): the curation, the prompts traced
+/// (each patching the same positions), the matrices' column labels, and the tracing options with the answer tokens.
+/// </summary>
+public sealed record KnowledgePlan(
+    string Dataset,
+    CurationResult Curation,
+    int SubjectTokens,
+    int ObjectTokens,
+    IReadOnlyList<TracingPrompt> Prompts,
+    IReadOnlyList<string> Labels,
+    TracingOptions Tracing,
+    KnowledgeOptions Options);
+
+/// <summary>
 /// The knowledge-storage and knowledge-representation analyses over one dataset: curate pairs, build the
 /// few-shot prompts, trace every model (a [layers × positions] matrix averaged over pairs), patch across models
 /// (base → post and post → base), and compare the matrices as the paper's Table 1 does.
@@ -58,12 +72,23 @@ public static class KnowledgeAnalysis
         IReadOnlyList<(string Statement, bool True)> fewShot, KnowledgeOptions? options = null,
         IProgress<CaptureProgress>? progress = null, CancellationToken cancellation = default)
     {
-        var o = options ?? new KnowledgeOptions();
         if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
+        var plan = Prepare(dataset, tokenizer, models[0].Model.Config, fewShot, options);
+        return Assemble(plan, models.Select(m => m.Name).ToList(), Trace(plan, models, 0, plan.Prompts.Count, progress, cancellation));
+    }
+
+    /// <summary>
+    /// Everything before tracing, which every piece of a split run computes the same way: the answer tokens, the curated
+    /// pairs and their prompts (the same for every model, from the base model's tokenizer and config).
+    /// </summary>
+    public static KnowledgePlan Prepare(StatementDataset dataset, HfTokenizer tokenizer, Checkpoints.ModelConfig baseConfig,
+        IReadOnlyList<(string Statement, bool True)> fewShot, KnowledgeOptions? options = null)
+    {
+        var o = options ?? new KnowledgeOptions();
         var (trueId, falseId) = JudgingAnswers.Tokens(tokenizer, o.TrueAnswer, o.FalseAnswer, "knowledge");
 
         bool consecutive = IsConsecutiveRows(dataset.Name);
-        var curation = consecutive ? PairCuration.CurateConsecutive(dataset, tokenizer) : Curate(dataset, tokenizer, o.Protocol, models[0].Model.Config);
+        var curation = consecutive ? PairCuration.CurateConsecutive(dataset, tokenizer) : Curate(dataset, tokenizer, o.Protocol, baseConfig);
         if (curation.Pairs.Count == 0) Throw.Argument("no true/false pairs survive curation for this tokenizer", "dataset", dataset.Name);
         int sTok = Count(curation.Pairs[0], TokenRole.Subject), oTok = Count(curation.Pairs[0], TokenRole.Object);
         var pairs = o.MaxPairs is int max ? curation.Pairs.Take(max).ToList() : curation.Pairs;
@@ -75,36 +100,73 @@ public static class KnowledgeAnalysis
             prompts = prompts.Where(p => p.Patched == n).ToList();
         }
         var labels = consecutive ? CollapsedLabels : prompts[0].Labels;
-
         var tracing = new TracingOptions { Metric = o.Metric, Fast = o.Fast, TrueToken = trueId, FalseToken = falseId };
-        var perPair = new Dictionary<string, IReadOnlyList<PairTrace>>();
-        KnowledgeMatrix Trace(string name, IHookedModel source, IHookedModel target)
-        {
-            var (mean, traces) = consecutive
-                ? TraceCollapsed(source, target, prompts, tracing, progress, cancellation)
-                : CausalTracing.Run(source, target, prompts, tracing, progress, cancellation);
-            perPair[name] = traces;
-            return new KnowledgeMatrix(name, mean, labels, traces.Count);
-        }
+        return new KnowledgePlan(dataset.Name, curation, sTok, oTok, prompts, labels, tracing, o);
+    }
 
-        var matrices = models.Select(m => Trace(m.Name, m.Model, m.Model)).ToList();
+    /// <summary>
+    /// The matrices an analysis of <paramref name="models"/> traces, in order: each model's own (source = target), then
+    /// for each post-trained model, with transfer, base → post and post → base. Indices into the models.
+    /// </summary>
+    public static IReadOnlyList<(string Name, int Source, int Target)> Matrices(IReadOnlyList<string> models, bool transfer)
+    {
+        var list = models.Select((m, i) => (m, i, i)).ToList();
+        if (transfer)
+            for (int i = 1; i < models.Count; i++)
+                list.AddRange([($"{models[0]}->{models[i]}", 0, i), ($"{models[i]}->{models[0]}", i, 0)]);
+        return list;
+    }
+
+    /// <summary>
+    /// Traces prompts [<paramref name="first"/>, first + <paramref name="count"/>) of the plan for every matrix
+    /// (<see cref="Matrices"/>): each pair's trace depends on that pair alone, so pieces of the prompts traced apart (the
+    /// shards of a split run) and put together in order are the traces of one run over all of them, bit for bit.
+    /// </summary>
+    public static IReadOnlyDictionary<string, IReadOnlyList<PairTrace>> Trace(KnowledgePlan plan, IReadOnlyList<KnowledgeModel> models,
+        int first, int count, IProgress<CaptureProgress>? progress = null, CancellationToken cancellation = default)
+    {
+        if (models.Count == 0) Throw.Argument("at least one model is needed", "models", 0);
+        if (first < 0 || count < 0 || first + count > plan.Prompts.Count)
+            Throw.Argument($"the plan has {plan.Prompts.Count} prompts", "prompts", $"{first}+{count}");
+        for (int i = 1; i < models.Count && plan.Options.Transfer; i++) ModelPair.CheckCompatible(models[0].Model, models[i].Model);
+        var prompts = plan.Prompts.Skip(first).Take(count).ToList();
+        bool consecutive = IsConsecutiveRows(plan.Dataset);
+        var perPair = new Dictionary<string, IReadOnlyList<PairTrace>>();
+        foreach (var (name, source, target) in Matrices(models.Select(m => m.Name).ToList(), plan.Options.Transfer))
+            perPair[name] = prompts.Count == 0 ? []
+                : consecutive ? TraceCollapsed(models[source].Model, models[target].Model, prompts, plan.Tracing, progress, cancellation)
+                : CausalTracing.TracePairs(models[source].Model, models[target].Model, prompts, plan.Tracing, progress, cancellation);
+        return perPair;
+    }
+
+    /// <summary>
+    /// The result from every prompt's traces (<paramref name="perPair"/>: by matrix name, in prompt order): each matrix the
+    /// mean over its pairs, and the paper's Table 1 rows.
+    /// </summary>
+    public static KnowledgeResult Assemble(KnowledgePlan plan, IReadOnlyList<string> models, IReadOnlyDictionary<string, IReadOnlyList<PairTrace>> perPair)
+    {
+        KnowledgeMatrix Matrix(string name)
+        {
+            var traces = perPair.GetValueOrDefault(name) ?? throw new InvalidArgumentException("no traces for this matrix", "perPair", name);
+            if (traces.Count != plan.Prompts.Count) Throw.Argument($"expected {plan.Prompts.Count} traces, one per prompt", $"perPair[{name}]", traces.Count);
+            return new KnowledgeMatrix(name, CausalTracing.Mean(traces), plan.Labels, traces.Count);
+        }
+        var matrices = models.Select(Matrix).ToList();
         var transfers = new List<KnowledgeMatrix>();
         var rows = new List<KnowledgeComparisonRow>();
-        var baseModel = models[0];
         for (int i = 1; i < models.Count; i++)
         {
-            var post = models[i];
             rows.Add(Row(matrices[0], matrices[i]));
-            if (!o.Transfer) continue;
-            ModelPair.CheckCompatible(baseModel.Model, post.Model);
-            var forward = Trace($"{baseModel.Name}->{post.Name}", baseModel.Model, post.Model);
-            var backward = Trace($"{post.Name}->{baseModel.Name}", post.Model, baseModel.Model);
+            if (!plan.Options.Transfer) continue;
+            var forward = Matrix($"{models[0]}->{models[i]}");
+            var backward = Matrix($"{models[i]}->{models[0]}");
             transfers.Add(forward);
             transfers.Add(backward);
             rows.Add(Row(matrices[i], forward));
             rows.Add(Row(matrices[0], backward));
         }
-        return new KnowledgeResult(dataset.Name, curation, sTok, oTok, prompts, matrices, transfers, rows, perPair, o);
+        var ordered = Matrices(models, plan.Options.Transfer).ToDictionary(m => m.Name, m => perPair[m.Name]);
+        return new KnowledgeResult(plan.Dataset, plan.Curation, plan.SubjectTokens, plan.ObjectTokens, plan.Prompts, matrices, transfers, rows, ordered, plan.Options);
     }
 
     static KnowledgeComparisonRow Row(KnowledgeMatrix a, KnowledgeMatrix b)
@@ -129,12 +191,11 @@ public static class KnowledgeAnalysis
     /// columns, as patching_visualize.py (lines 330–352) does for tulu_extracted: the mean over the positions where the
     /// true and false prompts' tokens differ, the mean over the other positions except the last, and the last.
     /// </summary>
-    static (double[,] Mean, IReadOnlyList<PairTrace> PerPair) TraceCollapsed(IHookedModel source, IHookedModel target,
+    static IReadOnlyList<PairTrace> TraceCollapsed(IHookedModel source, IHookedModel target,
         IReadOnlyList<TracingPrompt> prompts, TracingOptions o, IProgress<CaptureProgress>? progress, CancellationToken cancellation)
     {
         var traces = new List<PairTrace>();
         int layers = target.Config.NumLayers;
-        var mean = new double[layers, 3];
         foreach (var prompt in prompts)
         {
             var t = CausalTracing.TracePair(source, target, prompt, o, cancellation);
@@ -151,10 +212,7 @@ public static class KnowledgeAnalysis
             traces.Add(new PairTrace(collapsed, t.CleanTrue, t.CleanFalse));
             progress?.Report(new CaptureProgress(traces.Count, prompts.Count));
         }
-        foreach (var c in traces)
-            for (int l = 0; l < layers; l++)
-                for (int k = 0; k < 3; k++) mean[l, k] += c.Values[l, k] / traces.Count;
-        return (mean, traces);
+        return traces;
     }
 
     /// <summary>
