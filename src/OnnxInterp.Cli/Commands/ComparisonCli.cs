@@ -65,7 +65,8 @@ sealed class ShardOptions
 {
     public readonly Option<string?> Shard = new("--shard")
     {
-        Description = "Run shard K of N (K from 0, e.g. 1/3): a deterministic 1/N of the steps, journaled in --out (a folder per shard, no report); " +
+        Description = "Run shard K of N (K from 0, e.g. 1/3): a deterministic 1/N of the steps (a step above 1/N of the run, such as knowledge's pairs, " +
+            "split into pieces), journaled in --out (a folder per shard, no report); " +
             "`onnxinterp merge` joins the shards into the report an unsharded run writes.",
     };
 

@@ -28,7 +28,8 @@ static class MergeCommand
         {
             var outcome = ShardMerge.Merge(parse.GetValue(shards)!, parse.GetValue(output)!, ctx.Registry, line => ctx.Err.WriteLine(line), cancellation);
             ctx.Out.WriteLine($"report written to {Path.Combine(outcome.OutputDirectory, "report.html")} ({outcome.Kind}: {outcome.Shards} " +
-                $"shard{(outcome.Shards == 1 ? "" : "s")}, {outcome.Steps} steps)");
+                $"shard{(outcome.Shards == 1 ? "" : "s")}, {outcome.Steps} steps" +
+                (outcome.Combined > 0 ? $"; {outcome.Combined} part{(outcome.Combined == 1 ? "" : "s")} put together from pieces" : "") + ")");
             if (outcome.Kind == "sweep") SweepCommand.PrintTrajectory(ctx, outcome.Results);
             return ExitCodes.Ok;
         }));

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using OnnxInterp.Data;
+using OnnxInterp.Internals;
 using OnnxInterp.Reports;
 
 namespace OnnxInterp.Analysis;
@@ -14,6 +15,38 @@ public readonly record struct StepPart(string Id, string? Dataset = null)
 {
     /// <summary>Other files the part reads (e.g. the Alpaca file beside AdvBench's); the journal key covers their content too.</summary>
     public IReadOnlyList<string>? Files { get; init; }
+
+    /// <summary>Which piece of the part this is, 0 to <see cref="Chunks"/> − 1, when a sharded run splits it (<see cref="IAnalysisStep.MaxChunks"/>).</summary>
+    public int Chunk { get; init; }
+
+    /// <summary>How many pieces the part is split into; 0 or 1: the whole part.</summary>
+    public int Chunks { get; init; }
+
+    public bool IsChunk => Chunks > 1;
+
+    /// <summary>Piece <paramref name="chunk"/> of <paramref name="chunks"/> of this part.</summary>
+    public StepPart ChunkOf(int chunk, int chunks)
+    {
+        if (chunks < 2 || chunk < 0 || chunk >= chunks) Throw.Argument("a piece k of n counts k from 0 to n − 1, n ≥ 2", "chunk", $"{chunk}/{chunks}");
+        return this with { Chunk = chunk, Chunks = chunks };
+    }
+
+    /// <summary>The whole part of a piece.</summary>
+    public StepPart Whole => this with { Chunk = 0, Chunks = 0 };
+
+    /// <summary>The journal's name of the part: its id, and for a piece its number ("cities.2of3", counted from 1).</summary>
+    public string JournalId => IsChunk ? JournalIdOf(Id, Chunk, Chunks) : Id;
+
+    public static string JournalIdOf(string id, int chunk, int chunks) =>
+        chunks < 2 ? id : $"{id}{(id.Length == 0 ? "" : ".")}{chunk + 1}of{chunks}";
+
+    /// <summary>The prompts of piece <see cref="Chunk"/> of a part of <paramref name="count"/> prompts, in order: [count·k/n, count·(k+1)/n).</summary>
+    public (int First, int Count) Range(int count)
+    {
+        if (!IsChunk) return (0, count);
+        int first = (int)((long)count * Chunk / Chunks), end = (int)((long)count * (Chunk + 1) / Chunks);
+        return (first, end - first);
+    }
 }
 
 /// <summary>How far a step is: a fraction in [0, 1] and a short note ("traced 12/40 pairs, matrix 3/7").</summary>
@@ -67,7 +100,24 @@ public interface IAnalysisStep
     /// </summary>
     double Cost(JsonObject options, StepPart part, int models);
 
+    /// <summary>
+    /// Runs the part, or for a piece (<see cref="StepPart.IsChunk"/>) that piece's share of it, whose output holds only
+    /// what <see cref="Combine"/> needs (no Markdown, no summary).
+    /// </summary>
     StepOutput Run(StepContext context, JsonObject options, StepPart part);
+
+    /// <summary>
+    /// Into how many pieces a sharded run may split the part (1: never), each run apart (<see cref="Run"/> with
+    /// <see cref="StepPart.ChunkOf"/>) and put together by <see cref="Combine"/> into the output one run of the whole
+    /// part gives, byte for byte. Depends on its arguments only.
+    /// </summary>
+    int MaxChunks(JsonObject options, StepPart part);
+
+    /// <summary>
+    /// The whole part's output (section, Markdown, summary, and its files written into <paramref name="outputDirectory"/>)
+    /// from its pieces' results, in order: the same bytes as one run of the whole part. Reads no model and no dataset.
+    /// </summary>
+    StepOutput Combine(string outputDirectory, JsonObject options, StepPart part, IReadOnlyList<JsonNode> chunks);
 
     /// <summary>Markdown (headings from level 3) over every part's section, by part id, before the parts' own sections; null for none.</summary>
     string? Overview(IReadOnlyList<(string Part, JsonNode Section)> parts, IReadOnlyList<string> models);
@@ -119,6 +169,23 @@ public abstract class AnalysisStep<TOptions, TSection> : IAnalysisStep<TOptions>
         PerDataset ? datasets.Select(d => new StepPart(DatasetSpec.Id(d), d)).ToList() : [new StepPart("")];
 
     public abstract StepResult<TSection> Run(StepContext context, TOptions options, StepPart part);
+
+    /// <summary>
+    /// Into how many pieces a sharded run may split the part (<see cref="IAnalysisStep.MaxChunks"/>); 1 by default. An
+    /// analysis that returns more implements <see cref="RunChunk"/> and <see cref="Combine"/>.
+    /// </summary>
+    public virtual int MaxChunks(TOptions options, StepPart part) => 1;
+
+    /// <summary>Piece <see cref="StepPart.Chunk"/> of the part: what <see cref="Combine"/> needs of it, as JSON.</summary>
+    public virtual JsonNode RunChunk(StepContext context, TOptions options, StepPart part) =>
+        throw new NotSupportedException($"the {Name} analysis does not split a part into pieces");
+
+    /// <summary>
+    /// The whole part's result from its pieces (<see cref="RunChunk"/>'s, in order), writing the part's files into
+    /// <paramref name="outputDirectory"/>: the same as <see cref="Run"/> over the whole part, byte for byte.
+    /// </summary>
+    public virtual StepResult<TSection> Combine(string outputDirectory, TOptions options, StepPart part, IReadOnlyList<JsonNode> chunks) =>
+        throw new NotSupportedException($"the {Name} analysis does not split a part into pieces");
 
     /// <summary>The part's estimated cost (<see cref="IAnalysisStep.Cost"/>); by default one per model.</summary>
     public virtual double EstimatedCost(TOptions options, StepPart part, int models) => models;
@@ -176,8 +243,19 @@ public abstract class AnalysisStep<TOptions, TSection> : IAnalysisStep<TOptions>
 
     StepOutput IAnalysisStep.Run(StepContext context, JsonObject options, StepPart part)
     {
+        if (part.IsChunk) return new StepOutput(RunChunk(context, Options(options), part), "");
         var result = Run(context, Options(options), part);
         return new StepOutput(WriteSection(result.Section), result.Markdown) { Summary = Headlines(result.Section, part) };
+    }
+
+    int IAnalysisStep.MaxChunks(JsonObject options, StepPart part) => Math.Max(1, MaxChunks(Options(options), part.Whole));
+
+    StepOutput IAnalysisStep.Combine(string outputDirectory, JsonObject options, StepPart part, IReadOnlyList<JsonNode> chunks)
+    {
+        if (chunks.Count < 2) Throw.Argument("a part put together from pieces has at least two", "chunks", chunks.Count);
+        var whole = part.Whole;
+        var result = Combine(outputDirectory, Options(options), whole, chunks);
+        return new StepOutput(WriteSection(result.Section), result.Markdown) { Summary = Headlines(result.Section, whole) };
     }
 
     string? IAnalysisStep.Overview(IReadOnlyList<(string Part, JsonNode Section)> parts, IReadOnlyList<string> models) =>

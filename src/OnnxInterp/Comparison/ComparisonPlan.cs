@@ -14,8 +14,11 @@ namespace OnnxInterp.Comparison;
 /// </summary>
 public sealed record PlannedStep(string Comparison, IAnalysisStep Step, StepPart Part, string Key, double Cost)
 {
-    /// <summary>The journal's name: analysis, or analysis.part.</summary>
-    public string Name => ResultsJournal.Stem(Step.Name, Part.Id);
+    /// <summary>The journal's name: analysis, or analysis.part, and for a piece of a part its number (analysis.part.2of3).</summary>
+    public string Name => ResultsJournal.Stem(Step.Name, Part.JournalId);
+
+    /// <summary>For a piece of a part (<see cref="StepPart.IsChunk"/>): the whole part's key, under which `merge` journals the pieces put together.</summary>
+    public string? WholeKey { get; init; }
 
     /// <summary>Unique within a run: the name, after the comparison's id in a sweep ("sft/knowledge.cities").</summary>
     public string Id => Comparison.Length == 0 ? Name : $"{Comparison}/{Name}";
@@ -90,6 +93,36 @@ static class ComparisonPlanner
             Id = id, Folder = folder, Title = title, Config = config, Models = models, Analyses = analyses, Options = options, Steps = steps,
         };
     }
+
+    /// <summary>
+    /// The run's steps for <paramref name="shards"/> shards: a step whose estimated cost exceeds one shard's share of the
+    /// whole run (every comparison's steps' costs summed, over the shard count) is split into ⌈cost / share⌉ pieces, at
+    /// most the shard count and what the analysis allows (<see cref="IAnalysisStep.MaxChunks"/>), each keyed by the whole
+    /// step's key and its number. Nothing is split for one shard. A pure function of the plan and the count, so every
+    /// worker computes the same pieces.
+    /// </summary>
+    public static IReadOnlyList<PlannedComparison> Split(IReadOnlyList<PlannedComparison> plan, int shards)
+    {
+        if (shards < 2) return plan;
+        double share = plan.Sum(c => c.Steps.Sum(s => s.Cost)) / shards;
+        return plan.Select(c => c with { Steps = c.Steps.SelectMany(s => Pieces(c, s, share, shards)).ToList() }).ToList();
+    }
+
+    static IEnumerable<PlannedStep> Pieces(PlannedComparison c, PlannedStep step, double share, int shards)
+    {
+        int n = 1;
+        if (share > 0 && step.Cost > share)
+            n = (int)Math.Min(Math.Ceiling(step.Cost / share), Math.Min(shards, step.Step.MaxChunks(c.Options[step.Step.Name], step.Part)));
+        if (n < 2) return [step];
+        return Enumerable.Range(0, n).Select(k => step with
+        {
+            Part = step.Part.ChunkOf(k, n), Key = ChunkKey(step.Key, k, n), Cost = step.Cost / n, WholeKey = step.Key,
+        });
+    }
+
+    /// <summary>A piece's journal key: the whole step's, and which piece of how many.</summary>
+    static string ChunkKey(string wholeKey, int chunk, int chunks) =>
+        Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes($"{wholeKey}\npiece {chunk} of {chunks}")));
 
     /// <summary>The dataset files the steps read (config datasets and parts' other files) with their fingerprints.</summary>
     public static IEnumerable<(string Spec, string Fingerprint)> Inputs(PlannedComparison c) =>

@@ -120,7 +120,7 @@ public static class ComparisonRunner
     }
 
     /// <summary>Checks the request and plans its one comparison (resolving, and exporting on first use, its models).</summary>
-    static PlannedComparison Plan(ComparisonRequest request, Action<string>? log, CancellationToken cancellation)
+    internal static PlannedComparison Plan(ComparisonRequest request, Action<string>? log, CancellationToken cancellation)
     {
         var config = request.Config;
         var (analyses, options) = ComparisonPlanner.Analyses(config, request.Registry);
@@ -133,6 +133,7 @@ public static class ComparisonRunner
     internal static ShardOutcome RunShard(string kind, string title, string outDir, IReadOnlyList<PlannedComparison> plan, ShardSpec shard,
         IProgress<ComparisonProgress>? progress, Action<string>? log, CancellationToken cancellation)
     {
+        plan = ComparisonPlanner.Split(plan, shard.Count);
         var steps = plan.SelectMany(c => c.Steps).ToList();
         var assignment = ShardAssignment.Assign(steps.Select(s => (s.Id, s.Cost)).ToList(), shard.Count);
         var manifest = ShardManifest.Of(kind, title, plan, shard, assignment);

@@ -66,7 +66,10 @@ public sealed record ShardManifest
             Config = JsonSerializer.SerializeToNode(config, ResultsJson.Strict)!.AsObject(),
             Comparisons = plan.Select(c => new ShardComparison(c.Id, c.Folder, c.Title, c.Models, c.TrainingStep)).ToList(),
             Inputs = plan.SelectMany(ComparisonPlanner.Inputs).Distinct().Select(i => new ShardInput(i.Spec, i.Fingerprint)).ToList(),
-            Steps = steps.Select((s, i) => new ShardStep(s.Comparison, s.Step.Name, s.Part.Id, s.Key, s.Cost, assignment[i])).ToList(),
+            Steps = steps.Select((s, i) => new ShardStep(s.Comparison, s.Step.Name, s.Part.Id, s.Key, s.Cost, assignment[i])
+            {
+                Chunk = s.Part.IsChunk ? s.Part.Chunk : null, Chunks = s.Part.IsChunk ? s.Part.Chunks : null, WholeKey = s.WholeKey,
+            }).ToList(),
         };
     }
 
@@ -107,9 +110,27 @@ public sealed record ShardComparison(string Id, string Folder, string Title, IRe
 /// <summary>A dataset file and the fingerprint of its content.</summary>
 public sealed record ShardInput(string Spec, string Fingerprint);
 
-/// <summary>A step of the plan: its comparison, analysis, part, journal key, estimated cost and shard.</summary>
+/// <summary>
+/// A step of the plan: its comparison, analysis, part, journal key, estimated cost and shard; for a piece of a part
+/// (split because it dominates the run), which piece of how many and the whole part's key.
+/// </summary>
 public sealed record ShardStep(string Comparison, string Analysis, string Part, string Key, double Cost, int Shard)
 {
-    public string Name => ResultsJournal.Stem(Analysis, Part);
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? Chunk { get; init; }
+
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public int? Chunks { get; init; }
+
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? WholeKey { get; init; }
+
+    /// <summary>The journal's part name (<see cref="OnnxInterp.Analysis.StepPart.JournalId"/>).</summary>
+    public string JournalPart => OnnxInterp.Analysis.StepPart.JournalIdOf(Part, Chunk ?? 0, Chunks ?? 0);
+
+    /// <summary>The whole part's journal name (analysis.part), the same for its pieces.</summary>
+    public string WholeName => ResultsJournal.Stem(Analysis, Part);
+
+    public string Name => ResultsJournal.Stem(Analysis, JournalPart);
     public string Id => Comparison.Length == 0 ? Name : $"{Comparison}/{Name}";
 }

@@ -7,7 +7,11 @@ using OnnxInterp.Reports;
 namespace OnnxInterp.Comparison;
 
 /// <summary>What `merge` wrote: the report folder, the run's kind, how many shards and steps, and its results.json.</summary>
-public sealed record MergeOutcome(string OutputDirectory, string Kind, int Shards, int Steps, JsonObject Results);
+public sealed record MergeOutcome(string OutputDirectory, string Kind, int Shards, int Steps, JsonObject Results)
+{
+    /// <summary>How many parts were split into pieces by the shards and put together here (of <see cref="Steps"/>, the pieces counted one by one).</summary>
+    public int Combined { get; init; }
+}
 
 /// <summary>
 /// Merges the shard folders of one run into the report folder an unsharded run writes: every shard's journal entries
@@ -50,8 +54,21 @@ public static class ShardMerge
             var dir = Path.Combine(outDir, c.Folder);
             var journal = new ResultsJournal(dir);
             var entries = new List<JournalEntry>();
-            foreach (var step in first.Steps.Where(s => s.Comparison == c.Id))
+            var steps = first.Steps.Where(s => s.Comparison == c.Id).ToList();
+            for (int i = 0; i < steps.Count; i++)
             {
+                var step = steps[i];
+                if (step.Chunks is int n)
+                {
+                    // A part split into pieces (CheckPlan: n consecutive steps): put together once, journaled under the whole part's key.
+                    var pieces = steps.GetRange(i, n);
+                    i += n - 1;
+                    var found = pieces.Select(p => ResultsJournal.Find(Path.Combine(shards[p.Shard].Directory, c.Folder), p.Analysis, p.JournalPart, p.Key)!).ToList();
+                    entries.Add(journal.TryRead(step.Analysis, step.Part, step.WholeKey!) ?? Combine(journal, analyses, options, config, step, found));
+                    foreach (var (p, e) in pieces.Zip(found))
+                        timings.Add(new JsonObject { ["step"] = p.Id, ["shard"] = p.Shard, ["seconds"] = e.Seconds });
+                    continue;
+                }
                 var from = shards[step.Shard];
                 var entry = ResultsJournal.Find(Path.Combine(from.Directory, c.Folder), step.Analysis, step.Part, step.Key)!;
                 entries.Add(journal.TryRead(step.Analysis, step.Part, step.Key)
@@ -71,7 +88,29 @@ public static class ShardMerge
             ["shards"] = new JsonArray(shards.Select(s => (JsonNode)JsonValue.Create(s.Directory)).ToArray()),
         });
         log?.Invoke($"merged {shards.Count} shard{(shards.Count == 1 ? "" : "s")} ({first.Steps.Count} steps) into {outDir}");
-        return new MergeOutcome(outDir, first.Kind, shards.Count, first.Steps.Count, results);
+        return new MergeOutcome(outDir, first.Kind, shards.Count, first.Steps.Count, results) { Combined = first.Steps.Count(t => t.Chunk == 0) };
+    }
+
+    /// <summary>
+    /// A part run in pieces, put together by its analysis (<see cref="IAnalysisStep.Combine"/>) and journaled under the
+    /// whole part's key, with its files, as an unsharded run journals it.
+    /// </summary>
+    static JournalEntry Combine(ResultsJournal journal, IReadOnlyList<IAnalysisStep> analyses, Dictionary<string, JsonObject> options,
+        ComparisonConfig config, ShardStep step, IReadOnlyList<JournalEntry> pieces)
+    {
+        var analysis = analyses.First(a => a.Name == step.Analysis);
+        var part = analysis.Parts(config.Datasets, options[analysis.Name]).First(p => p.Id == step.Part);
+        var staging = journal.BeginFiles(step.Analysis, step.Part);
+        try
+        {
+            var output = analysis.Combine(staging, options[analysis.Name], part, pieces.Select(e => e.Results).ToList());
+            return journal.Commit(staging, step.Analysis, step.Part, step.WholeKey!, output, Math.Round(pieces.Sum(e => e.Seconds), 3));
+        }
+        catch
+        {
+            journal.Abandon(staging);
+            throw;
+        }
     }
 
     /// <summary>Each folder with a shard.json, or each sub-folder with one (sorted by name) of a folder without.</summary>
@@ -126,7 +165,7 @@ public static class ShardMerge
         {
             var folders = s.Manifest.Comparisons.ToDictionary(c => c.Id, c => c.Folder);
             foreach (var step in s.Manifest.Steps.Where(t => t.Shard == s.Manifest.Shard))
-                if (ResultsJournal.Find(Path.Combine(s.Directory, folders[step.Comparison]), step.Analysis, step.Part, step.Key) is null)
+                if (ResultsJournal.Find(Path.Combine(s.Directory, folders[step.Comparison]), step.Analysis, step.JournalPart, step.Key) is null)
                     Fail(s, $"has not finished: {step.Id} is not in its journal; run the shard again (it resumes), then merge", "steps", step.Id);
         }
         return shards;
@@ -178,10 +217,35 @@ public static class ShardMerge
     /// <summary>The steps this onnxinterp plans for the config must be the shards' (an analysis registry of another build differs).</summary>
     static void CheckPlan(Shard s, IReadOnlyList<IAnalysisStep> analyses, Dictionary<string, JsonObject> options, ComparisonConfig config)
     {
-        var expected = analyses.SelectMany(a => a.Parts(config.Datasets, options[a.Name]).Select(p => ResultsJournal.Stem(a.Name, p.Id))).ToList();
+        var parts = analyses.SelectMany(a => a.Parts(config.Datasets, options[a.Name]).Select(p => (Analysis: a, Part: p))).ToList();
+        var expected = parts.Select(p => ResultsJournal.Stem(p.Analysis.Name, p.Part.Id)).ToList();
         foreach (var c in s.Manifest.Comparisons)
         {
-            var names = s.Manifest.Steps.Where(t => t.Comparison == c.Id).Select(t => t.Name).ToList();
+            // Each whole part once; a part split into pieces as pieces 0..n-1 in a row, each naming the whole part's key.
+            var names = new List<string>();
+            ShardStep? open = null;
+            foreach (var t in s.Manifest.Steps.Where(t => t.Comparison == c.Id))
+            {
+                if (t.Chunks is not int n)
+                {
+                    if (open is not null) Fail(s, $"splits {open.WholeName} into {open.Chunks} pieces but lists only {open.Chunk + 1}", "steps", open.Id);
+                    names.Add(t.Name);
+                    continue;
+                }
+                int expectedChunk = open is null ? 0 : open.Chunk!.Value + 1;
+                if (n < 2 || t.Chunk != expectedChunk || t.WholeKey is null
+                    || open is not null && (open.Analysis != t.Analysis || open.Part != t.Part || open.Chunks != n || open.WholeKey != t.WholeKey))
+                    Fail(s, $"lists {t.Id} where piece {expectedChunk} of {(open ?? t).WholeName} belongs", "steps", t.Id);
+                if (expectedChunk == 0)
+                {
+                    names.Add(t.WholeName);
+                    var (analysis, part) = parts.FirstOrDefault(p => p.Analysis.Name == t.Analysis && p.Part.Id == t.Part);
+                    if (analysis is not null && analysis.MaxChunks(options[t.Analysis], part) < n)
+                        Fail(s, $"splits {t.WholeName} into {n} pieces, which this build's {t.Analysis} analysis does not allow", "steps", t.Id);
+                }
+                open = t.Chunk == n - 1 ? null : t;
+            }
+            if (open is not null) Fail(s, $"splits {open.WholeName} into {open.Chunks} pieces but lists only {open.Chunk + 1}", "steps", open.Id);
             if (!names.SequenceEqual(expected))
                 Fail(s, $"holds the steps {string.Join(", ", names)}, but its configuration plans {string.Join(", ", expected)} here (another build's analyses?)", "steps", string.Join(",", names));
         }

@@ -33,7 +33,7 @@ sealed class StepExecutor(int total, IProgress<ComparisonProgress>? progress, Ac
             var (step, part) = (planned.Step, planned.Part);
             string name = planned.Id;
             cancellation.ThrowIfCancellationRequested();
-            var entry = journal.TryRead(step.Name, part.Id, planned.Key);
+            var entry = journal.TryRead(step.Name, part.JournalId, planned.Key);
             if (entry is not null)
             {
                 Resumed++;
@@ -52,13 +52,13 @@ sealed class StepExecutor(int total, IProgress<ComparisonProgress>? progress, Ac
                 TimeSpan? all = eta is { } e && perStep is { } ps ? e + TimeSpan.FromSeconds(ps * remainingAfter) : null;
                 progress?.Report(new ComparisonProgress(i + 1, total, name, StepStatus.Running, Math.Clamp(p.Fraction, 0, 1), p.Detail, elapsed, eta, all));
             });
-            var staging = journal.BeginFiles(step.Name, part.Id);
+            var staging = journal.BeginFiles(step.Name, part.JournalId);
             try
             {
                 stepProgress.Report(new StepProgress(0, "starting"));
                 var output = step.Run(new StepContext(session, staging, stepProgress, cancellation), comparison.Options[step.Name], part);
                 cancellation.ThrowIfCancellationRequested();
-                entry = journal.Commit(staging, step.Name, part.Id, planned.Key, output, Math.Round(watch.Elapsed.TotalSeconds, 3));
+                entry = journal.Commit(staging, step.Name, part.JournalId, planned.Key, output, Math.Round(watch.Elapsed.TotalSeconds, 3));
             }
             catch
             {

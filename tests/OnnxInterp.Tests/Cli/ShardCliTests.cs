@@ -20,7 +20,7 @@ public class ShardCliTests : TinyPairFixture
 
         var first = Run(Tiny(Tmp.Sub("shards/a"), "--shard", "0/2"));
         Assert.That(first.Code, Is.Zero, first.Err);
-        Assert.That(first.Out, Does.Contain("shard 0/2: 1 of 2 steps journaled").And.Contain("onnxinterp merge"));
+        Assert.That(first.Out, Does.Contain("shard 0/2: 2 of 3 steps journaled").And.Contain("onnxinterp merge"));
         Assert.That(File.Exists(Tmp.Sub("shards/a/results.json")), Is.False, "a shard writes no report");
         // The other as a pod of an Indexed Job runs it: --shards N, the index in JOB_COMPLETION_INDEX.
         Environment.SetEnvironmentVariable(ShardSpec.IndexVariable, "1");
@@ -37,7 +37,7 @@ public class ShardCliTests : TinyPairFixture
 
         var merged = Run("merge", Tmp.Sub("shards"), "--out", Tmp.Sub("merged"));
         Assert.That(merged.Code, Is.Zero, merged.Err);
-        Assert.That(merged.Out, Does.Contain("report written to").And.Contain("compare: 2 shards, 2 steps"));
+        Assert.That(merged.Out, Does.Contain("report written to").And.Contain("compare: 2 shards, 3 steps; 1 part put together from pieces"));
         Assert.That(File.ReadAllBytes(Tmp.Sub("merged/results.json")), Is.EqualTo(File.ReadAllBytes(Tmp.Sub("whole/results.json"))));
 
         var missing = Run("merge", Tmp.Sub("shards/b"), "--out", Tmp.Sub("merged-missing"));

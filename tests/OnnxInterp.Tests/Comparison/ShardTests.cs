@@ -106,6 +106,88 @@ public class ShardTests
         Assert.That(File.ReadAllBytes(_tmp.Sub("merged3/results.json")), Is.EqualTo(_reference));
     }
 
+    /// <summary>Knowledge alone over 5 pairs: the one step dominates any split, so shards split it by pairs.</summary>
+    static ComparisonConfig KnowledgeOnly => (Config with { Analyses = ["knowledge"] }).Set("knowledge.maxPairs=5");
+
+    /// <summary>Every file of a report folder but run.json (dates, timings) and the journal (whose entries carry seconds), by relative path.</summary>
+    static Dictionary<string, byte[]> ReportFiles(string dir) =>
+        Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(dir, f))
+            .Where(f => f != "run.json" && !f.StartsWith(ResultsJournal.FolderName, StringComparison.Ordinal))
+            .ToDictionary(f => f, f => File.ReadAllBytes(Path.Combine(dir, f)));
+
+    [Test]
+    public void Merge_DominatingStepSplitIntoPieces_ReportFolderByteIdenticalToUnsharded()
+    {
+        var config = KnowledgeOnly;
+        var whole = ComparisonRunner.Run(Request(_tmp.Sub("k-unsharded"), config));
+        var expected = ReportFiles(_tmp.Sub("k-unsharded"));
+        Assert.That(expected.Keys, Has.Some.StartsWith("figures").And.Some.StartsWith("data"), "figures and data files are compared too");
+        var traced = ((JsonObject)whole.Results["knowledge"]!)["cities"]!["pairsTraced"]!.GetValue<int>();
+        Assert.That(traced, Is.EqualTo(5));
+
+        foreach (int n in new[] { 2, 3 })
+        {
+            for (int k = 0; k < n; k++) ComparisonRunner.RunShard(Request(_tmp.Sub($"k-of{n}/{k}"), config), new ShardSpec(k, n));
+            var m = ShardManifest.TryRead(_tmp.Sub($"k-of{n}/0"))!;
+            // One step, split into one piece per shard: pairs [5k/n, 5(k+1)/n), i.e. 2+3 and 1+2+2.
+            Assert.That(m.Steps.Select(t => (t.Name, t.Chunk, t.Chunks, t.Shard)),
+                Is.EqualTo(Enumerable.Range(0, n).Select(k => ($"knowledge.cities.{k + 1}of{n}", (int?)k, (int?)n, k))), $"{n} shards");
+            Assert.That(m.Steps.Select(t => t.WholeKey).Distinct().Count(), Is.EqualTo(1));
+            var merged = ShardMerge.Merge([_tmp.Sub($"k-of{n}")], _tmp.Sub($"k-merged{n}"));
+            Assert.That((merged.Steps, merged.Combined), Is.EqualTo((n, 1)));
+            var actual = ReportFiles(_tmp.Sub($"k-merged{n}"));
+            Assert.That(actual.Keys, Is.EquivalentTo(expected.Keys), $"{n} shards: the same files");
+            foreach (var (f, bytes) in expected) Assert.That(actual[f], Is.EqualTo(bytes), $"{n} shards: {f} byte for byte");
+            // The merged folder's journal holds the whole part under the unsharded run's key: a compare over it resumes it.
+            var rerun = ComparisonRunner.Run(Request(_tmp.Sub($"k-merged{n}"), config));
+            Assert.That((rerun.Ran, rerun.Resumed), Is.EqualTo((0, 1)));
+        }
+
+        // One shard splits nothing.
+        ComparisonRunner.RunShard(Request(_tmp.Sub("k-of1/0"), config), new ShardSpec(0, 1));
+        Assert.That(ShardManifest.TryRead(_tmp.Sub("k-of1/0"))!.Steps.Select(t => (t.Name, t.Chunks)), Is.EqualTo(new[] { ("knowledge.cities", (int?)null) }));
+    }
+
+    [Test]
+    public void Merge_PieceMissingFromItsShard_RefusedNamingThePiece()
+    {
+        var config = KnowledgeOnly;
+        for (int k = 0; k < 2; k++) ComparisonRunner.RunShard(Request(_tmp.Sub($"kp/{k}"), config), new ShardSpec(k, 2));
+        var damaged = Copy(_tmp.Sub("kp/1"), _tmp.Sub("kp-damaged/1"));
+        var journal = Path.Combine(damaged, ResultsJournal.FolderName);
+        var removed = Directory.GetFiles(journal, "knowledge.cities.2of2*");
+        Assert.That(removed, Is.Not.Empty);
+        foreach (var f in removed) File.Delete(f);
+        var e = Assert.Throws<ShardMismatchException>(() => ShardMerge.Merge([_tmp.Sub("kp/0"), damaged], _tmp.Sub("kp-merged")))!;
+        Assert.That(e.Message, Does.Contain("knowledge.cities.2of2").And.Contain("has not finished"));
+        Assert.That(Directory.Exists(_tmp.Sub("kp-merged")) && File.Exists(_tmp.Sub("kp-merged/results.json")), Is.False, "nothing written");
+    }
+
+    [Test]
+    public void Split_PiecesOnlyForAStepAboveOneShardsShare_AtMostItsPairsAndTheShards()
+    {
+        // The runner tests' full config: four analyses over one dataset; knowledge (3 pairs, 4 matrices) dominates.
+        var plan = ComparisonRunner.Plan(Request(_tmp.Sub("unused"), Config), null, default);
+        double total = plan.Steps.Sum(t => t.Cost);
+        foreach (int n in new[] { 1, 2, 3, 4, 8 })
+        {
+            var split = ComparisonPlanner.Split([plan], n)[0].Steps;
+            foreach (var step in plan.Steps)
+            {
+                var pieces = split.Where(t => t.Step == step.Step && t.Part.Id == step.Part.Id).ToList();
+                int expected = n < 2 || step.Cost <= total / n ? 1
+                    : (int)Math.Min(Math.Ceiling(step.Cost / (total / n)), Math.Min(n, step.Step.MaxChunks(plan.Options[step.Step.Name], step.Part)));
+                Assert.That(pieces, Has.Count.EqualTo(expected), $"{step.Name}, {n} shards");
+                if (expected == 1) { Assert.That(pieces[0], Is.SameAs(step)); continue; }
+                Assert.That(pieces.Select(t => (t.Part.Chunk, t.Part.Chunks, t.WholeKey)), Is.EqualTo(Enumerable.Range(0, expected).Select(k => (k, expected, step.Key))));
+                Assert.That(pieces.Select(t => t.Key).Append(step.Key).Distinct().Count(), Is.EqualTo(expected + 1), "each piece its own key");
+                Assert.That(pieces.Sum(t => t.Cost), Is.EqualTo(step.Cost).Within(1e-9));
+            }
+        }
+        Assert.That(ComparisonPlanner.Split([plan], 8)[0].Steps.Count(t => t.Step.Name == "knowledge"), Is.EqualTo(3), "at most one piece per traced pair");
+    }
+
     [Test]
     public void Merge_MissingOrDuplicateShard_RefusedNamingTheShard()
     {

@@ -1,5 +1,8 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using OnnxInterp.Data;
 using OnnxInterp.Internals;
+using OnnxInterp.Reports;
 using OnnxInterp.Runtime;
 
 namespace OnnxInterp.Analysis.Knowledge;
@@ -36,28 +39,88 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
 
     public override StepResult<KnowledgeSection> Run(StepContext context, KnowledgeOptions options, StepPart part)
     {
+        var (plan, models) = Prepare(context, options, part);
+        var perPair = KnowledgeAnalysis.Trace(plan, models, 0, plan.Prompts.Count, Progress(context, models.Count, options), context.Cancellation);
+        return Finish(context.OutputDirectory, KnowledgeAnalysis.Assemble(plan, models.Select(m => m.Name).ToList(), perPair));
+    }
+
+    /// <summary>
+    /// A sharded run may split a dataset's tracing by pairs, as many pieces as pairs are traced (every pair, taken as 200
+    /// as in <see cref="EstimatedCost"/>, when unbounded): every matrix of a piece covers its pairs.
+    /// </summary>
+    public override int MaxChunks(KnowledgeOptions options, StepPart part) => options.MaxPairs ?? 200;
+
+    /// <summary>
+    /// Piece k of n: the same curation and prompts as the whole (<see cref="KnowledgeAnalysis.Prepare"/>), every matrix
+    /// traced over prompts [P·k/n, P·(k+1)/n). The first piece also carries the curation.
+    /// </summary>
+    public override JsonNode RunChunk(StepContext context, KnowledgeOptions options, StepPart part)
+    {
+        var (plan, models) = Prepare(context, options, part);
+        var (first, count) = part.Range(plan.Prompts.Count);
+        var perPair = KnowledgeAnalysis.Trace(plan, models, first, count, Progress(context, models.Count, options), context.Cancellation);
+        var chunk = new KnowledgeChunk(part.Chunk, part.Chunks, plan.Dataset, models.Select(m => m.Name).ToList(), first, plan.Prompts.Count,
+            part.Chunk == 0 ? plan.Curation : null, plan.SubjectTokens, plan.ObjectTokens, plan.Labels, plan.Tracing,
+            plan.Prompts.Skip(first).Take(count).ToList(),
+            perPair.Select(m => new KnowledgeChunkMatrix(m.Key, m.Value.Select(t => new KnowledgeChunkTrace(KnowledgeMatrix.ToJagged(t.Values), t.CleanTrue, t.CleanFalse)).ToList())).ToList());
+        return JsonSerializer.SerializeToNode(chunk, ResultsJson.Strict)!;
+    }
+
+    /// <summary>The pieces' prompts and traces in order, then the same result and files as <see cref="Run"/> over the whole dataset.</summary>
+    public override StepResult<KnowledgeSection> Combine(string outputDirectory, KnowledgeOptions options, StepPart part, IReadOnlyList<JsonNode> chunks)
+    {
+        var pieces = chunks.Select((c, i) => c.Deserialize<KnowledgeChunk>(ResultsJson.Strict)
+            ?? throw new InvalidArgumentException("a piece of the knowledge analysis is null", $"chunks[{i}]", null)).ToList();
+        var p0 = pieces[0];
+        int next = 0;
+        for (int i = 0; i < pieces.Count; i++)
+        {
+            var p = pieces[i];
+            if (p.Chunk != i || p.Chunks != pieces.Count) Throw.Argument($"piece {i} of {pieces.Count} expected", $"chunks[{i}].chunk", $"{p.Chunk}/{p.Chunks}");
+            if (p.Dataset != p0.Dataset || p.TotalPrompts != p0.TotalPrompts || !p.Models.SequenceEqual(p0.Models))
+                Throw.Argument($"piece {i} is of another run (dataset {p.Dataset}, {p.TotalPrompts} prompts, models {string.Join(",", p.Models)})", $"chunks[{i}]", p.Dataset);
+            if (p.First != next || p.Prompts.Count != (int)((long)p.TotalPrompts * (i + 1) / p.Chunks) - next)
+                Throw.Argument($"piece {i} does not continue at prompt {next}", $"chunks[{i}].first", p.First);
+            next += p.Prompts.Count;
+        }
+        if (next != p0.TotalPrompts) Throw.Argument($"the pieces hold {next} of {p0.TotalPrompts} prompts", "chunks", next);
+        var curation = p0.Curation ?? throw new InvalidArgumentException("the first piece carries no curation", "chunks[0].curation", null);
+        var plan = new KnowledgePlan(p0.Dataset, curation, p0.SubjectTokens, p0.ObjectTokens, pieces.SelectMany(p => p.Prompts).ToList(), p0.Labels, p0.Tracing, options);
+        var perPair = p0.Matrices.ToDictionary(m => m.Model, m => (IReadOnlyList<PairTrace>)pieces.SelectMany(p =>
+            (p.Matrices.FirstOrDefault(x => x.Model == m.Model) ?? throw new InvalidArgumentException("a piece lacks a matrix", $"chunks[{p.Chunk}].matrices", m.Model))
+            .Pairs.Select(t => new PairTrace(KnowledgeMatrix.FromJagged(t.Values), t.CleanTrue, t.CleanFalse))).ToList());
+        return Finish(outputDirectory, KnowledgeAnalysis.Assemble(plan, p0.Models, perPair));
+    }
+
+    static (KnowledgePlan Plan, List<KnowledgeModel> Models) Prepare(StepContext context, KnowledgeOptions options, StepPart part)
+    {
         var ds = context.Dataset(part.Dataset!);
         // The synthetic world's own examples, or for a CSV patching.py's where it has them and few_shot_samples.json's otherwise.
         var fewShot = DatasetSpec.IsSynthetic(part.Dataset!) ? ds.FewShot!
             : TracingPrompts.ExamplesFor(ds.Data.Name, ds.FewShot, "datasets", ds.Spec);
         var models = context.Models.Select(m => new KnowledgeModel(m.Name, m.Model)).ToList();
-        int posts = models.Count - 1;
-        int traces = models.Count + (options.Transfer ? 2 * posts : 0);
+        return (KnowledgeAnalysis.Prepare(ds.Data, context.Tokenizer, models[0].Model.Config, fewShot, options), models);
+    }
 
-        // CausalTracing reports once per pair of each matrix in turn: a report after a complete one starts the next matrix.
+    static StepResult<KnowledgeSection> Finish(string outputDirectory, KnowledgeResult result)
+    {
+        KnowledgeReport.Write(outputDirectory, result);
+        return new StepResult<KnowledgeSection>(KnowledgeSection.From(result), KnowledgeReport.Markdown(result));
+    }
+
+    /// <summary>The step's progress: tracing reports once per pair of each matrix in turn, so a report after a complete matrix starts the next.</summary>
+    static SyncProgress<CaptureProgress> Progress(StepContext context, int models, KnowledgeOptions options)
+    {
+        int traces = models + (options.Transfer ? 2 * (models - 1) : 0);
         int matrix = 0;
         bool complete = false;
-        var progress = new SyncProgress<CaptureProgress>(p =>
+        return new SyncProgress<CaptureProgress>(p =>
         {
             if (complete) matrix++;
             complete = p.PromptsDone == p.Prompts;
             double fraction = (matrix + (double)p.PromptsDone / Math.Max(1, p.Prompts)) / traces;
             context.Progress.Report(new StepProgress(fraction, $"matrix {matrix + 1}/{traces}, pair {p.PromptsDone}/{p.Prompts}"));
         });
-        var tokenizer = context.Tokenizer;
-        var result = KnowledgeAnalysis.Run(ds.Data, tokenizer, models, fewShot, options, progress, context.Cancellation);
-        KnowledgeReport.Write(context.OutputDirectory, result);
-        return new StepResult<KnowledgeSection>(KnowledgeSection.From(result), KnowledgeReport.Markdown(result));
     }
 
     /// <summary>Each post-trained model's map against the base's, and the base's states patched into it.</summary>
@@ -85,3 +148,29 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
             yield return FormattableString.Invariant($"  {r.A,-20} vs {r.B,-20} corr {r.Corr:F3}  max|diff| {r.MaxAbsDiff:F3}  max|diff|_K {r.MaxAbsDiffK:F3}");
     }
 }
+
+/// <summary>
+/// One piece of a dataset's tracing, as the shard's journal keeps it: which piece, the run it belongs to (dataset,
+/// models, total prompts), its prompts from <see cref="First"/> and every matrix's traces of them; the first piece also
+/// carries the curation. <see cref="KnowledgeStep.Combine"/> puts the pieces together.
+/// </summary>
+public sealed record KnowledgeChunk(
+    int Chunk,
+    int Chunks,
+    string Dataset,
+    IReadOnlyList<string> Models,
+    int First,
+    int TotalPrompts,
+    CurationResult? Curation,
+    int SubjectTokens,
+    int ObjectTokens,
+    IReadOnlyList<string> Labels,
+    TracingOptions Tracing,
+    IReadOnlyList<TracingPrompt> Prompts,
+    IReadOnlyList<KnowledgeChunkMatrix> Matrices);
+
+/// <summary>A matrix's traces of a piece's prompts, in order.</summary>
+public sealed record KnowledgeChunkMatrix(string Model, IReadOnlyList<KnowledgeChunkTrace> Pairs);
+
+/// <summary>A <see cref="PairTrace"/> as JSON: its [layers][positions] values and clean scores.</summary>
+public sealed record KnowledgeChunkTrace(double[][] Values, double CleanTrue, double CleanFalse);
