@@ -16,7 +16,7 @@ namespace OnnxInterp.Benchmarks;
 static class GenAiBench
 {
     public sealed record Options(LlamaShape Shape, int PromptLen, int MinLen, int NewTokens, int Batch,
-        int Rounds, int Warmup, ulong Seed, int Threads, bool GenAiSpinning, string? TempRoot, bool Keep);
+        int Rounds, int Warmup, ulong Seed, int Threads, bool GenAiSpinning, string? TempRoot, bool Keep, bool SpinWhileRunning = false);
 
     /// <summary>A timed body: returns the new tokens of each row.</summary>
     sealed record Variant(string Key, string Label, Func<int[][]> Body);
@@ -32,15 +32,17 @@ static class GenAiBench
         {
             var dir = RandomCheckpoint.WriteExported(root, s, o.Seed);
 
-            using var session = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads });
+            using var session = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads, SpinWhileRunning = o.SpinWhileRunning });
             // The same folder, generating on model.onnx (the hooked graph GenAI runs) instead of decode.onnx: what decode.onnx saves.
-            using var hooked = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads, PlainWhenUnhooked = false });
+            using var hooked = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads, PlainWhenUnhooked = false, SpinWhileRunning = o.SpinWhileRunning });
+            // A second session with (b)'s settings: the lockstep control's other side.
+            using var control = ModelSession.Open(dir, new SessionConfig { Threads = o.Threads, SpinWhileRunning = o.SpinWhileRunning });
             using var config = new Config(dir);
-            string overlay = GenAiOverlay(o.Threads, o.GenAiSpinning);
+            string overlay = GenAiOverlay(o.Threads, o.GenAiSpinning, o.SpinWhileRunning);
             config.Overlay(overlay);
             using var model = new Model(config);
             Console.WriteLine($"GenAI config overlay: {overlay}");
-            return Measure(o, dir, session, hooked, model, overlay);
+            return Measure(o, dir, session, hooked, control, model, overlay);
         }
         finally
         {
@@ -54,11 +56,17 @@ static class GenAiBench
     /// (unless spinning is asked for) ModelSession's <c>session.intra_op.allow_spinning = 0</c>; GenAI passes keys it does
     /// not know to ORT's AddSessionConfigEntry. Without an explicit count GenAI takes max(1, logical CPUs / 2), capped at 16.
     /// </summary>
-    static string GenAiOverlay(int threads, bool spinning)
+    static string GenAiOverlay(int threads, bool spinning, bool spinWhileRunning)
     {
         var so = new JsonObject();
         if (threads > 0) so["intra_op_num_threads"] = threads;
-        if (!spinning) so["session.intra_op.allow_spinning"] = "0";
+        if (spinWhileRunning)
+        {
+            // As ModelSession's SpinWhileRunning: spin during a run, stop when it returns.
+            so["session.intra_op.allow_spinning"] = "1";
+            so["session.force_spinning_stop"] = "1";
+        }
+        else if (!spinning) so["session.intra_op.allow_spinning"] = "0";
         return new JsonObject { ["model"] = new JsonObject { ["decoder"] = new JsonObject { ["session_options"] = so } } }.ToJsonString();
     }
 
@@ -116,6 +124,99 @@ static class GenAiBench
         return rows;
     }
 
+    /// <summary>One lockstep run's times: each side's sum of its passes (set-up included), and per decode pass ModelSession's over GenAI's.</summary>
+    sealed record LockstepTimes(double Ours, double GenAi, List<double> PassRatios);
+
+    /// <summary>
+    /// (l): ModelSession.Generate and GenAI's generator on the same prompt, one forward pass each in turn: GenAI's pass
+    /// runs in Generate's progress callback, which comes after each of Generate's passes (the prompt pass, then each
+    /// decode step). Both sides then run in the same seconds of the machine's state, so drift between rounds (other
+    /// processes, frequency) cancels pass by pass. A side's time is the sum of its passes: GenAI's set-up
+    /// (GeneratorParams, Generator) and each AppendTokens/GenerateNextToken call (in 0.18 AppendTokens runs the prompt
+    /// and each later GenerateNextToken picks a token and runs the next pass); ModelSession's time between callbacks.
+    /// </summary>
+    static int[][] Lockstep(ModelSession session, Model model, int[] prompt, GenerationOptions gen, List<LockstepTimes> sink)
+    {
+        int len = prompt.Length;
+        var t = Stopwatch.StartNew();
+        using var p = new GeneratorParams(model);
+        p.SetSearchOption("batch_size", 1);
+        p.SetSearchOption("max_length", len + gen.MaxNewTokens);
+        p.SetSearchOption("min_length", len + gen.MaxNewTokens);
+        p.SetSearchOption("do_sample", false);
+        using var g = new Generator(model, p);
+        double genai = t.Elapsed.TotalMilliseconds, ours = 0, mark = genai;
+        var ratios = new List<double>();
+        var progress = new SyncProgress<GenerationProgress>(step =>
+        {
+            double now = t.Elapsed.TotalMilliseconds;
+            ours += now - mark;
+            if (step.Step == 1) g.AppendTokens(prompt);
+            g.GenerateNextToken();
+            double after = t.Elapsed.TotalMilliseconds;
+            genai += after - now;
+            if (step.Step > 1) ratios.Add((now - mark) / (after - now));
+            mark = t.Elapsed.TotalMilliseconds;
+        });
+        var tokens = session.Generate([prompt], gen, progress).Tokens;
+        ours += t.Elapsed.TotalMilliseconds - mark;
+        var theirs = g.GetSequence(0)[len..].ToArray();
+        if (!theirs.SequenceEqual(tokens[0])) Console.WriteLine($"lockstep: GenAI's tokens differ from Generate's ({Agree([theirs], tokens).Same}/{tokens[0].Length} equal)");
+        sink.Add(new LockstepTimes(ours, genai, ratios));
+        return tokens;
+    }
+
+    /// <summary>
+    /// (k), the control of (l): the same lockstep with a second ModelSession on the folder in GenAI's place, decoding
+    /// greedily pass by pass as Generate does (prompt pass, then one token per pass on the KV cache kept in ORT memory).
+    /// Both sides being the same code, its ratio shows what going first or second in a lockstep pair is worth by itself.
+    /// </summary>
+    static int[][] LockstepControl(ModelSession session, ModelSession other, int[] prompt, GenerationOptions gen, int pad, List<LockstepTimes> sink)
+    {
+        var t = Stopwatch.StartNew();
+        double theirs = 0, ours = 0, mark = 0;
+        var ratios = new List<double>();
+        ForwardResult? r = null;
+        var mask = new List<int>(Enumerable.Repeat(1, prompt.Length));
+        var tokens = new List<int>();
+        float[]? buffer = null;
+        try
+        {
+            var progress = new SyncProgress<GenerationProgress>(step =>
+            {
+                double now = t.Elapsed.TotalMilliseconds;
+                ours += now - mark;
+                if (step.Step == 1)
+                    r = other.Run(ForwardRequest.FromPrompts([prompt], pad) with { LogitPositions = [-1], ReturnPresent = true, DeviceOutputs = true }, default, null, true);
+                else
+                {
+                    mask.Add(1);
+                    buffer ??= new float[r!.Logits.Data.Length];
+                    var next = other.Run(new ForwardRequest([[tokens[^1]]])
+                    {
+                        AttentionMask = [mask.ToArray()], PositionIds = [[mask.Count - 1]], DevicePast = r!.DevicePresent, ReturnPresent = true, DeviceOutputs = true,
+                    }, default, buffer, true);
+                    r!.Dispose();
+                    r = next;
+                }
+                tokens.Add(System.Numerics.Tensors.TensorPrimitives.IndexOfMax(r!.Logits.Vector(0, r.Logits.Shape[1] - 1)));
+                double after = t.Elapsed.TotalMilliseconds;
+                theirs += after - now;
+                if (step.Step > 1) ratios.Add((now - mark) / (after - now));
+                mark = t.Elapsed.TotalMilliseconds;
+            });
+            var result = session.Generate([prompt], gen, progress).Tokens;
+            ours += t.Elapsed.TotalMilliseconds - mark;
+            if (!tokens.SequenceEqual(result[0])) Console.WriteLine("lockstep control: the two sessions' tokens differ");
+            sink.Add(new LockstepTimes(ours, theirs, ratios));
+            return result;
+        }
+        finally
+        {
+            r?.Dispose();
+        }
+    }
+
     /// <summary>The GenAI package version this build resolved (its assembly carries none), read from the deps file.</summary>
     static string GenAiVersion()
     {
@@ -148,10 +249,12 @@ static class GenAiBench
         return (same, total, perRow, counts);
     }
 
-    static Summary Measure(Options o, string dir, ModelSession session, ModelSession hooked, Model model, string overlay)
+    static Summary Measure(Options o, string dir, ModelSession session, ModelSession hooked, ModelSession control, Model model, string overlay)
     {
         var c = session.Manifest.Config;
         var (pad, eos) = GenAiSpecialIds(dir);
+        var lockstep = new List<LockstepTimes>();
+        var controlLockstep = new List<LockstepTimes>();
         var reserved = new HashSet<int>(eos) { pad };
         if (c.PadTokenId is int p0) reserved.Add(p0);
         if (c.BosTokenId is int b0) reserved.Add(b0);
@@ -181,6 +284,8 @@ static class GenAiBench
                                    : batch.Select(p => GenAiGenerate(model, [p], o.NewTokens, pad)[0]).ToArray()),
             new("d", $"ModelSession.Generate, the same {o.Batch} prompts in one call", () => session.Generate(batch, gen).Tokens),
             new("e", "as (b), PlainWhenUnhooked = false: decoding on model.onnx, the graph GenAI runs", () => hooked.Generate([single], gen).Tokens),
+            new("l", "lockstep: (b) and (a) one forward pass each in turn (GenAI's from Generate's progress callback)", () => Lockstep(session, model, single, gen, lockstep)),
+            new("k", "lockstep control: (b) and a second ModelSession's pass by pass greedy decoding in GenAI's place", () => LockstepControl(session, control, single, gen, pad, controlLockstep)),
         };
 
         // Checks (also the first warm-up): the same greedy tokens on both sides, every row at full length.
@@ -211,6 +316,9 @@ static class GenAiBench
             lastCpu = (self.TotalProcessorTime - cpu0).TotalMilliseconds;
             return elapsed;
         }, k => cpu[k].Add(lastCpu));
+        // Only the counted rounds' lockstep runs: the last `rounds` of them (the check pass and warm-ups came first).
+        var locked = lockstep.TakeLast(o.Rounds).ToList();
+        var controlled = controlLockstep.TakeLast(o.Rounds).ToList();
 
         var sum = new Summary($"genai: {o.Shape}; {o.NewTokens} new tokens; {o.Rounds} rounds after {o.Warmup} warm-up (+1 check pass)");
         var j = sum.Json;
@@ -223,7 +331,7 @@ static class GenAiBench
             ["head_dim"] = c.HeadDim, ["mlp"] = c.IntermediateSize, ["vocab"] = c.VocabSize, ["tied"] = c.TieWordEmbeddings,
             ["prompt_len"] = o.PromptLen, ["min_len"] = o.MinLen, ["new_tokens"] = o.NewTokens, ["batch"] = o.Batch,
             ["batch_prompt_lens"] = new JsonArray(batch.Select(p => (JsonNode)p.Length).ToArray()),
-            ["rounds"] = o.Rounds, ["warmup"] = o.Warmup, ["threads"] = o.Threads, ["genai_spinning"] = o.GenAiSpinning,
+            ["rounds"] = o.Rounds, ["warmup"] = o.Warmup, ["threads"] = o.Threads, ["genai_spinning"] = o.GenAiSpinning, ["spin_while_running"] = o.SpinWhileRunning,
             ["seed"] = o.Seed, ["genai_overlay"] = overlay, ["genai_pad"] = pad,
             ["genai_eos"] = new JsonArray(eos.Select(x => (JsonNode)x).ToArray()),
         };
@@ -266,6 +374,21 @@ static class GenAiBench
         Rate("e", o.NewTokens);
         sum.Ratio(ratios, "e/a", "(e)/(a) time, batch 1", times["e"], times["a"], 3, "ModelSession on the same graph as GenAI");
         sum.Ratio(ratios, "b/e", "(b)/(e) time, batch 1", times["b"], times["e"], 3, "what decode.onnx saves (no injection sub-graphs per step)");
+        var lockRatios = locked.Select(x => x.Ours / x.GenAi).ToList();
+        var passRatios = locked.SelectMany(x => x.PassRatios).ToList();
+        ratios["l"] = Stats.Describe(lockRatios);
+        ratios["l_pass"] = Stats.Describe(passRatios);
+        j["lockstep_ms"] = new JsonObject { ["ours"] = Stats.Describe(locked.Select(x => x.Ours).ToList()), ["genai"] = Stats.Describe(locked.Select(x => x.GenAi).ToList()) };
+        sum.Row("(l) lockstep time, batch 1", Stats.F(Stats.Median(lockRatios), 3),
+            $"min {Stats.F(lockRatios.Min(), 3)}, max {Stats.F(lockRatios.Max(), 3)}; median of per-round sum(ModelSession passes)/sum(GenAI passes), " +
+            $"each pass of one side right after the other's ({Stats.F(Stats.Median(locked.Select(x => x.Ours).ToList()), 0)} vs {Stats.F(Stats.Median(locked.Select(x => x.GenAi).ToList()), 0)} ms)");
+        var controlRatios = controlled.Select(x => x.Ours / x.GenAi).ToList();
+        ratios["k"] = Stats.Describe(controlRatios);
+        sum.Row("(k) lockstep control", Stats.F(Stats.Median(controlRatios), 3),
+            $"min {Stats.F(controlRatios.Min(), 3)}, max {Stats.F(controlRatios.Max(), 3)}; as (l) with a second ModelSession in GenAI's place: what the order within a pair is worth (1.0: nothing)");
+        var sorted = passRatios.Order().ToList();
+        sum.Row("(l) per decode pass", Stats.F(Stats.Median(passRatios), 3),
+            $"quartiles {Stats.F(sorted[sorted.Count / 4], 3)}..{Stats.F(sorted[3 * sorted.Count / 4], 3)} over {passRatios.Count} decode passes: ModelSession's pass over GenAI's next one");
         Rate("c", (double)o.Batch * o.NewTokens);
         Rate("d", (double)o.Batch * o.NewTokens);
         sum.Ratio(ratios, "d/c", $"(d)/(c) time, batch {o.Batch}", times["d"], times["c"], 3, "median of per-round time(d)/time(c); target < 1.0");
@@ -277,7 +400,9 @@ static class GenAiBench
         sum.Row("check row 0 batched vs alone", $"{genAiRow0.Same}, {oursRow0.Same}", $"of {o.NewTokens}: GenAI (c vs a), ModelSession (d vs b)");
         sum.Row("check full length", fullLength ? "yes" : "NO", $"every row of every variant has {o.NewTokens} new tokens");
         string threads = o.Threads > 0 ? $"{o.Threads} intra-op threads on both" : "threads: each library's default (ORT's for ModelSession, GenAI's max(1, CPUs/2))";
-        sum.Row("sessions", o.GenAiSpinning ? "spin: GenAI" : "no spin", $"{threads}; allow_spinning 0 in ModelSession{(o.GenAiSpinning ? ", ORT's default (1) in GenAI" : " and GenAI")}; GenAI {j["machine"]!["onnxruntime_genai"]}, right-padded batch (AppendTokens of [B, S])");
+        string spin = o.SpinWhileRunning ? "allow_spinning 1 with force_spinning_stop 1 (spin while a run is in progress) in ModelSession and GenAI"
+            : $"allow_spinning 0 in ModelSession{(o.GenAiSpinning ? ", ORT's default (1) in GenAI" : " and GenAI")}";
+        sum.Row("sessions", o.SpinWhileRunning ? "spin while running" : o.GenAiSpinning ? "spin: GenAI" : "no spin", $"{threads}; {spin}; GenAI {j["machine"]!["onnxruntime_genai"]}, right-padded batch (AppendTokens of [B, S])");
         sum.Row("load average (1/5/15 min)", MachineState.LoadAverageShort(), "at the end; " + Environment.ProcessorCount + " logical CPUs");
         return sum;
     }

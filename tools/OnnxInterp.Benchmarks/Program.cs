@@ -46,6 +46,7 @@ deploy (model: as forward): int4 vs fp32 and fused vs plain ops on CPU, without 
 genai (model: as forward): batch 1, then a batch of prompts of --min-len..--prompt-len tokens; GenAI (a, c) vs Generate (b, d)
   --prompt-len N (32) --min-len N (3/4 of prompt-len: 24) --new-tokens N (64) --batch N (8) --rounds N (7) --warmup N (2)
   --threads N (logical CPUs; both sessions; 0: each library's default) --genai-spinning (GenAI keeps ORT's spinning pool)
+  --spin-while-running (both spin during a run only: ModelSession's SpinWhileRunning, GenAI's allow_spinning 1 + force_spinning_stop 1)
   quick (~15 s): --layers 2 --rounds 2 --warmup 1 --new-tokens 16
 diff (model: --base DIR --post DIR, checkpoints or exports; else a random pair of TinyLlama-1.1B's shape, hidden 2048,
       22 layers, 32/4 heads, MLP 5632, carrying --tokenizer DIR's tokenizer and vocabulary):
@@ -56,7 +57,7 @@ capture-memory (model: hidden 256, 4 layers, 8/4 heads x 32, MLP 688, vocab 4096
   quick (~10 s): --counts 100,1000
 """;
 
-var ForwardFlags = new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "isolate", "genai-spinning", "no-share", "help" };
+var ForwardFlags = new HashSet<string> { "tied", "untied", "keep", "spinning", "no-defaults", "no-session", "no-hash", "no-memory", "isolate", "genai-spinning", "spin-while-running", "no-share", "help" };
 try
 {
     // Quiet ORT's per-input warnings about overridable initializers (sessions ModelSession opens included).
@@ -193,7 +194,7 @@ try
                 var o = new GenAiBench.Options(Shape(1024, 8, 16, 4, 2816, 32000, tied: false),
                     promptLen, Math.Clamp(a.Int("min-len", Math.Max(1, promptLen * 3 / 4)), 1, promptLen), Math.Max(1, a.Int("new-tokens", 64)),
                     Math.Max(1, a.Int("batch", 8)), Math.Max(1, a.Int("rounds", 7)), a.Int("warmup", 2), seed,
-                    a.Int("threads", Environment.ProcessorCount), a.Flag("genai-spinning"), tmp, keep);
+                    a.Int("threads", Environment.ProcessorCount), a.Flag("genai-spinning"), tmp, keep, a.Flag("spin-while-running"));
                 a.CheckAllUsed();
                 summary = GenAiBench.Run(o);
                 break;

@@ -44,6 +44,14 @@ public readonly record struct SessionConfig()
     /// hook point. False always runs model.onnx (benchmarks measure the difference).
     /// </summary>
     public bool PlainWhenUnhooked { get; init; } = true;
+
+    /// <summary>
+    /// The intra-op threads spin between operators while a run is in progress and stop spinning when it returns
+    /// (ONNX Runtime's <c>session.intra_op.allow_spinning = 1</c> with <c>session.force_spinning_stop = 1</c>): a
+    /// decode step's ~200 small operators then hand work over without waking threads from sleep, and an idle session
+    /// does not steal the cores of the one that runs (ORT-NOTES). False never spins (<c>allow_spinning = 0</c>).
+    /// </summary>
+    public bool SpinWhileRunning { get; init; }
 }
 
 /// <summary>The CUDA provider could not be initialised; <see cref="Exception.Message"/> says which library is missing.</summary>

@@ -98,8 +98,9 @@ public sealed class ModelSession : IHookedModel, ILayerRunner, IDisposable
         // Overridable initializers (our injection defaults) draw an ORT warning per input: keep the log to errors.
         var options = new SessionOptions { GraphOptimizationLevel = cfg.Optimization, LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_ERROR };
         if (cfg.Threads > 0) options.IntraOpNumThreads = cfg.Threads;
-        // Idle spinning pools steal cores from the other model of a pair (ORT-NOTES: +23..88%).
-        options.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        // Idle spinning pools steal cores from the other model of a pair (ORT-NOTES: +23..88%): spin during a run at most.
+        options.AddSessionConfigEntry("session.intra_op.allow_spinning", cfg.SpinWhileRunning ? "1" : "0");
+        if (cfg.SpinWhileRunning) options.AddSessionConfigEntry("session.force_spinning_stop", "1");
         cuda = ExecutionProviders.Append(options, cfg, warn);
         return options;
     }

@@ -147,6 +147,21 @@ public class BoundOutputTests
         var generated = _model.Generate(Prompts, new GenerationOptions { MaxNewTokens = 6, StopTokens = [] });
         for (int b = 0; b < 3; b++) Assert.That(generated.Tokens[b], Is.EqualTo(tokens[b].ToArray()), $"row {b}");
     }
+
+    [Test]
+    public void SpinWhileRunning_RunsAndGeneration_BitIdenticalToNoSpinning()
+    {
+        // Spinning changes when the pool's threads pick work up, not how an operator splits it: the same bits.
+        using var spinning = ModelSession.Open(_tmp.Sub("onnx"), new SessionConfig { SpinWhileRunning = true, Threads = 2 });
+        using var still = ModelSession.Open(_tmp.Sub("onnx"), new SessionConfig { Threads = 2 });
+        var request = ForwardRequest.FromPrompts(Prompts) with { Hooks = ["blocks.*"], ReturnPresent = true };
+        var x = spinning.Run(request);
+        var y = still.Run(request);
+        Assert.That(x.Logits.Data, Is.EqualTo(y.Logits.Data));
+        foreach (var (name, t) in y.Cache) Assert.That(x.Cache[name].Data, Is.EqualTo(t.Data), name.ToString());
+        var options = new GenerationOptions { MaxNewTokens = 6, StopTokens = [] };
+        Assert.That(spinning.Generate(Prompts, options).Tokens, Is.EqualTo(still.Generate(Prompts, options).Tokens));
+    }
 }
 
 /// <summary>
