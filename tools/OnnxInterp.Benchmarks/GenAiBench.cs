@@ -145,24 +145,14 @@ static class GenAiBench
         p.SetSearchOption("min_length", len + gen.MaxNewTokens);
         p.SetSearchOption("do_sample", false);
         using var g = new Generator(model, p);
-        double genai = t.Elapsed.TotalMilliseconds, ours = 0, mark = genai;
-        var ratios = new List<double>();
-        var progress = new SyncProgress<GenerationProgress>(step =>
+        var (tokens, times) = Alternate(session, prompt, gen, t, t.Elapsed.TotalMilliseconds, step =>
         {
-            double now = t.Elapsed.TotalMilliseconds;
-            ours += now - mark;
-            if (step.Step == 1) g.AppendTokens(prompt);
+            if (step == 1) g.AppendTokens(prompt);
             g.GenerateNextToken();
-            double after = t.Elapsed.TotalMilliseconds;
-            genai += after - now;
-            if (step.Step > 1) ratios.Add((now - mark) / (after - now));
-            mark = t.Elapsed.TotalMilliseconds;
         });
-        var tokens = session.Generate([prompt], gen, progress).Tokens;
-        ours += t.Elapsed.TotalMilliseconds - mark;
         var theirs = g.GetSequence(0)[len..].ToArray();
         if (!theirs.SequenceEqual(tokens[0])) Console.WriteLine($"lockstep: GenAI's tokens differ from Generate's ({Agree([theirs], tokens).Same}/{tokens[0].Length} equal)");
-        sink.Add(new LockstepTimes(ours, genai, ratios));
+        sink.Add(times);
         return tokens;
     }
 
@@ -173,20 +163,15 @@ static class GenAiBench
     /// </summary>
     static int[][] LockstepControl(ModelSession session, ModelSession other, int[] prompt, GenerationOptions gen, int pad, List<LockstepTimes> sink)
     {
-        var t = Stopwatch.StartNew();
-        double theirs = 0, ours = 0, mark = 0;
-        var ratios = new List<double>();
         ForwardResult? r = null;
         var mask = new List<int>(Enumerable.Repeat(1, prompt.Length));
         var tokens = new List<int>();
         float[]? buffer = null;
         try
         {
-            var progress = new SyncProgress<GenerationProgress>(step =>
+            var (result, times) = Alternate(session, prompt, gen, Stopwatch.StartNew(), 0, step =>
             {
-                double now = t.Elapsed.TotalMilliseconds;
-                ours += now - mark;
-                if (step.Step == 1)
+                if (step == 1)
                     r = other.Run(ForwardRequest.FromPrompts([prompt], pad) with { LogitPositions = [-1], ReturnPresent = true, DeviceOutputs = true }, default, null, true);
                 else
                 {
@@ -200,21 +185,40 @@ static class GenAiBench
                     r = next;
                 }
                 tokens.Add(System.Numerics.Tensors.TensorPrimitives.IndexOfMax(r!.Logits.Vector(0, r.Logits.Shape[1] - 1)));
-                double after = t.Elapsed.TotalMilliseconds;
-                theirs += after - now;
-                if (step.Step > 1) ratios.Add((now - mark) / (after - now));
-                mark = t.Elapsed.TotalMilliseconds;
             });
-            var result = session.Generate([prompt], gen, progress).Tokens;
-            ours += t.Elapsed.TotalMilliseconds - mark;
             if (!tokens.SequenceEqual(result[0])) Console.WriteLine("lockstep control: the two sessions' tokens differ");
-            sink.Add(new LockstepTimes(ours, theirs, ratios));
+            sink.Add(times);
             return result;
         }
         finally
         {
             r?.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Generate on <paramref name="session"/> with <paramref name="otherPass"/>(step) run after each of its passes
+    /// (step 1 after the prompt pass): each side's time is the sum of its own passes, the other side's starting from
+    /// <paramref name="otherSetupMs"/>; per decode pass, ours over the other's next one.
+    /// </summary>
+    static (int[][] Tokens, LockstepTimes Times) Alternate(ModelSession session, int[] prompt, GenerationOptions gen, Stopwatch t,
+        double otherSetupMs, Action<int> otherPass)
+    {
+        double other = otherSetupMs, ours = 0, mark = t.Elapsed.TotalMilliseconds;
+        var ratios = new List<double>();
+        var progress = new SyncProgress<GenerationProgress>(step =>
+        {
+            double now = t.Elapsed.TotalMilliseconds;
+            ours += now - mark;
+            otherPass(step.Step);
+            double after = t.Elapsed.TotalMilliseconds;
+            other += after - now;
+            if (step.Step > 1) ratios.Add((now - mark) / (after - now));
+            mark = t.Elapsed.TotalMilliseconds;
+        });
+        var tokens = session.Generate([prompt], gen, progress).Tokens;
+        ours += t.Elapsed.TotalMilliseconds - mark;
+        return (tokens, new LockstepTimes(ours, other, ratios));
     }
 
     /// <summary>The GenAI package version this build resolved (its assembly carries none), read from the deps file.</summary>
