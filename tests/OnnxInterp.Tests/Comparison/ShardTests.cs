@@ -40,6 +40,9 @@ public class ShardTests
     /// <summary>A copy of a shard folder, to damage without touching the fixture's.</summary>
     string Copy(string from, string to)
     {
+        // Folders too: a step's journal entry counts only beside its files folder, which may be empty.
+        foreach (var d in Directory.EnumerateDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
         foreach (var f in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
         {
             var target = Path.Combine(to, Path.GetRelativePath(from, f));
@@ -162,6 +165,29 @@ public class ShardTests
         var e = Assert.Throws<ShardMismatchException>(() => ShardMerge.Merge([_tmp.Sub("kp/0"), damaged], _tmp.Sub("kp-merged")))!;
         Assert.That(e.Message, Does.Contain("knowledge.cities.2of2").And.Contain("has not finished"));
         Assert.That(Directory.Exists(_tmp.Sub("kp-merged")) && File.Exists(_tmp.Sub("kp-merged/results.json")), Is.False, "nothing written");
+    }
+
+    [Test]
+    public void Merge_SplitPartWithAPieceLeftOutOfThePlan_RefusedNamingThePart()
+    {
+        var config = KnowledgeOnly;
+        for (int k = 0; k < 2; k++) ComparisonRunner.RunShard(Request(_tmp.Sub($"kq/{k}"), config), new ShardSpec(k, 2));
+        // Both manifests edited alike (so they still agree with each other): the second piece dropped from the plan.
+        var folders = new List<string>();
+        for (int k = 0; k < 2; k++)
+        {
+            var dir = Copy(_tmp.Sub($"kq/{k}"), _tmp.Sub($"kq-edited/{k}"));
+            var path = Path.Combine(dir, ShardManifest.FileName);
+            var json = JsonNode.Parse(File.ReadAllText(path))!;
+            var steps = json["steps"]!.AsArray();
+            Assert.That(steps.Select(t => t!["chunk"]?.GetValue<int>()), Is.EqualTo(new int?[] { 0, 1 }));
+            steps.RemoveAt(1);
+            File.WriteAllText(path, json.ToJsonString());
+            folders.Add(dir);
+        }
+        var e = Assert.Throws<ShardMismatchException>(() => ShardMerge.Merge(folders, _tmp.Sub("kq-merged")))!;
+        Assert.That(e.Message, Does.Contain("splits knowledge.cities into 2 pieces but lists only 1"));
+        Assert.That(e.Field, Is.EqualTo("steps"));
     }
 
     [Test]
