@@ -40,7 +40,7 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
     public override StepResult<KnowledgeSection> Run(StepContext context, KnowledgeOptions options, StepPart part)
     {
         var (plan, models) = Prepare(context, options, part);
-        var perPair = KnowledgeAnalysis.Trace(plan, models, 0, plan.Prompts.Count, Progress(context, models.Count, options), context.Cancellation);
+        var perPair = KnowledgeAnalysis.Trace(plan, models, 0, plan.Prompts.Count, Progress(context, models, options), context.Cancellation);
         return Finish(context.OutputDirectory, KnowledgeAnalysis.Assemble(plan, models.Select(m => m.Name).ToList(), perPair));
     }
 
@@ -58,7 +58,7 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
     {
         var (plan, models) = Prepare(context, options, part);
         var (first, count) = part.Range(plan.Prompts.Count);
-        var perPair = KnowledgeAnalysis.Trace(plan, models, first, count, Progress(context, models.Count, options), context.Cancellation);
+        var perPair = KnowledgeAnalysis.Trace(plan, models, first, count, Progress(context, models, options), context.Cancellation);
         var chunk = new KnowledgeChunk(part.Chunk, part.Chunks, plan.Dataset, models.Select(m => m.Name).ToList(), first, plan.Prompts.Count,
             part.Chunk == 0 ? plan.Curation : null, plan.SubjectTokens, plan.ObjectTokens, plan.Labels, plan.Tracing,
             plan.Prompts.Skip(first).Take(count).ToList(),
@@ -72,18 +72,17 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
         var pieces = chunks.Select((c, i) => c.Deserialize<KnowledgeChunk>(ResultsJson.Strict)
             ?? throw new InvalidArgumentException("a piece of the knowledge analysis is null", $"chunks[{i}]", null)).ToList();
         var p0 = pieces[0];
-        int next = 0;
         for (int i = 0; i < pieces.Count; i++)
         {
             var p = pieces[i];
             if (p.Chunk != i || p.Chunks != pieces.Count) Throw.Argument($"piece {i} of {pieces.Count} expected", $"chunks[{i}].chunk", $"{p.Chunk}/{p.Chunks}");
             if (p.Dataset != p0.Dataset || p.TotalPrompts != p0.TotalPrompts || !p.Models.SequenceEqual(p0.Models))
                 Throw.Argument($"piece {i} is of another run (dataset {p.Dataset}, {p.TotalPrompts} prompts, models {string.Join(",", p.Models)})", $"chunks[{i}]", p.Dataset);
-            if (p.First != next || p.Prompts.Count != (int)((long)p.TotalPrompts * (i + 1) / p.Chunks) - next)
-                Throw.Argument($"piece {i} does not continue at prompt {next}", $"chunks[{i}].first", p.First);
-            next += p.Prompts.Count;
+            // The prompts RunChunk traced for this piece: the same range, so together the pieces hold every prompt once.
+            var (first, count) = part.ChunkOf(i, pieces.Count).Range(p.TotalPrompts);
+            if (p.First != first || p.Prompts.Count != count)
+                Throw.Argument($"piece {i} should hold prompts {first}..{first + count - 1}", $"chunks[{i}].first", p.First);
         }
-        if (next != p0.TotalPrompts) Throw.Argument($"the pieces hold {next} of {p0.TotalPrompts} prompts", "chunks", next);
         var curation = p0.Curation ?? throw new InvalidArgumentException("the first piece carries no curation", "chunks[0].curation", null);
         var plan = new KnowledgePlan(p0.Dataset, curation, p0.SubjectTokens, p0.ObjectTokens, pieces.SelectMany(p => p.Prompts).ToList(), p0.Labels, p0.Tracing, options);
         var perPair = p0.Matrices.ToDictionary(m => m.Model, m => (IReadOnlyList<PairTrace>)pieces.SelectMany(p =>
@@ -109,9 +108,9 @@ public sealed class KnowledgeStep : AnalysisStep<KnowledgeOptions, KnowledgeSect
     }
 
     /// <summary>The step's progress: tracing reports once per pair of each matrix in turn, so a report after a complete matrix starts the next.</summary>
-    static SyncProgress<CaptureProgress> Progress(StepContext context, int models, KnowledgeOptions options)
+    static SyncProgress<CaptureProgress> Progress(StepContext context, IReadOnlyList<KnowledgeModel> models, KnowledgeOptions options)
     {
-        int traces = models + (options.Transfer ? 2 * (models - 1) : 0);
+        int traces = KnowledgeAnalysis.Matrices(models.Select(m => m.Name).ToList(), options.Transfer).Count;
         int matrix = 0;
         bool complete = false;
         return new SyncProgress<CaptureProgress>(p =>
