@@ -111,17 +111,24 @@ static class GenAiBench
         var ids = new int[batch * len];
         Array.Fill(ids, pad);
         for (int i = 0; i < batch; i++) prompts[i].CopyTo(ids, i * len);
-        using var p = new GeneratorParams(model);
-        p.SetSearchOption("batch_size", batch);
-        p.SetSearchOption("max_length", len + newTokens);
-        p.SetSearchOption("min_length", len + newTokens);
-        p.SetSearchOption("do_sample", false);
+        using var p = GreedyParams(model, batch, len + newTokens);
         using var g = new Generator(model, p);
         g.AppendTokens(ids);
         while (!g.IsDone()) g.GenerateNextToken();
         var rows = new int[batch][];
         for (int i = 0; i < batch; i++) rows[i] = g.GetSequence((ulong)i)[len..].ToArray();
         return rows;
+    }
+
+    /// <summary>GenAI's greedy search for <paramref name="batch"/> rows of exactly <paramref name="length"/> tokens (min_length = max_length keeps the end-of-sequence id out).</summary>
+    static GeneratorParams GreedyParams(Model model, int batch, int length)
+    {
+        var p = new GeneratorParams(model);
+        p.SetSearchOption("batch_size", batch);
+        p.SetSearchOption("max_length", length);
+        p.SetSearchOption("min_length", length);
+        p.SetSearchOption("do_sample", false);
+        return p;
     }
 
     /// <summary>One lockstep run's times: each side's sum of its passes (set-up included), and per decode pass ModelSession's over GenAI's.</summary>
@@ -139,11 +146,7 @@ static class GenAiBench
     {
         int len = prompt.Length;
         var t = Stopwatch.StartNew();
-        using var p = new GeneratorParams(model);
-        p.SetSearchOption("batch_size", 1);
-        p.SetSearchOption("max_length", len + gen.MaxNewTokens);
-        p.SetSearchOption("min_length", len + gen.MaxNewTokens);
-        p.SetSearchOption("do_sample", false);
+        using var p = GreedyParams(model, 1, len + gen.MaxNewTokens);
         using var g = new Generator(model, p);
         var (tokens, times) = Alternate(session, prompt, gen, t, t.Elapsed.TotalMilliseconds, step =>
         {
